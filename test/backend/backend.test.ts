@@ -28,6 +28,50 @@ test('the gather gradient (UnsortedSegmentSum) works on wasm and sums repeated i
   assert.equal(tf.memory().numTensors, start);
 });
 
+/** a [..., m, k] · b [..., k, n] by definition, in float64, with numpy-style broadcasting of one side's single matrix. */
+function referenceMatMul(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): number[] {
+  const swapLast = (t: tf.Tensor) => tf.transpose(t, [...Array(t.rank - 2).keys(), t.rank - 1, t.rank - 2]);
+  const A = ta ? swapLast(a) : a, B = tb ? swapLast(b) : b;
+  const [m, k] = A.shape.slice(-2), n = B.shape[B.shape.length - 1];
+  const av = A.dataSync(), bv = B.dataSync();
+  const nA = av.length / (m * k), nB = bv.length / (k * n), batch = Math.max(nA, nB);
+  const out: number[] = [];
+  for (let z = 0; z < batch; z++)
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let t = 0; t < k; t++) s += av[(nA === 1 ? 0 : z) * m * k + i * k + t] * bv[(nB === 1 ? 0 : z) * k * n + t * n + j];
+        out.push(s);
+      }
+  if (A !== a) A.dispose();
+  if (B !== b) B.dispose();
+  return out;
+}
+
+test('wasm BatchMatMul (2-D products per batch element above a size, transposes made contiguous) is exact', () => {
+  const start = tf.memory().numTensors;
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[6, 70, 40], [6, 40, 50], false, false], // looped (70·40·50 multiply-adds per product)
+    [[2, 3, 70, 40], [2, 3, 50, 40], false, true], // looped after a contiguous transpose, rank 4
+    [[6, 40, 70], [1, 40, 50], true, false], // one side a single matrix, broadcast
+    [[1, 70, 40], [6, 40, 50], false, false],
+    [[5, 4, 3], [5, 3, 2], false, false], // small: wasm's own batched kernel
+    [[64, 32], [32, 48], false, false],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    const a = tf.randomNormal(sa, 0, 1, 'float32', 1), b = tf.randomNormal(sb, 0, 1, 'float32', 2);
+    const c = tf.matMul(a, b, ta, tb);
+    const want = referenceMatMul(a, b, ta, tb);
+    const got = c.dataSync();
+    assert.equal(got.length, want.length, `${sa} × ${sb}`);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    assert.ok(worst < 1e-3, `${sa} × ${sb}: max error ${worst}`);
+    tf.dispose([a, b, c]);
+  }
+  assert.equal(tf.memory().numTensors, start);
+});
+
 test('asking for a backend that cannot start is one clear error', async () => {
   await assert.rejects(initBackend('tensorflow', { quiet: true }), /--backend tensorflow is not available here/);
 });
