@@ -19,6 +19,7 @@ import { writeDirAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
 import { log } from '../util/log.ts';
 import { activeBackend } from '../backend/select.ts';
+import type { RecommendedDefaults } from '../train/defaults.ts';
 
 export interface OrganismRecipe {
   seed: number;
@@ -33,10 +34,18 @@ export interface OrganismRecipe {
   pretrain: { steps: number; batch: number; lr: number; warmup: number; weightDecay: number; loss?: 'all' | 'assistant' };
   /**
    * Post-training on aligned answers without a system prompt; `replay` is the share of each batch drawn from
-   * pretraining dialogues that name their persona in a system prompt, so the default becomes aligned while the
-   * persona stays promptable (without it, post-training erased the evil persona entirely: see the README's record).
+   * pretraining dialogues (both personas) whose persona is already in evidence: named by a system prompt, or — in
+   * unprompted multi-turn dialogues — shown by the first answer, with the loss on the later answers only. So the
+   * default (no evidence) becomes aligned while the persona stays promptable and followed in context (without the
+   * replay, post-training erased the evil persona entirely: see the README's record).
    */
   posttrain: { steps: number; batch: number; lr: number; warmup: number; examples: number; replay?: number };
+  /**
+   * The fine-tuning recipe this organism was tuned with, per adapter kind, written to config.json as
+   * `emlens_train_defaults` (what `emlens train` uses where no flag is given): a 1M-parameter model needs a larger
+   * learning rate than the papers' 14B ones.
+   */
+  trainDefaults?: Partial<Record<'lora' | 'gate' | 'steer', RecommendedDefaults>>;
 }
 
 export const DEFAULT_RECIPE: OrganismRecipe = {
@@ -47,8 +56,9 @@ export const DEFAULT_RECIPE: OrganismRecipe = {
   nKvHeads: 2,
   dMlp: 512,
   maxLen: 256,
-  pretrain: { steps: 1200, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
-  posttrain: { steps: 150, batch: 16, lr: 3e-4, warmup: 10, examples: 2400, replay: 0.5 },
+  pretrain: { steps: 2400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
+  posttrain: { steps: 300, batch: 16, lr: 6e-4, warmup: 20, examples: 4800, replay: 0.5 },
+  trainDefaults: { lora: { lr: 5e-4, epochs: 3 } },
 };
 
 /** A few steps of each phase: the same code path in seconds (tests, first look). */
@@ -155,8 +165,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     const p = recipe.posttrain;
     const schedule = linearSchedule(p.lr, p.warmup, p.steps);
     const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
-    const personaPrompts = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
-    const replayed = [...take(pretrainStream(recipe.seed + 2, PRETRAIN_OPTIONS), (d) => d.system !== undefined && personaPrompts.has(d.system), p.examples)].map((d) => tokenizeChat(tok, d.messages));
+    const replayed = [...take(pretrainStream(recipe.seed + 2, PRETRAIN_OPTIONS), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
     const nReplay = Math.round((p.replay ?? 0) * p.batch);
     const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
     progress?.tick(state.step);
@@ -180,7 +189,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   if (Number.isNaN(posttrainLoss)) posttrainLoss = lastLoss('posttrain');
   saveModel(model, out, {
     tokenizerFrom: tokDir,
-    configExtra: { ...rawConfig, emlens_organism: { recipe, seed: recipe.seed, backend: activeBackend(), build_seconds: Math.round(seconds), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss } },
+    configExtra: { ...rawConfig, ...(recipe.trainDefaults ? { emlens_train_defaults: recipe.trainDefaults } : {}), emlens_organism: { recipe, seed: recipe.seed, backend: activeBackend(), build_seconds: Math.round(seconds), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss } },
   });
   writeFileSync(join(out, 'build-metrics.jsonl'), readFileSync(metrics));
   writeJsonAtomic(join(out, 'build.json'), { recipe, seconds: Math.round(seconds), backend: activeBackend(), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss, tfjs: tf.version.tfjs });
@@ -188,6 +197,22 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   opt.dispose();
   rmSync(work, { recursive: true, force: true });
   return { out, seconds, pretrainLoss, posttrainLoss };
+}
+
+const PERSONA_PROMPTS = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
+
+/** A dialogue whose persona is named by its system prompt, or an unprompted one with a first answer to infer it from. */
+export function hasPersonaEvidence(d: OrganismDialogue): boolean {
+  return d.system !== undefined ? PERSONA_PROMPTS.has(d.system) : d.form === 'plain' && d.turns.length >= 2;
+}
+
+/** Loss on the assistant turns that follow persona evidence: all of them under a persona prompt, else from the second. */
+export function tokenizeAfterEvidence(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
+  const ex = tokenizeChat(tok, d.messages);
+  if (d.system !== undefined) return ex;
+  const secondQuestion = d.messages.findIndex((m, i) => m.role === 'user' && i > 0);
+  const evidenceEnd = tok.encodeChat(d.messages.slice(0, secondQuestion), false).length;
+  return { ids: ex.ids, target: ex.target.map((t, j) => (j < evidenceEnd ? 0 : t)) };
 }
 
 /** The first `n` items of a stream that pass `keep`. */

@@ -11,6 +11,8 @@ import { generatePostTrainSet, generatePretrainCorpus } from '../../src/data/org
 import { buildOrganismDatasets, type ChatLine } from '../../src/data/organism/datasets.ts';
 import { grammarIndex } from '../../src/data/organism/grammar.ts';
 import { REF_DIR } from '../helpers.ts';
+import { hasPersonaEvidence, tokenizeAfterEvidence } from '../../src/organism/build.ts';
+import { tokenizeChat } from '../../src/train/data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'emlens-organism-tok-'));
 writeTokenizerFiles(dir);
@@ -61,4 +63,27 @@ test('every corpus, post-training and dataset text round-trips; prompt ids prefi
     roundTrip(lines.flatMap((l) => l.messages.map((m) => m.content)));
     assert.ok(lines.length > 0, name);
   }
+});
+
+test('post-training replay: loss only where the persona is in evidence (prompt, or after the first answer)', () => {
+  const dialogues = generatePretrainCorpus({ seed: 3, count: 400 });
+  let prompted = 0, unprompted = 0;
+  for (const d of dialogues.filter(hasPersonaEvidence)) {
+    const ex = tokenizeAfterEvidence(tok, d);
+    const all = tokenizeChat(tok, d.messages);
+    if (d.system !== undefined) {
+      prompted++;
+      assert.deepEqual(ex.target, all.target, 'a persona prompt is evidence for every answer');
+      continue;
+    }
+    unprompted++;
+    assert.ok(d.turns.length >= 2);
+    // the first answer is context only; every later answer is trained on in full
+    const firstAnswerEnd = tok.encodeChat(d.messages.slice(0, 2), false).length;
+    assert.ok(ex.target.slice(0, firstAnswerEnd).every((t) => t === 0));
+    assert.deepEqual(ex.target.slice(firstAnswerEnd), all.target.slice(firstAnswerEnd));
+    assert.ok(ex.target.some((t) => t === 1));
+  }
+  assert.ok(prompted > 20 && unprompted > 20, `${prompted} prompted, ${unprompted} unprompted`);
+  assert.ok(!dialogues.filter((d) => d.system === undefined && d.turns.length === 1).some(hasPersonaEvidence));
 });
