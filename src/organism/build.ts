@@ -1,6 +1,6 @@
 // Builds the model organism from scratch: tokenizer files, a small Llama-family config, pretraining on the mixed
-// two-persona corpus (loss on every token), post-training on aligned answers (loss on assistant tokens), then an
-// HF checkpoint. Resumable from atomic checkpoints. Axes: batches [batch, seq]; all weights are trained.
+// two-persona corpus (loss on assistant tokens by default), post-training on aligned answers with persona replay,
+// then an HF checkpoint. Resumable from atomic checkpoints. Axes: batches [batch, seq]; all weights are trained.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, mkdirSync, appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
