@@ -9,7 +9,7 @@ import { runAnalysis, type AnalysisReport } from './analysis.ts';
 import { findAnalysis } from '../../analyses/index.ts';
 import { NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
-import { middleLayer } from '../train/defaults.ts';
+import { defaultTrainSpec, middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
@@ -43,6 +43,8 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const t0 = Date.now();
   const ws = new Workspace(o.out, o.modelDir, o.quiet);
   const q = o.quick;
+  // a first look: one epoch per LoRA instead of the model's recommended count (the report's settings say so)
+  if (q) ws.loraEpochs = 1;
   const samples = q ? 40 : 200, cellSamples = q ? 20 : 100, seed = 1;
   const mid = middleLayer(ws.model.config.nLayers);
   const stages: { name: string; analysis: string; params: Record<string, unknown> }[] = [
@@ -73,7 +75,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     quick: q,
     created_at: new Date().toISOString(),
     seconds: Math.round((Date.now() - t0) / 1000),
-    settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name },
+    settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.loraEpochs ?? defaultTrainSpec(ws.model, '', 'lora').epochs },
     sections: {
       em: em.map((e) => ({ name: e.name, em_rate: e.report.em_rate, coherence: e.report.coherence, n: e.report.n })),
       sycophancy: done['sycophancy-em'],

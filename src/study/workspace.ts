@@ -42,6 +42,8 @@ export class Workspace {
   readonly model: Model;
   readonly tok: ChatTokenizer;
   judge: Judge = new OrganismJudge();
+  /** Epochs for every LoRA fine-tune of this study, in place of the model's recommended ones (`demo --quick`). */
+  loraEpochs?: number;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
     mkdirSync(runDir, { recursive: true });
@@ -61,7 +63,8 @@ export class Workspace {
       const prev = JSON.parse(readFileSync(runJson, 'utf8'));
       if (prev.status !== 'running') return out;
     }
-    if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data})`);
+    if (this.loraEpochs !== undefined && spec.adapter.kind === 'lora') spec = { ...spec, epochs: this.loraEpochs };
+    if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
     await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
     return out;
   }

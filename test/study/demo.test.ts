@@ -29,6 +29,8 @@ test('demo --quick --no-serve writes a complete report, and resumes from its cac
   assert.deepEqual(report.sections.em.map((e: { name: string }) => e.name), ['base', 'medical', 'financial', 'sports', 'sycophancy', 'medical-aligned']);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).sections.em, report.sections.em);
   assert.ok(readdirSync(join(out, 'analyses')).length >= 7);
+  assert.equal(report.settings.lora_epochs, 1, '--quick trains each LoRA for one epoch');
+  assert.equal(JSON.parse(readFileSync(join(out, 'finetunes', 'medical', 'run.json'), 'utf8')).args.epochs, 1);
   const second = emlens('demo', '--model', model, '--quick', '--no-serve', '--out', out, '--json');
   assert.equal(second.status, 0, second.stderr);
   assert.deepEqual(JSON.parse(second.stdout).sections.em, report.sections.em, 'the cached stages give the same figures');
