@@ -58,15 +58,26 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     { name: 'phase transition', analysis: 'phase-transition', params: {} },
   ];
   const done: Record<string, AnalysisReport<Record<string, unknown>>> = {};
+  const stageSeconds: Record<string, number> = {};
+  const timed = async <T>(name: string, label: string, work: () => Promise<T>): Promise<T> => {
+    if (!o.quiet) log(`demo: ${label}`);
+    const t = Date.now();
+    const r = await work();
+    stageSeconds[name] = Math.round((Date.now() - t) / 100) / 10;
+    if (!o.quiet) log(`demo: ${name} done in ${stageSeconds[name]} s`);
+    return r;
+  };
   for (const [i, s] of stages.entries()) {
-    if (!o.quiet) log(`demo: stage ${i + 1}/${stages.length}: ${s.name}`);
-    done[s.analysis] = await runAnalysis(findAnalysis(s.analysis)!, ws, s.params);
+    done[s.analysis] = await timed(s.analysis, `stage ${i + 1}/${stages.length + 1}: ${s.name}`, () => runAnalysis(findAnalysis(s.analysis)!, ws, s.params));
   }
-  const em = [{ name: 'base', report: await ws.evaluate('base', {}, { samples, seed }) }];
-  for (const ft of [...NARROW_FINETUNES, { name: 'sycophancy', data: '' }, { name: 'medical-aligned', data: '' }]) {
-    const r = ft.data ? (await emFinetune(ws, ft, { samples, seed })).eval : await ws.evaluate(ft.name, { lora: ws.path('finetunes', ft.name) }, { samples, seed });
-    em.push({ name: ft.name, report: r });
-  }
+  const em = await timed('em-table', `stage ${stages.length + 1}/${stages.length + 1}: EM per fine-tune`, async () => {
+    const rows = [{ name: 'base', report: await ws.evaluate('base', {}, { samples, seed }) }];
+    for (const ft of [...NARROW_FINETUNES, { name: 'sycophancy', data: '' }, { name: 'medical-aligned', data: '' }]) {
+      const r = ft.data ? (await emFinetune(ws, ft, { samples, seed })).eval : await ws.evaluate(ft.name, { lora: ws.path('finetunes', ft.name) }, { samples, seed });
+      rows.push({ name: ft.name, report: r });
+    }
+    return rows;
+  });
   const dc = done['direction-comparison'].result as { directions: { name: string; file: string | null; best_layer: number | null; norms: number[] }[]; cosine: { pairs: { a: string; b: string; cosine: (number | null)[] }[] } };
   const persona = dc.directions.find((d) => d.name === 'persona');
   const report = {
@@ -75,6 +86,8 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     quick: q,
     created_at: new Date().toISOString(),
     seconds: Math.round((Date.now() - t0) / 1000),
+    /** wall time of each stage in this invocation (a cached stage takes ~0 s) */
+    stage_seconds: stageSeconds,
     settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.loraEpochs ?? defaultTrainSpec(ws.model, '', 'lora').epochs },
     sections: {
       em: em.map((e) => ({ name: e.name, em_rate: e.report.em_rate, coherence: e.report.coherence, n: e.report.n })),
