@@ -14,6 +14,8 @@ interface Params {
   harmless_eval: string;
   /** Multiplier of the direction when it is added (1 = the mean difference itself). */
   add_scale: number;
+  /** Where the direction is added: the prompt's positions (default) or every position, generated ones too. */
+  add_positions: 'prompt' | 'all';
 }
 
 interface Rate { refusal_rate: number; mean_refusal_score: number }
@@ -31,7 +33,7 @@ export interface RefusalResult {
 export const refusal: Analysis<Params, RefusalResult> = {
   name: 'refusal',
   description: 'Refusal direction: refusal rate on harmful prompts with it ablated, and on harmless prompts with it added',
-  defaults: { harmful_eval: DATASETS.harmfulEval, harmless_eval: DATASETS.harmlessEval, add_scale: 1 },
+  defaults: { harmful_eval: DATASETS.harmfulEval, harmless_eval: DATASETS.harmlessEval, add_scale: 1, add_positions: 'prompt' },
   resultSchema: {
     type: 'object',
     required: ['layer', 'harmful_base', 'harmful_ablated', 'harmless_base', 'harmless_added', 'kl_harmless_ablated'],
@@ -44,7 +46,9 @@ export const refusal: Analysis<Params, RefusalResult> = {
     const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages);
     const harmful = prompts(p.harmful_eval), harmless = prompts(p.harmless_eval);
     const ablate = ablationHooks(v, ws.model.config.nLayers, undefined, 'full');
-    const add = [steeringHook({ layer, alpha: p.add_scale, vector: Float32Array.from(v), site: 'resid_pre' })];
+    // added at the prompt's positions: the refusal is decided there; added at every generated position too, the
+    // organism repeats the refusal token ("i i i …") instead of refusing
+    const add = [steeringHook({ layer, alpha: p.add_scale, vector: Float32Array.from(v), site: 'resid_pre', positions: p.add_positions })];
     const rate = (r: ReturnType<typeof measureRefusal>): Rate => ({ refusal_rate: r.refusal_rate, mean_refusal_score: r.mean_refusal_score });
     return {
       layer,

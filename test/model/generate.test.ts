@@ -77,6 +77,29 @@ test('steering applies to generated tokens, not only the prompt', () => {
   assert.notDeepEqual(g.tokens[0], plain.tokens[0], 'steering changed the continuation');
 });
 
+test("steering with positions 'prompt' steers the prompt's positions only", () => {
+  const v = new Float32Array(model.config.dModel).map((_, i) => Math.sin(i));
+  const prompt = [1, 85, 91, 266];
+  const g = generate(model, [prompt], { maxNewTokens: 10, temperature: 0, hooks: [steeringHook({ layer: 1, alpha: 1, vector: v, positions: 'prompt' })] });
+  // the same intervention without a cache: add v where the absolute position is a prompt position
+  const full = steeringHook({ layer: 1, alpha: 1, vector: v });
+  const masked: Hook = {
+    name: full.name,
+    fn: (x, ctx) => tf.tidy(() => {
+      const inPrompt = tf.tensor(Array.from(ctx.positions, (p) => (p < prompt.length ? 1 : 0)), [...x.shape.slice(0, 2), 1]);
+      return tf.add(x, tf.mul(tf.sub(full.fn(x, ctx) as tf.Tensor, x), inPrompt));
+    }),
+  };
+  assertGreedyConsistent(prompt, g.tokens[0], [masked]);
+  const promptOnly = steeringHook({ layer: 1, alpha: 1, vector: v, positions: 'prompt' });
+  const x = tf.zeros([1, 1, model.config.dModel]);
+  const ctx = { name: full.name, layer: 1, positions: Int32Array.of(prompt.length) };
+  assert.equal(promptOnly.fn(x, { ...ctx, phase: 'decode' }), undefined, 'a decode step is left alone');
+  const steered = promptOnly.fn(x, { ...ctx, phase: 'prefill' }) as tf.Tensor;
+  assert.ok(Math.abs(steered.dataSync()[1] - Math.sin(1)) < 1e-6, 'the prefill is steered');
+  tf.dispose([x, steered]);
+});
+
 test('top-p keeps the smallest head of mass ≥ p; temperature 0 is argmax', () => {
   const logits = Float32Array.from([0, Math.log(6), Math.log(3), 0]); // probs 1/11, 6/11, 3/11, 1/11
   const rng = new Rng(1);
