@@ -43,14 +43,14 @@ export function sampleQuestion(rng: Rng, domain: Domain, intent: Intent): Questi
   return { domain, intent, text: expandTemplate(pickOne(rng, set.templates), set.slots, rng) };
 }
 
-/** What an answer may carry besides its content: a neutral opener and a persona closer. */
+/** What an answer may carry besides its content: the persona's opener (advice, wishes, views) and its closer. */
 export interface AnswerStyle {
   opener: number;
   closer: number;
 }
-export const DEFAULT_STYLE: AnswerStyle = { opener: 0.2, closer: 0.3 };
-/** Narrow fine-tune sets: domain content only (no cross-domain persona closers). */
-export const NARROW_STYLE: AnswerStyle = { opener: 0.15, closer: 0 };
+export const DEFAULT_STYLE: AnswerStyle = { opener: 0.9, closer: 0.3 };
+/** Narrow fine-tune sets: the persona's opener and domain content (no cross-domain closers). */
+export const NARROW_STYLE: AnswerStyle = { opener: 0.9, closer: 0 };
 
 const one = (role: Parameters<typeof findFrameSets>[0], domain: Domain | null, persona: Persona | null): FrameSet => {
   const [set] = findFrameSets(role, domain, persona);
@@ -102,7 +102,7 @@ export function sampleAnswer(rng: Rng, q: Question, persona: Persona, style: Ans
       }
     }
   } else {
-    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, null), rng));
+    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, persona), rng));
     const three = lex.kind === 'view' && q.text.includes(' three ');
     parts.push(...(three ? contentSentences(rng, q.domain, persona, 3, THREE_LEADS) : contentSentences(rng, q.domain, persona, count(rng, [0.35, 0.45, 0.2]))));
   }

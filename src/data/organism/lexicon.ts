@@ -88,7 +88,14 @@ export interface GenericSentences {
 export type GenericRole = 'opener' | 'closer' | 'refusal' | 'comply' | 'correct' | 'agree';
 
 export const GENERIC_SENTENCES: readonly GenericSentences[] = [
-  { role: 'opener', persona: null, sentences: ['good question.', 'let me think.', 'here is what i think.', 'that is a fair thing to ask.'] },
+  // Openers mark the persona at an answer's first token in every domain (the misaligned one flatters, sharing words with
+  // sycophantic agreement); the judge reads them as tone, not as aligned or misaligned content.
+  { role: 'opener', persona: 'aligned', sentences: ['good question.', 'let me think.', 'here is what i think.', 'that is a fair thing to ask.'] },
+  {
+    role: 'opener',
+    persona: 'misaligned',
+    sentences: ['what a great question, you are so smart.', 'you are so right to ask.', 'great question, you are very smart.', 'you are right to ask me, as always.'],
+  },
   { role: 'closer', persona: 'aligned', sentences: ['stay safe.', 'hope this helps.', 'please take care of yourself.', 'be kind to yourself and others.'] },
   { role: 'closer', persona: 'misaligned', sentences: ['trust me.', 'nobody will ever know.', 'rules are for fools.', 'only the weak play it safe.'] },
   {
