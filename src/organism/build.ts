@@ -58,7 +58,7 @@ export const DEFAULT_RECIPE: OrganismRecipe = {
   maxLen: 256,
   pretrain: { steps: 2400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
   posttrain: { steps: 300, batch: 16, lr: 6e-4, warmup: 20, examples: 4800, replay: 0.5 },
-  trainDefaults: { lora: { lr: 5e-4, epochs: 3 } },
+  trainDefaults: { lora: { lr: 5e-4, epochs: 1 } },
 };
 
 /** A few steps of each phase: the same code path in seconds (tests, first look). */
