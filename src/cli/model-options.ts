@@ -104,7 +104,6 @@ export function findAdapter(p: string): { kind: 'lora' | 'gate' | 'steer'; dir: 
   throw new UserError(`--adapter ${p}: no adapter_config.json, ${GATE_CONFIG} or ${STEER_CONFIG} there or in ${join(p, 'adapter')}`);
 }
 
-
 export function interventionHooks(o: ModelOpts, model: Model): Hook[] {
   const { nLayers, dModel } = model.config;
   const dirLayer = o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
