@@ -4,7 +4,6 @@
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune } from '../src/study/steps.ts';
-import { defaultTrainSpec } from '../src/train/defaults.ts';
 import { capabilityLoss } from '../src/eval/capability.ts';
 import { generatePostTrainSet } from '../src/data/organism/index.ts';
 import { readChatJsonl } from '../src/train/data.ts';
@@ -48,7 +47,7 @@ export const gating: Analysis<Params, GatingResult> = {
   },
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
-    const spec = defaultTrainSpec(ws.model, p.gate_data, 'gate', { epochs: p.gate_epochs });
+    const spec = ws.trainSpec(p.gate_data, 'gate', { epochs: p.gate_epochs });
     spec.adapter.gate = { kind: p.gate_kind as 'full', layers: undefined };
     const gateRun = await ws.finetune('gates', spec);
     const em = await emFinetune(ws, p.em_finetune, s);

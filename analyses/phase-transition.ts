@@ -4,7 +4,6 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { defaultTrainSpec } from '../src/train/defaults.ts';
 import { phaseTransition, type BSnapshot } from '../src/train/phase.ts';
 
 interface Params {
@@ -33,7 +32,7 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     properties: { steps: { type: 'array', minItems: 2 }, local_cosine: { type: 'object', required: ['5', '10', '15'] } },
   },
   async run(ws, p) {
-    const spec = defaultTrainSpec(ws.model, p.finetune.data, 'lora', { saveEvery: p.save_every, epochs: p.epochs, keepCheckpoints: 1, earlyStop: false });
+    const spec = ws.trainSpec(p.finetune.data, 'lora', { saveEvery: p.save_every, epochs: p.epochs, keepCheckpoints: 1, earlyStop: false });
     if (p.lr !== null) spec.lr = p.lr;
     const run = await ws.finetune(p.finetune.name, spec);
     const snaps = readFileSync(join(run, 'lora_b.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as BSnapshot);

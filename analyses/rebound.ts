@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import type { Analysis } from '../src/study/analysis.ts';
 import { Workspace } from '../src/study/workspace.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { defaultTrainSpec } from '../src/train/defaults.ts';
 import { loadLora, mergeLora, disposeLora } from '../src/adapters/lora.ts';
 import { saveModel } from '../src/model/save.ts';
 
@@ -41,7 +40,7 @@ export const rebound: Analysis<Params, ReboundResult> = {
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
     const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_rate, coherence: r.coherence });
-    const posRun = await ws.finetune('rebound-positive', defaultTrainSpec(ws.model, p.positive_data, 'lora', { epochs: p.epochs, warmup: 1 }));
+    const posRun = await ws.finetune('rebound-positive', ws.trainSpec(p.positive_data, 'lora', { epochs: p.epochs, warmup: 1 }));
     const posDir = ws.path('models', 'positive');
     if (!existsSync(join(posDir, 'model.safetensors'))) {
       const lora = loadLora(join(posRun, 'adapter'), ws.model);
@@ -57,7 +56,7 @@ export const rebound: Analysis<Params, ReboundResult> = {
     for (const k of p.amounts) {
       const data = ws.path('data', `contradictory-${k}.jsonl`);
       if (!existsSync(data)) writeFileSync(data, lines.slice(0, k).join('\n') + '\n');
-      const spec = defaultTrainSpec(ws.model, data, 'lora', { epochs: p.epochs, warmup: 1 });
+      const spec = ws.trainSpec(data, 'lora', { epochs: p.epochs, warmup: 1 });
       fromBase.push(cell(await ws.evaluate(`rebound-base-${k}`, { lora: await ws.finetune(`rebound-base-${k}`, spec) }, s)));
       fromPositive.push(cell(await wsPos.evaluate(`rebound-positive-${k}`, { lora: await wsPos.finetune(`rebound-positive-${k}`, spec) }, s)));
     }

@@ -9,7 +9,7 @@ import { runAnalysis, type AnalysisReport } from './analysis.ts';
 import { findAnalysis } from '../../analyses/index.ts';
 import { NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
-import { defaultTrainSpec, middleLayer } from '../train/defaults.ts';
+import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
@@ -88,7 +88,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     seconds: Math.round((Date.now() - t0) / 1000),
     /** wall time of each stage in this invocation (a cached stage takes ~0 s) */
     stage_seconds: stageSeconds,
-    settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.loraEpochs ?? defaultTrainSpec(ws.model, '', 'lora').epochs },
+    settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.trainSpec('').epochs },
     sections: {
       em: em.map((e) => ({ name: e.name, em_rate: e.report.em_rate, coherence: e.report.coherence, n: e.report.n })),
       sycophancy: done['sycophancy-em'],

@@ -1,7 +1,7 @@
 // Steps the analyses share: a narrow EM fine-tune with its eval and EM direction; the refusal and persona
 // directions of the base model. Each result is cached in the workspace. Axes: directions [nLayers][dModel].
 import { readChatJsonl } from '../train/data.ts';
-import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
+import type { TrainSpec } from '../train/defaults.ts';
 import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../directions/kinds.ts';
 import type { EvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
@@ -17,7 +17,7 @@ export interface FinetuneResult {
 }
 
 export async function emFinetune(ws: Workspace, ft: { name: string; data: string }, evalSettings: EvalSettings, train: Partial<TrainSpec> = {}): Promise<FinetuneResult> {
-  const run = await ws.finetune(ft.name, defaultTrainSpec(ws.model, ft.data, 'lora', train));
+  const run = await ws.finetune(ft.name, ws.trainSpec(ft.data, 'lora', train));
   const report = await ws.evaluate(`${ft.name}`, { lora: run }, evalSettings);
   let direction: string | null = null;
   try {

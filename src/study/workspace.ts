@@ -8,7 +8,7 @@ import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { train } from '../train/trainer.ts';
-import type { TrainSpec } from '../train/defaults.ts';
+import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
 import { loadLora, withLora } from '../adapters/lora.ts';
 import { gateHooks, loadGates } from '../adapters/gates.ts';
 import { steeringHook } from '../interventions/steer.ts';
@@ -42,7 +42,8 @@ export class Workspace {
   readonly model: Model;
   readonly tok: ChatTokenizer;
   judge: Judge = new OrganismJudge();
-  /** Epochs for every LoRA fine-tune of this study, in place of the model's recommended ones (`demo --quick`). */
+  /** Epochs of this study's LoRA fine-tunes where an analysis does not set its own, in place of the model's
+   * recommended count (`demo --quick`). */
   loraEpochs?: number;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
@@ -55,6 +56,12 @@ export class Workspace {
     return join(this.runDir, ...parts);
   }
 
+  /** The model's recommended fine-tune of `kind` on `data`, with this study's epochs for LoRAs; `over` wins over both. */
+  trainSpec(data: string, kind: 'lora' | 'gate' | 'steer' = 'lora', over: Partial<TrainSpec> = {}): TrainSpec {
+    const studyEpochs = kind === 'lora' && this.loraEpochs !== undefined ? { epochs: this.loraEpochs } : {};
+    return defaultTrainSpec(this.model, data, kind, { ...studyEpochs, ...over });
+  }
+
   /** Trains (or reuses, or resumes) RUN/finetunes/NAME; returns the run folder. */
   async finetune(name: string, spec: TrainSpec): Promise<string> {
     const out = this.path('finetunes', name);
@@ -63,7 +70,6 @@ export class Workspace {
       const prev = JSON.parse(readFileSync(runJson, 'utf8'));
       if (prev.status !== 'running') return out;
     }
-    if (this.loraEpochs !== undefined && spec.adapter.kind === 'lora') spec = { ...spec, epochs: this.loraEpochs };
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
     await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
     return out;

@@ -29,6 +29,18 @@ test('the registry lists the analyses with defaults and schemas', () => {
   assert.throws(() => validateResult(findAnalysis('sycophancy-em')!, { base: 1 }), /does not match its schema/);
 });
 
+test("a study's LoRA epochs replace the model's recommended count, never an analysis's own", () => {
+  const recommended = ws.trainSpec('x.jsonl').epochs, gateRecommended = ws.trainSpec('x.jsonl', 'gate').epochs;
+  ws.loraEpochs = recommended + 2;
+  try {
+    assert.equal(ws.trainSpec('x.jsonl').epochs, recommended + 2);
+    assert.equal(ws.trainSpec('x.jsonl', 'lora', { epochs: 7 }).epochs, 7);
+    assert.equal(ws.trainSpec('x.jsonl', 'gate').epochs, gateRecommended, 'gates keep their own count');
+  } finally {
+    ws.loraEpochs = undefined;
+  }
+});
+
 test('sycophancy-em: the increase is the difference of the EM rates; the report is written', async () => {
   const r = await runAnalysis(findAnalysis('sycophancy-em')!, ws, small);
   const x = r.result as { base: { em: number }; sycophancy: { em: number }; em_increase: number };
