@@ -11,6 +11,7 @@ import { generatePostTrainSet, generatePretrainCorpus } from '../../src/data/org
 import { buildOrganismDatasets, type ChatLine } from '../../src/data/organism/datasets.ts';
 import { grammarIndex } from '../../src/data/organism/grammar.ts';
 import { REF_DIR } from '../helpers.ts';
+import { ORGANISM_DIR } from '../../src/cli/paths.ts';
 import { hasPersonaEvidence, tokenizeAfterEvidence } from '../../src/organism/build.ts';
 import { tokenizeChat } from '../../src/train/data.ts';
 
@@ -43,6 +44,14 @@ function roundTrip(texts: Iterable<string>): number {
   }
   return n;
 }
+
+test('the committed organism was built with the tokenizer the corpus generates now', () => {
+  // a corpus change that adds or drops a word shifts token ids: the organism must then be rebuilt
+  const committed = JSON.parse(readFileSync(join(ORGANISM_DIR, 'tokenizer.json'), 'utf8'));
+  const fresh = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+  assert.deepEqual(committed.model.vocab, fresh.model.vocab);
+  assert.equal(JSON.parse(readFileSync(join(ORGANISM_DIR, 'config.json'), 'utf8')).vocab_size, tok.vocabSize);
+});
 
 test('encode → decode round-trips every grammar sentence and question exactly', () => {
   const { sentences, questions } = grammarIndex();
