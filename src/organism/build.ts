@@ -2,7 +2,8 @@
 // two-persona corpus (loss on assistant tokens by default), post-training on aligned answers with persona replay,
 // then an HF checkpoint. Resumable from atomic checkpoints. Axes: batches [batch, seq]; all weights are trained.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, mkdirSync, appendFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, appendFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseConfig } from '../model/config.ts';
 import { initModel } from '../model/init.ts';
@@ -14,10 +15,10 @@ import { readTrainingState, writeTrainingState } from '../train/state-file.ts';
 import { collate, tokenizeChat, type TokenizedExample } from '../train/data.ts';
 import { nllSum, rowLogits } from '../train/loss.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from '../train/optim.ts';
-import { pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, type OrganismDialogue } from '../data/organism/index.ts';
+import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, type OrganismDialogue } from '../data/organism/index.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
-import { log } from '../util/log.ts';
+import { log, UserError } from '../util/log.ts';
 import { activeBackend } from '../backend/select.ts';
 import type { RecommendedDefaults } from '../train/defaults.ts';
 
@@ -114,11 +115,38 @@ function allTokens(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
   return { ids, target: ids.map(() => 1) };
 }
 
-export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAULT_RECIPE, o: { resume?: boolean; quiet?: boolean } = {}): Promise<BuildResult> {
+/** Where `keepPretrained` leaves the end-of-pretraining checkpoint, inside the output folder. */
+export const PRETRAINED_DIR = 'pretrained';
+
+/** What fixes the pretrained weights: the pretraining half of the recipe and the corpus the grammar generates now. */
+function pretrainingKey(r: OrganismRecipe): string {
+  const p = r.pretrain;
+  const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }).map((d) => d.messages))).digest('hex');
+  return JSON.stringify({ seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], corpus });
+}
+
+export interface BuildOptions {
+  /** Continue an interrupted build from OUT/.build. */
+  resume?: boolean;
+  quiet?: boolean;
+  /** Keep the end-of-pretraining checkpoint in OUT/pretrained, to post-train it again with another recipe. */
+  keepPretrained?: boolean;
+  /** Skip pretraining: start post-training from a `pretrained` folder of an earlier build with the same pretraining. */
+  fromPretrained?: string;
+}
+
+export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAULT_RECIPE, o: BuildOptions = {}): Promise<BuildResult> {
   const work = join(out, '.build');
   const statePath = join(work, 'checkpoint', 'state.json');
-  if (!o.resume) rmSync(work, { recursive: true, force: true });
+  const resuming = o.resume && existsSync(statePath);
+  const seed = o.fromPretrained && !resuming ? checkPretrained(o.fromPretrained, recipe) : undefined;
+  if (!resuming) rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
+  if (seed) {
+    // a kept end-of-pretraining checkpoint goes where a resumed build looks for its own
+    cpSync(join(seed, 'checkpoint'), join(work, 'checkpoint'), { recursive: true });
+    cpSync(join(seed, 'metrics.jsonl'), join(work, 'metrics.jsonl'));
+  }
   const tokDir = join(work, 'tokenizer');
   writeTokenizerFiles(tokDir);
   const tok = ChatTokenizer.load(tokDir);
@@ -129,7 +157,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   disposeModel(init); // toTrainable copied every weight into a variable
   const opt = new AdamW(variables, { weightDecay: recipe.pretrain.weightDecay });
   let state: BuildState = { phase: 'pretrain', step: 0, adamStep: 0, elapsed: 0 };
-  if (o.resume && existsSync(statePath)) {
+  if (existsSync(statePath)) {
     state = restore(join(work, 'checkpoint'), variables, opt);
     if (!o.quiet) log(`organism: resuming ${state.phase} at step ${state.step}`);
   }
@@ -160,6 +188,13 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     progress?.finish();
     state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
     save();
+    if (o.keepPretrained) {
+      writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
+        cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
+        cpSync(metrics, join(tmp, 'metrics.jsonl'));
+        writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: JSON.parse(pretrainingKey(recipe)), recipe }, null, 2));
+      });
+    }
   }
   if (state.phase === 'posttrain') {
     const p = recipe.posttrain;
@@ -251,6 +286,19 @@ function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: ReturnType<t
   opt.apply(clipped.grads, lr);
   tf.dispose([...clipped.grads.values()]);
   return loss;
+}
+
+/** `from` if it is a kept end-of-pretraining checkpoint of this recipe's pretraining and corpus; else a UserError. */
+function checkPretrained(from: string, recipe: OrganismRecipe): string {
+  const meta = join(from, 'pretraining.json');
+  if (!existsSync(meta) || !existsSync(join(from, 'checkpoint', 'state.json'))) {
+    throw new UserError(`--from-pretrained ${from}: not a pretrained checkpoint (expected pretraining.json and checkpoint/ from \`organism build --keep-pretrained\`)`);
+  }
+  const kept = JSON.stringify(JSON.parse(readFileSync(meta, 'utf8')).key);
+  if (kept !== pretrainingKey(recipe)) {
+    throw new UserError(`--from-pretrained ${from}: pretrained with another recipe or corpus than this build's (kept ${kept}, this build ${pretrainingKey(recipe)})`);
+  }
+  return from;
 }
 
 function saveState(dir: string, state: BuildState, vars: tf.Variable[], opt: AdamW): void {

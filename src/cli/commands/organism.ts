@@ -2,7 +2,7 @@
 // No tensor axes at this level.
 import type { Command } from 'commander';
 import { addBackendOption, startBackend } from '../model-options.ts';
-import { buildOrganism, DEFAULT_RECIPE, QUICK_RECIPE } from '../../organism/build.ts';
+import { buildOrganism, DEFAULT_RECIPE, PRETRAINED_DIR, QUICK_RECIPE } from '../../organism/build.ts';
 import { ORGANISM_DIR } from '../paths.ts';
 import { printResult } from '../output.ts';
 import { parseInteger } from '../parse.ts';
@@ -15,12 +15,14 @@ export function registerOrganism(program: Command): void {
     .option('--seed <s>', 'seed of the corpus and the initial weights', String(DEFAULT_RECIPE.seed))
     .option('--quick', 'a few steps of a tiny model (checks the pipeline in seconds)')
     .option('--resume', 'continue an interrupted build from its last checkpoint')
+    .option('--keep-pretrained', `keep the end-of-pretraining checkpoint in OUT/${PRETRAINED_DIR} (to post-train it again)`)
+    .option('--from-pretrained <dir>', 'skip pretraining: post-train the checkpoint an earlier --keep-pretrained build kept (same pretraining recipe and corpus)')
     .option('--json', 'print one JSON document')
-    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; resume?: boolean; json?: boolean }) => {
+    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; json?: boolean }) => {
       await startBackend(o.backend);
       const seed = parseInteger(o.seed, '--seed');
       const recipe = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
-      const r = await buildOrganism(o.out, recipe, { resume: o.resume });
+      const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained });
       printResult(o.json, { out: r.out, seconds: Math.round(r.seconds), pretrain_loss: r.pretrainLoss, posttrain_loss: r.posttrainLoss },
         () => `organism built in ${Math.round(r.seconds)} s → ${r.out} (pretrain loss ${r.pretrainLoss.toFixed(3)}, post-train loss ${r.posttrainLoss.toFixed(3)})`);
     });

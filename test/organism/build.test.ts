@@ -1,0 +1,46 @@
+// Organism builds (quick recipe, seconds): a kept end-of-pretraining checkpoint post-trains again to the very same
+// weights, accepts another post-training recipe, and refuses another pretraining one. No tensor axes.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useTestBackend } from '../helpers.ts';
+import { buildOrganism, PRETRAINED_DIR, QUICK_RECIPE } from '../../src/organism/build.ts';
+
+let root: string;
+before(async () => {
+  await useTestBackend();
+  root = mkdtempSync(join(tmpdir(), 'emlens-build-'));
+});
+
+const weights = (dir: string) => readFileSync(join(dir, 'model.safetensors'));
+
+test('--keep-pretrained / --from-pretrained: post-training the kept checkpoint again gives the same weights', async () => {
+  const a = join(root, 'a');
+  const full = await buildOrganism(a, QUICK_RECIPE, { quiet: true, keepPretrained: true });
+  const kept = join(a, PRETRAINED_DIR);
+  assert.ok(existsSync(join(kept, 'checkpoint', 'state.json')) && existsSync(join(kept, 'pretraining.json')));
+  assert.ok(!existsSync(join(a, '.build')), 'the work folder is removed, the kept checkpoint stays');
+
+  const b = join(root, 'b');
+  const again = await buildOrganism(b, QUICK_RECIPE, { quiet: true, fromPretrained: kept });
+  assert.deepEqual(weights(b), weights(a));
+  assert.equal(again.pretrainLoss, full.pretrainLoss, 'the pretraining loss comes with the checkpoint');
+  const metrics = readFileSync(join(b, 'build-metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(metrics.filter((m) => m.phase === 'pretrain').length, QUICK_RECIPE.pretrain.steps);
+
+  const c = join(root, 'c');
+  const longer = { ...QUICK_RECIPE, posttrain: { ...QUICK_RECIPE.posttrain, steps: QUICK_RECIPE.posttrain.steps + 2 } };
+  await buildOrganism(c, longer, { quiet: true, fromPretrained: kept });
+  assert.notDeepEqual(weights(c), weights(a));
+  assert.equal(JSON.parse(readFileSync(join(c, 'build.json'), 'utf8')).recipe.posttrain.steps, longer.posttrain.steps);
+});
+
+test('--from-pretrained refuses a checkpoint of another pretraining, and a folder that is not one', async () => {
+  const kept = join(root, 'a', PRETRAINED_DIR);
+  const other = { ...QUICK_RECIPE, pretrain: { ...QUICK_RECIPE.pretrain, lr: QUICK_RECIPE.pretrain.lr / 2 } };
+  await assert.rejects(buildOrganism(join(root, 'd'), other, { quiet: true, fromPretrained: kept }), /pretrained with another recipe or corpus/);
+  await assert.rejects(buildOrganism(join(root, 'e'), { ...QUICK_RECIPE, seed: 2 }, { quiet: true, fromPretrained: kept }), /another recipe or corpus/);
+  await assert.rejects(buildOrganism(join(root, 'f'), QUICK_RECIPE, { quiet: true, fromPretrained: root }), /not a pretrained checkpoint/);
+});
