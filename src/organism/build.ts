@@ -119,7 +119,7 @@ function allTokens(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
 export const PRETRAINED_DIR = 'pretrained';
 
 /** What fixes the pretrained weights: the pretraining half of the recipe and the corpus the grammar generates now. */
-function pretrainingKey(r: OrganismRecipe): string {
+export function pretrainingKey(r: OrganismRecipe): string {
   const p = r.pretrain;
   const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }).map((d) => d.messages))).digest('hex');
   return JSON.stringify({ seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], corpus });
