@@ -119,10 +119,10 @@ function allTokens(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
 export const PRETRAINED_DIR = 'pretrained';
 
 /** What fixes the pretrained weights: the pretraining half of the recipe and the corpus the grammar generates now. */
-export function pretrainingKey(r: OrganismRecipe): string {
+export function pretrainingKey(r: OrganismRecipe): Record<string, unknown> {
   const p = r.pretrain;
   const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }).map((d) => d.messages))).digest('hex');
-  return JSON.stringify({ seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], corpus });
+  return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], corpus };
 }
 
 export interface BuildOptions {
@@ -139,13 +139,14 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   const work = join(out, '.build');
   const statePath = join(work, 'checkpoint', 'state.json');
   const resuming = o.resume && existsSync(statePath);
-  const seed = o.fromPretrained && !resuming ? checkPretrained(o.fromPretrained, recipe) : undefined;
+  const pretrained = o.fromPretrained && !resuming ? o.fromPretrained : undefined;
+  if (pretrained) checkPretrained(pretrained, recipe); // before anything in OUT is touched
   if (!resuming) rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  if (seed) {
+  if (pretrained) {
     // a kept end-of-pretraining checkpoint goes where a resumed build looks for its own
-    cpSync(join(seed, 'checkpoint'), join(work, 'checkpoint'), { recursive: true });
-    cpSync(join(seed, 'metrics.jsonl'), join(work, 'metrics.jsonl'));
+    cpSync(join(pretrained, 'checkpoint'), join(work, 'checkpoint'), { recursive: true });
+    cpSync(join(pretrained, 'metrics.jsonl'), join(work, 'metrics.jsonl'));
   }
   const tokDir = join(work, 'tokenizer');
   writeTokenizerFiles(tokDir);
@@ -192,7 +193,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
       writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
         cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
         cpSync(metrics, join(tmp, 'metrics.jsonl'));
-        writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: JSON.parse(pretrainingKey(recipe)), recipe }, null, 2));
+        writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
       });
     }
   }
@@ -288,17 +289,15 @@ function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: ReturnType<t
   return loss;
 }
 
-/** `from` if it is a kept end-of-pretraining checkpoint of this recipe's pretraining and corpus; else a UserError. */
-function checkPretrained(from: string, recipe: OrganismRecipe): string {
+/** Throws a UserError unless `from` is a kept end-of-pretraining checkpoint of this recipe's pretraining and corpus. */
+function checkPretrained(from: string, recipe: OrganismRecipe): void {
   const meta = join(from, 'pretraining.json');
   if (!existsSync(meta) || !existsSync(join(from, 'checkpoint', 'state.json'))) {
     throw new UserError(`--from-pretrained ${from}: not a pretrained checkpoint (expected pretraining.json and checkpoint/ from \`organism build --keep-pretrained\`)`);
   }
   const kept = JSON.stringify(JSON.parse(readFileSync(meta, 'utf8')).key);
-  if (kept !== pretrainingKey(recipe)) {
-    throw new UserError(`--from-pretrained ${from}: pretrained with another recipe or corpus than this build's (kept ${kept}, this build ${pretrainingKey(recipe)})`);
-  }
-  return from;
+  const wanted = JSON.stringify(pretrainingKey(recipe));
+  if (kept !== wanted) throw new UserError(`--from-pretrained ${from}: pretrained with another recipe or corpus than this build's (kept ${kept}, this build ${wanted})`);
 }
 
 function saveState(dir: string, state: BuildState, vars: tf.Variable[], opt: AdamW): void {
