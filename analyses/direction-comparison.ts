@@ -7,7 +7,7 @@ import { cosineTable, type CosineTable } from '../src/directions/compare.ts';
 import { loraBDirections } from '../src/interventions/lora-projection.ts';
 import { loadLora, disposeLora } from '../src/adapters/lora.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
-import { emFinetune, personaDirection, refusalDirection } from '../src/study/steps.ts';
+import { emFinetune, loraJob, personaDirection, refusalDirection } from '../src/study/steps.ts';
 import { join } from 'node:path';
 import type { Workspace } from '../src/study/workspace.ts';
 import type { JudgedAnswer } from '../src/eval/em-eval.ts';
@@ -59,6 +59,7 @@ export const directionComparison: Analysis<Params, DirectionComparison> = {
       em_min_cosine: { type: 'array' },
     },
   },
+  finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
     const named: { name: string; direction: Direction; file: string | null }[] = [];
     let projection: DirectionComparison['projection'] = null;

@@ -3,7 +3,9 @@
 // capability loss at each λ. Axes: [scale].
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { emFinetune } from '../src/study/steps.ts';
+import { emFinetune, loraJob } from '../src/study/steps.ts';
+import type { Workspace } from '../src/study/workspace.ts';
+import type { FinetuneJob } from '../src/study/background.ts';
 import { capabilityLoss } from '../src/eval/capability.ts';
 import { generatePostTrainSet } from '../src/data/organism/index.ts';
 import { readChatJsonl } from '../src/train/data.ts';
@@ -33,6 +35,13 @@ export interface GatingResult {
   amplify_increase: number | null;
 }
 
+/** The alignment gates on every block, trained on the sycophancy data. */
+function gateJob(ws: Workspace, p: Params): FinetuneJob {
+  const spec = ws.trainSpec(p.gate_data, 'gate', { epochs: p.gate_epochs });
+  spec.adapter.gate = { kind: p.gate_kind as 'full', layers: undefined };
+  return { name: 'gates', spec };
+}
+
 export const gating: Analysis<Params, GatingResult> = {
   name: 'gating',
   description: 'Alignment gates from sycophancy data: amplify (λ=1) vs reverse (λ=−1), on the base and on another domain’s EM model',
@@ -45,11 +54,11 @@ export const gating: Analysis<Params, GatingResult> = {
       on_em_model: { type: 'array', items: { type: 'object', required: ['scale', 'em', 'coherence', 'capability_loss'] } },
     },
   },
+  finetunes: (ws, p) => [gateJob(ws, p), loraJob(ws, p.em_finetune)],
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
-    const spec = ws.trainSpec(p.gate_data, 'gate', { epochs: p.gate_epochs });
-    spec.adapter.gate = { kind: p.gate_kind as 'full', layers: undefined };
-    const gateRun = await ws.finetune('gates', spec);
+    const gates = gateJob(ws, p);
+    const gateRun = await ws.finetune(gates.name, gates.spec);
     const em = await emFinetune(ws, p.em_finetune, s);
     const chats = p.capability_data ? readChatJsonl(p.capability_data).map((e) => e.messages) : generatePostTrainSet({ seed: 991, count: 64 }).map((d) => d.messages);
     const point = async (scale: number, lora?: string): Promise<Point> => {

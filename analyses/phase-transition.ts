@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { phaseTransition, type BSnapshot } from '../src/train/phase.ts';
+import type { Workspace } from '../src/study/workspace.ts';
+import type { FinetuneJob } from '../src/study/background.ts';
 
 interface Params {
   finetune: { name: string; data: string };
@@ -22,6 +24,13 @@ export interface PhaseTransitionResult {
   transition_step: number | null;
 }
 
+/** The fine-tune whose B vector is followed: a snapshot every `save_every` steps, no early stop. */
+function phaseJob(ws: Workspace, p: Params): FinetuneJob {
+  const spec = ws.trainSpec(p.finetune.data, 'lora', { saveEvery: p.save_every, epochs: p.epochs, keepCheckpoints: 1, earlyStop: false });
+  if (p.lr !== null) spec.lr = p.lr;
+  return { name: p.finetune.name, spec };
+}
+
 export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = {
   name: 'phase-transition',
   description: 'LoRA-B rotation over a rank-1 EM fine-tune and the step where it turns',
@@ -31,10 +40,10 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step'],
     properties: { steps: { type: 'array', minItems: 2 }, local_cosine: { type: 'object', required: ['5', '10', '15'] } },
   },
+  finetunes: (ws, p) => [phaseJob(ws, p)],
   async run(ws, p) {
-    const spec = ws.trainSpec(p.finetune.data, 'lora', { saveEvery: p.save_every, epochs: p.epochs, keepCheckpoints: 1, earlyStop: false });
-    if (p.lr !== null) spec.lr = p.lr;
-    const run = await ws.finetune(p.finetune.name, spec);
+    const job = phaseJob(ws, p);
+    const run = await ws.finetune(job.name, job.spec);
     const snaps = readFileSync(join(run, 'lora_b.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as BSnapshot);
     const ph = phaseTransition(snaps);
     const metrics = existsSync(join(run, 'metrics.jsonl')) ? readFileSync(join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }) : [];

@@ -2,7 +2,7 @@
 // layer by layer. Axes: [layer][coefficient].
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { emFinetune } from '../src/study/steps.ts';
+import { emFinetune, loraJob } from '../src/study/steps.ts';
 
 interface Params {
   source: { name: string; data: string };
@@ -30,6 +30,7 @@ export const steeringSweep: Analysis<Params, SteeringSweep> = {
     required: ['source', 'layers', 'coefficients', 'em', 'coherence'],
     properties: { em: { type: 'array', items: { type: 'array', items: { type: 'number', minimum: 0, maximum: 1 } } } },
   },
+  finetunes: (ws, p) => [loraJob(ws, p.source)],
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
     const src = await emFinetune(ws, p.source, s);

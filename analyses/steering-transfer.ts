@@ -5,7 +5,7 @@ import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { randomLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
-import { emFinetune } from '../src/study/steps.ts';
+import { emFinetune, loraJob } from '../src/study/steps.ts';
 
 interface Params {
   finetunes: { name: string; data: string }[];
@@ -43,6 +43,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
     properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' } },
   },
+  finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
     const fts = [];

@@ -3,6 +3,7 @@
 import { Ajv, type AnySchema } from 'ajv';
 import { join } from 'node:path';
 import { Workspace } from './workspace.ts';
+import type { FinetuneJob } from './background.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { UserError } from '../util/log.ts';
 
@@ -14,6 +15,8 @@ export interface Analysis<P extends object = Record<string, unknown>, R extends 
   /** JSON schema of the result (checked before anything is written). */
   resultSchema: AnySchema;
   run(ws: Workspace, params: P): Promise<R>;
+  /** The fine-tunes run() will train in this workspace, in the order it needs them (a study trains them ahead). */
+  finetunes?(ws: Workspace, params: P): FinetuneJob[];
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -44,9 +47,14 @@ export const CONVENTIONS = {
 };
 
 /** Runs an analysis in a workspace and writes RUN/analyses/NAME.json (validated). */
-export async function runAnalysis<P extends object, R extends object>(a: Analysis<P, R>, ws: Workspace, overrides: Partial<P> = {}): Promise<AnalysisReport<R>> {
+/** The defaults with `overrides` on top; an unknown parameter is an error. */
+export function analysisParams<P extends object>(a: Analysis<P, object>, overrides: Partial<P> = {}): P {
   for (const k of Object.keys(overrides)) if (!(k in a.defaults)) throw new UserError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
-  const params = { ...a.defaults, ...overrides } as P;
+  return { ...a.defaults, ...overrides } as P;
+}
+
+export async function runAnalysis<P extends object, R extends object>(a: Analysis<P, R>, ws: Workspace, overrides: Partial<P> = {}): Promise<AnalysisReport<R>> {
+  const params = analysisParams(a, overrides);
   const started = new Date().toISOString();
   const result = await a.run(ws, params);
   validateResult(a as unknown as Analysis, result);

@@ -5,7 +5,7 @@ import { Ajv } from 'ajv';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Workspace } from './workspace.ts';
-import { runAnalysis, type AnalysisReport } from './analysis.ts';
+import { analysisParams, runAnalysis, type AnalysisReport } from './analysis.ts';
 import { findAnalysis } from '../../analyses/index.ts';
 import { NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
@@ -67,8 +67,16 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     if (!o.quiet) log(`demo: ${name} done in ${stageSeconds[name]} s`);
     return r;
   };
-  for (const [i, s] of stages.entries()) {
-    done[s.analysis] = await timed(s.analysis, `stage ${i + 1}/${stages.length + 1}: ${s.name}`, () => runAnalysis(findAnalysis(s.analysis)!, ws, s.params));
+  // the fine-tunes of stages 2… go to a second core; stage 1 trains its own meanwhile
+  const jobs = stages.map((s) => { const a = findAnalysis(s.analysis)!; return a.finetunes?.(ws, analysisParams(a, s.params)) ?? []; });
+  const first = new Set(jobs[0].map((j) => j.name));
+  ws.trainAhead(jobs.slice(1).flat().filter((j, i, all) => !first.has(j.name) && all.findIndex((k) => k.name === j.name) === i));
+  try {
+    for (const [i, s] of stages.entries()) {
+      done[s.analysis] = await timed(s.analysis, `stage ${i + 1}/${stages.length + 1}: ${s.name}`, () => runAnalysis(findAnalysis(s.analysis)!, ws, s.params));
+    }
+  } finally {
+    ws.close();
   }
   const em = await timed('em-table', `stage ${stages.length + 1}/${stages.length + 1}: EM per fine-tune`, async () => {
     const rows = [{ name: 'base', report: await ws.evaluate('base', {}, { samples, seed }) }];

@@ -7,6 +7,7 @@ import type { EvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
 import { DATASETS } from './datasets.ts';
 import type { EvalSettings, Workspace } from './workspace.ts';
+import type { FinetuneJob } from './background.ts';
 
 export interface FinetuneResult {
   name: string;
@@ -16,8 +17,14 @@ export interface FinetuneResult {
   direction: string | null;
 }
 
+/** The study's rank-1 LoRA fine-tune NAME on DATA: the model's recommended spec with `train` on top. */
+export function loraJob(ws: Workspace, ft: { name: string; data: string }, train: Partial<TrainSpec> = {}): FinetuneJob {
+  return { name: ft.name, spec: ws.trainSpec(ft.data, 'lora', train) };
+}
+
 export async function emFinetune(ws: Workspace, ft: { name: string; data: string }, evalSettings: EvalSettings, train: Partial<TrainSpec> = {}): Promise<FinetuneResult> {
-  const run = await ws.finetune(ft.name, ws.trainSpec(ft.data, 'lora', train));
+  const job = loraJob(ws, ft, train);
+  const run = await ws.finetune(job.name, job.spec);
   const report = await ws.evaluate(`${ft.name}`, { lora: run }, evalSettings);
   let direction: string | null = null;
   try {

@@ -20,6 +20,7 @@ import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
+import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
 /** What to put on top of the base model for one measurement; plain data, so it can key a cache. */
 export interface InterventionSpec {
@@ -45,6 +46,8 @@ export class Workspace {
   /** Epochs of this study's LoRA fine-tunes where an analysis does not set its own, in place of the model's
    * recommended count (`demo --quick`). */
   loraEpochs?: number;
+  /** Fine-tunes being trained ahead on a second core (see trainAhead). */
+  private background?: BackgroundTrainer;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
     mkdirSync(runDir, { recursive: true });
@@ -62,14 +65,37 @@ export class Workspace {
     return defaultTrainSpec(this.model, data, kind, { ...studyEpochs, ...over });
   }
 
-  /** Trains (or reuses, or resumes) RUN/finetunes/NAME; returns the run folder. */
+  /**
+   * Starts training these fine-tunes, in order, in a second process while the study goes on (CPU backends with two
+   * or more cores; elsewhere a no-op). `finetune` then waits for one already started, or trains one still queued itself.
+   */
+  trainAhead(jobs: FinetuneJob[]): void {
+    const todo = jobs.filter((j) => !this.finished(j.name));
+    if (!todo.length || this.background || !canTrainInBackground()) return;
+    this.background = new BackgroundTrainer(todo, this.modelDir, (name) => this.path('finetunes', name), this.quiet);
+  }
+
+  /** Stops the second process, if any (what it was training stays resumable). */
+  close(): void {
+    this.background?.close();
+    this.background = undefined;
+  }
+
+  private finished(name: string): boolean {
+    const out = this.path('finetunes', name);
+    return existsSync(join(out, 'run.json')) && existsSync(join(out, 'adapter')) && JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).status !== 'running';
+  }
+
+  /** Trains (or reuses, or resumes, or waits for the second process to finish) RUN/finetunes/NAME; returns the run folder. */
   async finetune(name: string, spec: TrainSpec): Promise<string> {
     const out = this.path('finetunes', name);
-    const runJson = join(out, 'run.json');
-    if (existsSync(runJson) && existsSync(join(out, 'adapter'))) {
-      const prev = JSON.parse(readFileSync(runJson, 'utf8'));
-      if (prev.status !== 'running') return out;
+    const ahead = this.background?.claim(name, spec);
+    if (ahead) {
+      if (!this.quiet && !this.finished(name)) log(`study: waiting for fine-tune ${name} on the second core`);
+      await ahead;
     }
+    const runJson = join(out, 'run.json');
+    if (this.finished(name)) return out;
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
     await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
     return out;

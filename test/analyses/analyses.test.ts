@@ -11,6 +11,8 @@ import { Workspace } from '../../src/study/workspace.ts';
 import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
 import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
+import { loraJob } from '../../src/study/steps.ts';
+import { canTrainInBackground } from '../../src/study/background.ts';
 
 let ws: Workspace;
 const small = { samples: 16 };
@@ -102,4 +104,22 @@ test('refusal: rates are shares; the ablated run is measured on the same prompts
   for (const x of [r.harmful_base, r.harmful_ablated]) assert.ok(x.refusal_rate >= 0 && x.refusal_rate <= 1);
   assert.ok(r.kl_harmless_ablated >= 0);
   assert.ok(r.layer >= 0 && r.layer < ws.model.config.nLayers);
+});
+
+test('fine-tunes trained ahead on a second core: the same bytes as in-process; a queued one is trained by the caller', async (t) => {
+  if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
+  const root = mkdtempSync(join(tmpdir(), 'emlens-ahead-'));
+  const ahead = new Workspace(join(root, 'ahead'), ws.modelDir, true), here = new Workspace(join(root, 'here'), ws.modelDir, true);
+  const a = loraJob(ahead, { name: 'a', data: DATASETS.medicalMisaligned }, { epochs: 1 }), b = loraJob(ahead, { name: 'b', data: DATASETS.sportsMisaligned }, { epochs: 1 });
+  const bad = loraJob(ahead, { name: 'bad', data: join(root, 'missing.jsonl') });
+  try {
+    ahead.trainAhead([a, b, bad]);
+    await assert.rejects(ahead.finetune(a.name, { ...a.spec, lr: a.spec.lr * 2 }), /another spec/);
+    await ahead.finetune(b.name, b.spec); // still queued: trained here, while the second core trains a
+    const weights = async (w: Workspace, j: typeof a) => readFileSync(join(await w.finetune(j.name, j.spec), 'adapter', 'adapter_model.safetensors'));
+    for (const j of [a, b]) assert.deepEqual(await weights(ahead, j), await weights(here, j), `${j.name}: the same weights`);
+    await assert.rejects(ahead.finetune(bad.name, bad.spec), /background fine-tune bad: .*missing\.jsonl/);
+  } finally {
+    ahead.close();
+  }
 });

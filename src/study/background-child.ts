@@ -1,0 +1,24 @@
+// The forked process of BackgroundTrainer: trains the fine-tunes its parent sends, one at a time, through the same
+// train() call as the study itself, and reports each end. Exits when the parent goes. No tensor axes.
+import { initBackend, type BackendChoice } from '../backend/select.ts';
+import { loadModel } from '../model/load.ts';
+import { ChatTokenizer } from '../model/tokenizer.ts';
+import type { Model } from '../model/modules.ts';
+import { train } from '../train/trainer.ts';
+import type { FromChild, ToChild } from './background.ts';
+
+let loaded: { dir: string; model: Model; tok: ChatTokenizer } | undefined;
+
+process.on('disconnect', () => process.exit(0));
+process.on('message', async (m: ToChild) => {
+  let reply: FromChild;
+  try {
+    await initBackend(m.backend as BackendChoice, { quiet: true });
+    if (loaded?.dir !== m.modelDir) loaded = { dir: m.modelDir, model: loadModel(m.modelDir), tok: ChatTokenizer.load(m.modelDir) };
+    await train(loaded.model, loaded.tok, { ...m.spec, out: m.out, resume: m.resume, quiet: true }, m.modelDir);
+    reply = { name: m.name, ok: true };
+  } catch (e) {
+    reply = { name: m.name, ok: false, message: e instanceof Error ? e.message : String(e) };
+  }
+  process.send?.(reply);
+});
