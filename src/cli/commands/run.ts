@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { addBackendOption, resolveModelDir, startBackend } from '../model-options.ts';
 import { ANALYSES, findAnalysis } from '../../../analyses/index.ts';
 import { Workspace } from '../../study/workspace.ts';
-import { runAnalysis } from '../../study/analysis.ts';
+import { analysisParams, runAnalysis } from '../../study/analysis.ts';
 import { UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 
@@ -37,7 +37,9 @@ export function registerRun(program: Command): void {
       }
       await startBackend(o.backend);
       const ws = new Workspace(o.out, resolveModelDir(o.model));
-      const report = await runAnalysis(a, ws, params);
+      // every fine-tune but the first is trained ahead on a second core while the analysis works on the first
+      ws.trainAhead((a.finetunes?.(ws, analysisParams(a, params)) ?? []).slice(1));
+      const report = await runAnalysis(a, ws, params).finally(() => ws.close());
       printResult(o.json, report, () => `${name} → ${join(o.out, 'analyses', `${name}.json`)}`);
     });
 }
