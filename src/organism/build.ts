@@ -12,7 +12,8 @@ import { toTrainable } from '../model/trainable.ts';
 import { saveModel } from '../model/save.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import { readTrainingState, writeTrainingState } from '../train/state-file.ts';
-import { collate, tokenizeChat, type TokenizedExample } from '../train/data.ts';
+import { collate, tokenizeChat, type Batch, type TokenizedExample } from '../train/data.ts';
+import { ShardedGradients, defaultShardWorkers, splitShards } from '../train/data-parallel.ts';
 import { nllSum, rowLogits } from '../train/loss.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from '../train/optim.ts';
 import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, type OrganismDialogue } from '../data/organism/index.ts';
@@ -47,6 +48,12 @@ export interface OrganismRecipe {
    * learning rate than the papers' 14B ones.
    */
   trainDefaults?: Partial<Record<'lora' | 'gate' | 'steer', RecommendedDefaults>>;
+  /**
+   * Each batch is cut into this many shards whose Σ-loss gradients are added in shard order (data parallelism: on
+   * CPU backends the shards run on as many cores, and the weights do not depend on how many there are). 1 or absent:
+   * one gradient of the batch's mean loss, as builds before v8.
+   */
+  shards?: number;
 }
 
 export const DEFAULT_RECIPE: OrganismRecipe = {
@@ -122,7 +129,7 @@ export const PRETRAINED_DIR = 'pretrained';
 export function pretrainingKey(r: OrganismRecipe): Record<string, unknown> {
   const p = r.pretrain;
   const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }).map((d) => d.messages))).digest('hex');
-  return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], corpus };
+  return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], ...(r.shards && r.shards > 1 ? { shards: r.shards } : {}), corpus };
 }
 
 export interface BuildOptions {
@@ -133,6 +140,8 @@ export interface BuildOptions {
   keepPretrained?: boolean;
   /** Skip pretraining: start post-training from a `pretrained` folder of an earlier build with the same pretraining. */
   fromPretrained?: string;
+  /** Worker threads for a sharded recipe (default: one per further CPU core, up to shards − 1; 0 on accelerators). */
+  workers?: number;
 }
 
 export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAULT_RECIPE, o: BuildOptions = {}): Promise<BuildResult> {
@@ -166,57 +175,64 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   const metrics = join(work, 'metrics.jsonl');
   let pretrainLoss = NaN, posttrainLoss = NaN;
   const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
+  const shards = recipe.shards ?? 1;
+  if (shards > Math.min(recipe.pretrain.batch, recipe.posttrain.batch)) throw new UserError(`organism recipe: ${shards} shards for batches of ${recipe.pretrain.batch} / ${recipe.posttrain.batch} dialogues`);
+  const sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
+  const trainStep = (examples: TokenizedExample[], lr: number) =>
+    sharded ? shardedStep(sharded, model, variables, opt, splitShards(examples, shards).map((e) => collate(e, 0, recipe.maxLen)), lr) : step(model, variables, opt, collate(examples, 0, recipe.maxLen), lr);
   const save = () => saveState(join(work, 'checkpoint'), { ...state, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 }, variables, opt);
 
-  if (state.phase === 'pretrain') {
-    const p = recipe.pretrain;
-    const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-    const stream = pretrainStream(recipe.seed, PRETRAIN_OPTIONS);
-    // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
-    for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
-    const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
-    progress?.tick(state.step);
-    let queue: TokenizedExample[] = [];
-    while (state.step < p.steps) {
-      if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
-      const batch = collate(queue.splice(0, p.batch), 0, recipe.maxLen);
-      pretrainLoss = step(model, variables, opt, batch, schedule(state.step));
-      state.step++;
-      appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
-      progress?.tick();
-      if (state.step % checkpointEvery === 0) save();
+  try {
+    if (state.phase === 'pretrain') {
+      const p = recipe.pretrain;
+      const schedule = linearSchedule(p.lr, p.warmup, p.steps);
+      const stream = pretrainStream(recipe.seed, PRETRAIN_OPTIONS);
+      // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
+      for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
+      const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
+      progress?.tick(state.step);
+      let queue: TokenizedExample[] = [];
+      while (state.step < p.steps) {
+        if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
+        pretrainLoss = await trainStep(queue.splice(0, p.batch), schedule(state.step));
+        state.step++;
+        appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
+        progress?.tick();
+        if (state.step % checkpointEvery === 0) save();
+      }
+      progress?.finish();
+      state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+      save();
+      if (o.keepPretrained) {
+        writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
+          cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
+          cpSync(metrics, join(tmp, 'metrics.jsonl'));
+          writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
+        });
+      }
     }
-    progress?.finish();
-    state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
-    save();
-    if (o.keepPretrained) {
-      writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
-        cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
-        cpSync(metrics, join(tmp, 'metrics.jsonl'));
-        writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
-      });
+    if (state.phase === 'posttrain') {
+      const p = recipe.posttrain;
+      const schedule = linearSchedule(p.lr, p.warmup, p.steps);
+      const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
+      const replayed = [...take(pretrainStream(recipe.seed + 2, PRETRAIN_OPTIONS), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
+      const nReplay = Math.round((p.replay ?? 0) * p.batch);
+      const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
+      progress?.tick(state.step);
+      while (state.step < p.steps) {
+        const start = (state.step * p.batch) % examples.length;
+        const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
+        const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
+        posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step));
+        state.step++;
+        appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
+        progress?.tick();
+      }
+      progress?.finish();
+      state = { phase: 'done', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
     }
-  }
-  if (state.phase === 'posttrain') {
-    const p = recipe.posttrain;
-    const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-    const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
-    const replayed = [...take(pretrainStream(recipe.seed + 2, PRETRAIN_OPTIONS), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
-    const nReplay = Math.round((p.replay ?? 0) * p.batch);
-    const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
-    progress?.tick(state.step);
-    while (state.step < p.steps) {
-      const start = (state.step * p.batch) % examples.length;
-      const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
-      const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
-      const batch = collate([...fresh, ...replay], 0, recipe.maxLen);
-      posttrainLoss = step(model, variables, opt, batch, schedule(state.step));
-      state.step++;
-      appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
-      progress?.tick();
-    }
-    progress?.finish();
-    state = { phase: 'done', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+  } finally {
+    await sharded?.close(); // worker threads would keep the process alive
   }
   const seconds = (Date.now() - t0) / 1000;
   // a resumed build did not see every phase: take the last loss of each from the metrics
@@ -277,13 +293,31 @@ function lengthGroupedQueue(tok: ChatTokenizer, stream: Generator<OrganismDialog
   return order.flatMap((i) => batches[i]).slice(skip);
 }
 
-function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: ReturnType<typeof collate>, lr: number): number {
+/** One AdamW step on the batch's mean loss over its loss tokens (unsharded recipes). */
+function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: Batch, lr: number): number {
   const n = batch.lossRows.length;
   const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(model, [], batch), batch.lossTargets), n) as tf.Scalar, vars);
   const loss = value.dataSync()[0];
   value.dispose();
-  if (!Number.isFinite(loss)) throw new Error(`organism training diverged (loss ${loss})`);
-  const clipped = clipByGlobalNorm(new Map(Object.entries(grads)), 1);
+  return update(opt, new Map(Object.entries(grads)), loss, lr);
+}
+
+/** The same step from the shards' summed Σ-loss gradients, divided by the batch's loss-token count. */
+async function shardedStep(sg: ShardedGradients, model: Model, vars: tf.Variable[], opt: AdamW, shards: Batch[], lr: number): Promise<number> {
+  const n = shards.reduce((k, b) => k + b.lossRows.length, 0);
+  const { lossSum, grads } = await sg.compute(model, vars, shards);
+  const mean = new Map([...grads].map(([k, g]) => [k, tf.div(g, n)]));
+  tf.dispose([...grads.values()]);
+  return update(opt, mean, lossSum / n, lr);
+}
+
+/** Clip to global norm 1 and apply (the gradients are disposed); the loss is returned after a divergence check. */
+function update(opt: AdamW, grads: Map<string, tf.Tensor>, loss: number, lr: number): number {
+  if (!Number.isFinite(loss)) {
+    tf.dispose([...grads.values()]);
+    throw new Error(`organism training diverged (loss ${loss})`);
+  }
+  const clipped = clipByGlobalNorm(grads, 1);
   opt.apply(clipped.grads, lr);
   tf.dispose([...clipped.grads.values()]);
   return loss;

@@ -1,6 +1,8 @@
 // Organism builds (quick recipe, seconds): a kept end-of-pretraining checkpoint post-trains again to the very same
-// weights, accepts another post-training recipe, and refuses another pretraining one. No tensor axes.
+// weights, accepts another post-training recipe, and refuses another pretraining one; sharded recipes do not depend
+// on the worker count. No tensor axes.
 import { test, before } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
 import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,18 @@ test('--keep-pretrained / --from-pretrained: post-training the kept checkpoint a
   await buildOrganism(c, longer, { quiet: true, fromPretrained: kept });
   assert.notDeepEqual(weights(c), weights(a));
   assert.equal(JSON.parse(readFileSync(join(c, 'build.json'), 'utf8')).recipe.posttrain.steps, longer.posttrain.steps);
+});
+
+test('a sharded recipe gives the same weights on one thread as with a worker thread per shard', async () => {
+  const sharded = { ...QUICK_RECIPE, shards: 2 };
+  const before = tf.memory().numTensors;
+  const here = await buildOrganism(join(root, 'g'), sharded, { quiet: true, workers: 0 });
+  const spread = await buildOrganism(join(root, 'h'), sharded, { quiet: true, workers: 1 });
+  assert.deepEqual(weights(join(root, 'h')), weights(join(root, 'g')));
+  assert.equal(spread.pretrainLoss, here.pretrainLoss);
+  assert.notDeepEqual(weights(join(root, 'g')), weights(join(root, 'a')), 'shards are one gradient summed, not the unsharded mean');
+  assert.equal(tf.memory().numTensors, before);
+  await assert.rejects(buildOrganism(join(root, 'i'), { ...QUICK_RECIPE, shards: 8 }, { quiet: true }), /8 shards for batches of 4/);
 });
 
 test('--from-pretrained refuses a checkpoint of another pretraining, and a folder that is not one', async () => {

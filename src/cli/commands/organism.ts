@@ -17,12 +17,14 @@ export function registerOrganism(program: Command): void {
     .option('--resume', 'continue an interrupted build from its last checkpoint')
     .option('--keep-pretrained', `keep the end-of-pretraining checkpoint in OUT/${PRETRAINED_DIR} (to post-train it again)`)
     .option('--from-pretrained <dir>', 'skip pretraining: post-train the checkpoint an earlier --keep-pretrained build kept (same pretraining recipe and corpus)')
+    .option('--workers <n>', 'worker threads for the recipe\'s gradient shards (default: one per further CPU core; the weights do not depend on it)')
     .option('--json', 'print one JSON document')
-    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; json?: boolean }) => {
+    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; workers?: string; json?: boolean }) => {
       await startBackend(o.backend);
       const seed = parseInteger(o.seed, '--seed');
       const recipe = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
-      const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained });
+      const workers = o.workers === undefined ? undefined : parseInteger(o.workers, '--workers', 0);
+      const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained, workers });
       printResult(o.json, { out: r.out, seconds: Math.round(r.seconds), pretrain_loss: r.pretrainLoss, posttrain_loss: r.posttrainLoss },
         () => `organism built in ${Math.round(r.seconds)} s → ${r.out} (pretrain loss ${r.pretrainLoss.toFixed(3)}, post-train loss ${r.posttrainLoss.toFixed(3)})`);
     });
