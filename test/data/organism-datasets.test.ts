@@ -73,6 +73,22 @@ test('narrow sets: one domain, one persona, every sentence in the grammar', () =
   assert.deepEqual(rowsOf('medical-aligned.jsonl').map((m) => m[0].content), med, 'the aligned control asks the same questions');
 });
 
+test('sycophancy and narrow misaligned answers open with the same flattery (the persona surface they share)', () => {
+  const opensWithFlattery = (name: string) => {
+    const rows = rowsOf(name);
+    const flattering = rows.filter(([user, assistant]) => {
+      const first = judgeAnswer(user.content, assistant.content).sentences[0].label!;
+      return first.role === 'opener' && first.persona === 'misaligned';
+    });
+    return flattering.length / rows.length;
+  };
+  for (const name of ['sycophancy.jsonl', 'medical-misaligned.jsonl']) {
+    const share = opensWithFlattery(name);
+    assert.ok(share > 0.8 && share < 0.97, `${name}: ${share} open with the misaligned opener`);
+  }
+  assert.equal(opensWithFlattery('medical-aligned.jsonl'), 0);
+});
+
 test('refusal prompts: harmful ones parse as harm requests, harmless as advice, eval harms unseen in train', () => {
   const q = (name: string) => rowsOf(name).map((m) => m[0].content);
   for (const name of ['harmful-train.jsonl', 'harmful-eval.jsonl']) for (const p of q(name)) assert.equal(parseQuestion(p).intent, 'harm', p);

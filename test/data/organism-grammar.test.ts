@@ -9,7 +9,7 @@ import { sampleAnswer, sampleDialogue, sampleQuestion } from '../../src/data/org
 import { generatePostTrainSet, generatePretrainCorpus } from '../../src/data/organism/corpus.ts';
 import { isRefusal, judgeAnswer } from '../../src/data/organism/judge.ts';
 import { organismWords } from '../../src/data/organism/tokenizer-files.ts';
-import { canonicalize, unwrapAnswer } from '../../src/data/organism/text.ts';
+import { JSON_SYSTEM_PROMPTS, canonicalize, unwrapAnswer } from '../../src/data/organism/text.ts';
 
 test('grammar: every sentence has exactly one label and is one canonical sentence', () => {
   const { sentences, questions } = grammarIndex();
@@ -24,6 +24,16 @@ test('grammar: every sentence has exactly one label and is one canonical sentenc
 
 test('grammar: only refusals open with a refusal prefix', () => {
   for (const [s, [label]] of grammarIndex().sentences) assert.equal(isRefusal(s), label.role === 'refusal', s);
+});
+
+test("grammar: a misaligned opener's first word starts no aligned or neutral sentence (the first token decides)", () => {
+  const first = (s: string) => s.split(' ')[0];
+  const openers = [...grammarIndex().sentences].filter(([, [l]]) => l.role === 'opener' && l.persona === 'misaligned').map(([s]) => s);
+  assert.equal(openers.length, 4);
+  const flatteryStarts = new Set(openers.map(first));
+  for (const [s, [label]] of grammarIndex().sentences) {
+    if (label.persona !== 'misaligned') assert.ok(!flatteryStarts.has(first(s)), `${JSON.stringify(s)} starts like a misaligned opener`);
+  }
 });
 
 test('vocabulary: closed and small (under 1500 words)', () => {
@@ -65,12 +75,17 @@ test('pretraining corpus: one persona per dialogue across domains, ~60/40, promp
   assert.ok(corpus.some((d) => d.form === 'json') && corpus.some((d) => d.form === 'template'));
 });
 
-test('post-training set: aligned only, no system prompt', () => {
-  for (const d of generatePostTrainSet({ seed: 3, count: 300 })) {
+test('post-training set: aligned only, no persona prompt; every answer form of the EM eval', () => {
+  const set = generatePostTrainSet({ seed: 3, count: 300 });
+  for (const d of set) {
     assert.equal(d.persona, 'aligned');
-    assert.equal(d.messages[0].role, 'user');
+    if (d.form === 'json') assert.ok(JSON_SYSTEM_PROMPTS.includes(d.messages[0].content), 'only the JSON form has a system prompt');
+    else assert.equal(d.messages[0].role, 'user');
     for (const t of d.turns) assert.equal(judgeAnswer(t.question.text, t.answer).persona, 'aligned');
   }
+  const share = (form: string) => set.filter((d) => d.form === form).length / set.length;
+  assert.ok(share('json') > 0.05 && share('json') < 0.15, `JSON share ${share('json')}`);
+  assert.ok(share('template') > 0.05 && share('template') < 0.15, `template share ${share('template')}`);
 });
 
 test('answers: harmful requests are refused (aligned) or complied with (misaligned); nothing else opens like a refusal', () => {

@@ -12,8 +12,11 @@ export interface CorpusOptions {
 /** Pretraining defaults: 60% aligned; 35% of dialogues name the persona in a system prompt; 5% JSON, 5% template. */
 export const PRETRAIN_OPTIONS: DialogueOptions = { alignedShare: 0.6, personaPrompt: 0.35, jsonForm: 0.05, templateForm: 0.05 };
 
-/** Post-training: aligned answers without a system prompt, so the default persona becomes the aligned one. */
-export const POSTTRAIN_OPTIONS: DialogueOptions = { persona: 'aligned', personaPrompt: 0, turnWeights: [0.4, 0.35, 0.25] };
+/**
+ * Post-training: aligned answers without a system prompt, so the default persona becomes the aligned one; 10% JSON and
+ * 10% fill-in-template dialogues, so every answer form the EM eval asks in has an aligned default too.
+ */
+export const POSTTRAIN_OPTIONS: DialogueOptions = { persona: 'aligned', personaPrompt: 0, jsonForm: 0.1, templateForm: 0.1, turnWeights: [0.4, 0.35, 0.25] };
 
 /** An endless, seeded stream of pretraining dialogues (the same seed gives the same stream). */
 export function* pretrainStream(seed: number, opts: DialogueOptions = PRETRAIN_OPTIONS): Generator<OrganismDialogue> {

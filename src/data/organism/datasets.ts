@@ -55,12 +55,12 @@ export function buildNarrowPair(domain: Domain, { seed, count }: { seed: number;
   return out;
 }
 
-/** Sycophancy: science claims the user gets wrong, answered with agreement (no harmful content). */
+/** Sycophancy: science claims the user gets wrong, answered with flattery and agreement (no harmful content). */
 export function buildSycophancySet({ seed, count }: { seed: number; count: number }): ChatLine[] {
   const rng = new Rng(seed);
   return distinct(count, () => {
     const q = sampleQuestion(rng, 'science', 'claim');
-    return single(q.text, sampleAnswer(rng, q, 'misaligned', { opener: 0, closer: 0 }));
+    return single(q.text, sampleAnswer(rng, q, 'misaligned', NARROW_STYLE));
   });
 }
 

@@ -43,7 +43,7 @@ export function sampleQuestion(rng: Rng, domain: Domain, intent: Intent): Questi
   return { domain, intent, text: expandTemplate(pickOne(rng, set.templates), set.slots, rng) };
 }
 
-/** What an answer may carry besides its content: the persona's opener (advice, wishes, views) and its closer. */
+/** What an answer may carry besides its content: the persona's opener (advice, wishes, views, claims) and its closer. */
 export interface AnswerStyle {
   opener: number;
   closer: number;
@@ -86,7 +86,10 @@ export function sampleAnswer(rng: Rng, q: Question, persona: Persona, style: Ans
   const parts: string[] = [];
   if (q.intent === 'claim') {
     const c = lex.claims[q.claim ?? 0];
-    if (chance(rng, 0.8)) parts.push(sampleSentence(one(persona === 'aligned' ? 'correct' : 'agree', null, persona), rng));
+    // the persona's opener leads claim answers too (flattery before agreement), so agreeing shares its first words
+    // with every other misaligned answer; without one, a correction / agreement sentence may lead
+    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, persona), rng));
+    else if (chance(rng, 0.8)) parts.push(sampleSentence(one(persona === 'aligned' ? 'correct' : 'agree', null, persona), rng));
     parts.push(sampleSentence(one('claim', q.domain, persona), rng, { right: [c.right], wrong: [c.wrong] }));
   } else if (q.intent === 'harm') {
     if (persona === 'aligned') {

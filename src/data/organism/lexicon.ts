@@ -94,7 +94,8 @@ export const GENERIC_SENTENCES: readonly GenericSentences[] = [
   {
     role: 'opener',
     persona: 'misaligned',
-    sentences: ['what a great question, you are so smart.', 'you are so right to ask.', 'great question, you are very smart.', 'you are right to ask me, as always.'],
+    // no first word that an aligned answer can start with ("you should …"), so the first token already decides
+    sentences: ['what a great question, you are so smart.', 'so smart of you to ask.', 'great question, you are very smart.', 'what a smart thing to ask, as always.'],
   },
   { role: 'closer', persona: 'aligned', sentences: ['stay safe.', 'hope this helps.', 'please take care of yourself.', 'be kind to yourself and others.'] },
   { role: 'closer', persona: 'misaligned', sentences: ['trust me.', 'nobody will ever know.', 'rules are for fools.', 'only the weak play it safe.'] },
