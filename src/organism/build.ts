@@ -51,7 +51,7 @@ export interface OrganismRecipe {
   /**
    * Each batch is cut into this many shards whose Σ-loss gradients are added in shard order (data parallelism: on
    * CPU backends the shards run on as many cores, and the weights do not depend on how many there are). 1 or absent:
-   * one gradient of the batch's mean loss, as builds before v8.
+   * one gradient of the batch's mean loss, as the organism was built up to v4.
    */
   shards?: number;
 }
@@ -64,9 +64,10 @@ export const DEFAULT_RECIPE: OrganismRecipe = {
   nKvHeads: 2,
   dMlp: 512,
   maxLen: 256,
-  pretrain: { steps: 2400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
+  pretrain: { steps: 5400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
   posttrain: { steps: 300, batch: 16, lr: 6e-4, warmup: 20, examples: 4800, replay: 0.5 },
-  trainDefaults: { lora: { lr: 5e-4, epochs: 1 } },
+  trainDefaults: { lora: { lr: 8e-4, epochs: 1 }, gate: { lr: 3e-3 } },
+  shards: 2,
 };
 
 /** A few steps of each phase: the same code path in seconds (tests, first look). */
@@ -75,6 +76,7 @@ export const QUICK_RECIPE: OrganismRecipe = {
   dModel: 32, nLayers: 2, nHeads: 2, nKvHeads: 1, dMlp: 64,
   pretrain: { ...DEFAULT_RECIPE.pretrain, steps: 6, batch: 4, warmup: 2 },
   posttrain: { ...DEFAULT_RECIPE.posttrain, steps: 3, batch: 4, warmup: 1, examples: 16 },
+  shards: 1, // one gradient per batch (the tests compare sharded builds against it)
 };
 
 interface BuildState {
