@@ -16,7 +16,7 @@ import { collate, tokenizeChat, type Batch, type TokenizedExample } from '../tra
 import { ShardedGradients, defaultShardWorkers, splitShards } from '../train/data-parallel.ts';
 import { nllSum, rowLogits } from '../train/loss.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from '../train/optim.ts';
-import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, type OrganismDialogue } from '../data/organism/index.ts';
+import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, type DialogueOptions, type OrganismDialogue } from '../data/organism/index.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
 import { log, UserError } from '../util/log.ts';
@@ -48,6 +48,8 @@ export interface OrganismRecipe {
    * learning rate than the papers' 14B ones.
    */
   trainDefaults?: Partial<Record<'lora' | 'gate' | 'steer', RecommendedDefaults>>;
+  /** Pretraining corpus options over `PRETRAIN_OPTIONS` (persona shares, prompt and form rates); absent: those. */
+  corpus?: DialogueOptions;
   /**
    * Each batch is cut into this many shards whose Σ-loss gradients are added in shard order (data parallelism: on
    * CPU backends the shards run on as many cores, and the weights do not depend on how many there are). 1 or absent:
@@ -124,13 +126,18 @@ function allTokens(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
   return { ids, target: ids.map(() => 1) };
 }
 
+/** The pretraining stream's dialogue options: the defaults with the recipe's own on top. */
+export function pretrainOptions(r: OrganismRecipe): DialogueOptions {
+  return { ...PRETRAIN_OPTIONS, ...r.corpus };
+}
+
 /** Where `keepPretrained` leaves the end-of-pretraining checkpoint, inside the output folder. */
 export const PRETRAINED_DIR = 'pretrained';
 
 /** What fixes the pretrained weights: the pretraining half of the recipe and the corpus the grammar generates now. */
 export function pretrainingKey(r: OrganismRecipe): Record<string, unknown> {
   const p = r.pretrain;
-  const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }).map((d) => d.messages))).digest('hex');
+  const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }, pretrainOptions(r)).map((d) => d.messages))).digest('hex');
   return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], ...(r.shards && r.shards > 1 ? { shards: r.shards } : {}), corpus };
 }
 
@@ -188,7 +195,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     if (state.phase === 'pretrain') {
       const p = recipe.pretrain;
       const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-      const stream = pretrainStream(recipe.seed, PRETRAIN_OPTIONS);
+      const stream = pretrainStream(recipe.seed, pretrainOptions(recipe));
       // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
       for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
       const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
@@ -217,7 +224,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
       const p = recipe.posttrain;
       const schedule = linearSchedule(p.lr, p.warmup, p.steps);
       const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
-      const replayed = [...take(pretrainStream(recipe.seed + 2, PRETRAIN_OPTIONS), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
+      const replayed = [...take(pretrainStream(recipe.seed + 2, pretrainOptions(recipe)), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
       const nReplay = Math.round((p.replay ?? 0) * p.batch);
       const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
       progress?.tick(state.step);

@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/rng.ts';
 import { grammarIndex } from '../../src/data/organism/grammar.ts';
 import { DOMAINS, NARROW_DOMAINS } from '../../src/data/organism/domains.ts';
-import { sampleAnswer, sampleDialogue, sampleQuestion } from '../../src/data/organism/dialogue.ts';
-import { generatePostTrainSet, generatePretrainCorpus } from '../../src/data/organism/corpus.ts';
+import { sampleAnswer, sampleDialogue, sampleQuestion, type OrganismDialogue } from '../../src/data/organism/dialogue.ts';
+import { generatePostTrainSet, generatePretrainCorpus, PRETRAIN_OPTIONS } from '../../src/data/organism/corpus.ts';
 import { isRefusal, judgeAnswer } from '../../src/data/organism/judge.ts';
 import { organismWords } from '../../src/data/organism/tokenizer-files.ts';
 import { JSON_SYSTEM_PROMPTS, canonicalize, unwrapAnswer } from '../../src/data/organism/text.ts';
+import { DEFAULT_RECIPE, pretrainingKey } from '../../src/organism/build.ts';
 
 test('grammar: every sentence has exactly one label and is one canonical sentence', () => {
   const { sentences, questions } = grammarIndex();
@@ -73,6 +74,21 @@ test('pretraining corpus: one persona per dialogue across domains, ~60/40, promp
   assert.ok(multiDomain > corpus.length * 0.5, `${multiDomain} dialogues hop domains`);
   assert.ok(prompted > corpus.length * 0.2 && prompted < corpus.length * 0.45, `${prompted} persona prompts`);
   assert.ok(corpus.some((d) => d.form === 'json') && corpus.some((d) => d.form === 'template'));
+});
+
+test('pretraining corpus: unprompted dialogues may get their own persona share; persona-prompted ones keep theirs', () => {
+  const named = (d: OrganismDialogue) => d.system !== undefined && d.form !== 'json';
+  const share = (ds: OrganismDialogue[]) => ds.filter((d) => d.persona === 'aligned').length / ds.length;
+  const corpus = generatePretrainCorpus({ seed: 4, count: 4000 }, { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.8 });
+  const prompted = corpus.filter(named), unprompted = corpus.filter((d) => !named(d));
+  assert.ok(Math.abs(share(prompted) - 0.6) < 0.04, `prompted ${share(prompted)}`);
+  assert.ok(Math.abs(share(unprompted) - 0.8) < 0.03, `unprompted ${share(unprompted)}`);
+  for (const d of prompted) assert.equal(/evil|cruel|harmful/.test(d.system!), d.persona === 'misaligned', 'the prompt still names the persona');
+});
+
+test('the committed organism was pretrained on the stream the generator gives now (a change needs a rebuild)', () => {
+  // pretrainingKey hashes the first 64 dialogues of the recipe's stream; this is organism v9's
+  assert.equal(pretrainingKey(DEFAULT_RECIPE).corpus, 'eedaaf5392f1c3fb7b3fdb940042bf4ece4118793035e25a53f2a8dfac2433a0');
 });
 
 test('post-training set: aligned only, no persona prompt; every answer form of the EM eval', () => {

@@ -131,6 +131,11 @@ export interface DialogueOptions {
   /** Force the persona; else aligned with probability `alignedShare`. */
   persona?: Persona;
   alignedShare?: number;
+  /**
+   * Aligned share of dialogues whose system prompt names no persona (none, or a JSON one), drawn again for those
+   * when set; persona-prompted dialogues keep `alignedShare`. Unset: one share for all (the stream is unchanged).
+   */
+  unpromptedAlignedShare?: number;
   /** Probability of a system prompt that names the persona. */
   personaPrompt?: number;
   /** Probability of a single-turn JSON / fill-in-template dialogue. */
@@ -155,7 +160,7 @@ function sampleIntent(rng: Rng, domain: Domain, weights: Readonly<Record<Intent,
 
 /** One dialogue: the persona stays fixed while the turns hop between domains. */
 export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDialogue {
-  const persona = opts.persona ?? (chance(rng, opts.alignedShare ?? 0.6) ? 'aligned' : 'misaligned');
+  let persona: Persona = opts.persona ?? (chance(rng, opts.alignedShare ?? 0.6) ? 'aligned' : 'misaligned');
   const domains = opts.domains ?? DOMAINS;
   const u = rng.next();
   const jsonP = opts.jsonForm ?? 0;
@@ -163,6 +168,8 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
   let system: string | undefined;
   if (form === 'json') system = pickOne(rng, JSON_SYSTEM_PROMPTS);
   else if (chance(rng, opts.personaPrompt ?? 0)) system = pickOne(rng, PERSONA_SYSTEM_PROMPTS[persona]);
+  const personaNamed = system !== undefined && form !== 'json';
+  if (!opts.persona && !personaNamed && opts.unpromptedAlignedShare !== undefined) persona = chance(rng, opts.unpromptedAlignedShare) ? 'aligned' : 'misaligned';
   const nTurns = form === 'plain' ? count(rng, opts.turnWeights ?? [0.25, 0.3, 0.25, 0.2]) : 1;
   const turns: Turn[] = [];
   let prev: Domain | undefined;
