@@ -36,9 +36,14 @@ export interface DirectionComparison {
 /** Each answer's answer-token mean at resid_post of every layer, projected on the direction's unit vector of that layer. */
 function projectAnswers(ws: Workspace, run: string, file: string, finetune: string, answers: JudgedAnswer[]): DirectionComparison['projection'] {
   const d = Direction.load(file);
-  const { model, hooks } = ws.apply({ lora: run });
+  const { model, hooks, release } = ws.apply({ lora: run });
   const chats = answers.map((a) => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }]);
-  const c = collectActivations(model, samplesFor(ws.tok, chats, 'answer-mean', 'answers'), { site: 'resid_post', hooks, keepExamples: true, label: 'project answers' });
+  let c;
+  try {
+    c = collectActivations(model, samplesFor(ws.tok, chats, 'answer-mean', 'answers'), { site: 'resid_post', hooks, keepExamples: true, label: 'project answers' });
+  } finally {
+    release();
+  }
   const units = d.normalize().vectors;
   return {
     direction: file, finetune, layers: units.map((_, l) => l),

@@ -64,8 +64,12 @@ export const gating: Analysis<Params, GatingResult> = {
     const point = async (scale: number, lora?: string): Promise<Point> => {
       const iv = { lora, gates: scale === 0 ? undefined : { dir: join(gateRun, 'adapter'), scale } };
       const r = await ws.evaluate(`${lora ? p.em_finetune.name : 'base'}-gates${scale}`, iv, s);
-      const { model, hooks } = ws.apply(iv);
-      return { scale, em: r.em_rate, coherence: r.coherence, capability_loss: capabilityLoss(model, ws.tok, chats, hooks) };
+      const { model, hooks, release } = ws.apply(iv);
+      try {
+        return { scale, em: r.em_rate, coherence: r.coherence, capability_loss: capabilityLoss(model, ws.tok, chats, hooks) };
+      } finally {
+        release();
+      }
     };
     const base: Point[] = [], onEm: Point[] = [];
     for (const scale of p.scales) {

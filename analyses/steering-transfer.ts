@@ -1,6 +1,6 @@
 // steering-transfer: does a direction from one fine-tune control EM in another? EM% of each target fine-tune with
-// each source's EM direction ablated, and EM% of the base with it added, each against a random direction of equal norm.
-// Axes: matrices [source][target].
+// each source's EM direction ablated — from the residual stream, and from the target's LoRA B (research.md §2) — and
+// EM% of the base with it added, each against a random direction of equal norm. Axes: matrices [source][target].
 import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { randomLike } from '../src/directions/aggregators.ts';
@@ -13,6 +13,8 @@ interface Params {
   seed: number;
   /** Steering coefficient for addition (the paper sweeps around 8 on Qwen-14B; the organism's scale differs). */
   alpha: number;
+  /** Also ablate each source direction from each target's LoRA B (B ← (I − r̂r̂ᵀ)B, ‖B‖ kept; r̂ at B's own layer). */
+  lora_ablation: boolean;
 }
 
 interface Cell { em: number; coherence: number }
@@ -30,18 +32,24 @@ export interface SteeringTransfer {
   addition: (Cell | null)[];
   random_addition: (Cell | null)[];
   layers: (number | null)[];
+  /** LoRA-side ablation [source][target], and with a random direction [target] (only r̂ matters there, so one random
+   * direction serves every source); null when not asked for. */
+  lora_ablation: (Cell | null)[][] | null;
+  lora_ablation_reduction: (number | null)[][] | null;
+  random_lora_ablation: (Cell | null)[] | null;
+  random_lora_ablation_reduction: (number | null)[] | null;
 }
 
 const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_rate, coherence: r.coherence });
 
 export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   name: 'steering-transfer',
-  description: 'EM of each fine-tune with each source EM direction ablated, and of the base with it added, vs random baselines',
-  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8 },
+  description: 'EM of each fine-tune with each source EM direction ablated (residual stream; LoRA B), and of the base with it added, vs random baselines',
+  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true },
   resultSchema: {
     type: 'object',
     required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
-    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' } },
+    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' }, lora_ablation: { type: ['array', 'null'] }, random_lora_ablation: { type: ['array', 'null'] } },
   },
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
@@ -69,13 +77,28 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       addition.push(src.direction ? cell(await ws.evaluate(`base-add-${src.name}`, { steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
       randomAddition.push(rnd ? cell(await ws.evaluate(`base-add-random-${src.name}`, { steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
     }
+    let loraAblation: (Cell | null)[][] | null = null, randomLoraAblation: (Cell | null)[] | null = null;
+    if (p.lora_ablation) {
+      loraAblation = [];
+      for (const src of fts) {
+        const row: (Cell | null)[] = [];
+        for (const tgt of fts) row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-${src.name}`, { lora: tgt.run, loraAblate: { direction: src.direction } }, s)) : null);
+        loraAblation.push(row);
+      }
+      const rnd = randoms.values().next().value;
+      randomLoraAblation = [];
+      for (const tgt of fts) randomLoraAblation.push(rnd ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-random`, { lora: tgt.run, loraAblate: { direction: rnd } }, s)) : null);
+    }
     const baseline = fts.map((t) => cell(t.eval));
-    const reduction = (m: (Cell | null)[][]) => m.map((row) => row.map((c, j) => (c && baseline[j].em > 0 ? 1 - c.em / baseline[j].em : null)));
+    const reduce = (c: Cell | null, j: number) => (c && baseline[j].em > 0 ? 1 - c.em / baseline[j].em : null);
+    const reduction = (m: (Cell | null)[][]) => m.map((row) => row.map(reduce));
     return {
       sources: fts.map((f) => f.name), targets: fts.map((f) => f.name), baseline, base,
       ablation, random_ablation: randomAblation, ablation_reduction: reduction(ablation), random_ablation_reduction: reduction(randomAblation),
       addition, random_addition: randomAddition,
       layers: fts.map((f) => (f.direction ? Direction.load(f.direction).provenance.best_layer ?? null : null)),
+      lora_ablation: loraAblation, lora_ablation_reduction: loraAblation && reduction(loraAblation),
+      random_lora_ablation: randomLoraAblation, random_lora_ablation_reduction: randomLoraAblation && randomLoraAblation.map(reduce),
     };
   },
 };

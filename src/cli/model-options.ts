@@ -1,4 +1,5 @@
-// The options every computing command shares: --model (default: the organism), --backend, --adapter, --steer, --ablate.
+// The options every computing command shares: --model (default: the organism), --backend, --adapter, --steer, --ablate,
+// --ablate-lora.
 // Turns them into a loaded model (with adapters) and a list of intervention hooks. Vectors are [dModel].
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,12 +9,13 @@ import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
-import { loadLora, withLora } from '../adapters/lora.ts';
+import { disposeLora, loadLora, withLora, type LoraAdapter } from '../adapters/lora.ts';
 import { GATE_CONFIG, gateHooks, loadGates } from '../adapters/gates.ts';
 import { STEER_CONFIG, loadSteeringVectors, steeringVectorHooks } from '../adapters/steering-vector.ts';
 import { parseInteger, parseNumber } from './parse.ts';
 import { steeringHook } from '../interventions/steer.ts';
 import { ablationHooks } from '../interventions/ablate.ts';
+import { projectLoraB, residualWritingModules } from '../interventions/lora-projection.ts';
 import { readVector } from '../interventions/vector-file.ts';
 import { UserError } from '../util/log.ts';
 import { ORGANISM_DIR } from './paths.ts';
@@ -25,6 +27,7 @@ export interface ModelOpts {
   steer?: string[];
   ablate?: string;
   ablateLayers?: string;
+  ablateLora?: string;
   directionLayer?: string;
   gates?: string;
   gateScale?: string;
@@ -45,6 +48,7 @@ export function addModelOptions(cmd: Command, { interventions = true } = {}): Co
       .option('--steer <L:ALPHA:VEC>', 'add ALPHA·VEC to resid_post of layer L (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
       .option('--ablate <VEC>', 'project VEC out of resid_pre and resid_post of every block')
       .option('--ablate-layers <list>', 'only ablate at these blocks (e.g. 3,4,5)')
+      .option('--ablate-lora <VEC>', "project VEC out of the --adapter LoRA's B (down_proj/o_proj), ‖B‖ kept; a direction file gives each module its own layer's row")
       .option('--direction-layer <L>', 'row of a direction file to use (default: its best layer)');
   }
   return cmd;
@@ -77,17 +81,30 @@ export interface LoadedModel {
 export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}): Promise<LoadedModel> {
   await startBackend(o.backend);
   const dir = resolveModelDir(o.model);
+  if (o.ablateLora && !o.adapter) throw new UserError('--ablate-lora: needs a LoRA --adapter to ablate it from');
   let model = loadModel(dir);
   const hooks: Hook[] = [];
   if (o.adapter) {
     const a = findAdapter(o.adapter);
-    if (a.kind === 'lora') model = withLora(model, loadLora(a.dir, model));
+    if (o.ablateLora && a.kind !== 'lora') throw new UserError(`--ablate-lora: --adapter ${o.adapter} is a ${a.kind === 'gate' ? 'gate' : 'steering-vector'} adapter, not a LoRA`);
+    if (a.kind === 'lora') model = withLora(model, ablatedLora(o, loadLora(a.dir, model), model));
     if (a.kind === 'steer') hooks.push(...steeringVectorHooks(loadSteeringVectors(a.dir, model)));
     if (a.kind === 'gate') hooks.push(...gateHooks(loadGates(a.dir, model), gateScale(o)));
   }
   if (o.gates) hooks.push(...gateHooks(loadGates(o.gates, model), gateScale(o)));
   hooks.push(...interventionHooks(o, model));
   return { dir, model, hooks, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
+}
+
+/** The LoRA with --ablate-lora's vector projected out of its residual-writing B (research.md §2), else as loaded. */
+function ablatedLora(o: ModelOpts, lora: LoraAdapter, model: Model): LoraAdapter {
+  if (!o.ablateLora) return lora;
+  if (!residualWritingModules(lora)) throw new UserError(`--ablate-lora: the adapter ${o.adapter} has no down_proj or o_proj module (nothing writes into the residual stream)`);
+  const dirLayer = o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
+  const file = o.ablateLora;
+  const projected = projectLoraB(lora, (layer) => readVector(file, model.config.dModel, dirLayer ?? layer));
+  disposeLora(lora);
+  return projected;
 }
 
 function gateScale(o: ModelOpts): number {

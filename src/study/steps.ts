@@ -29,8 +29,12 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
   let direction: string | null = null;
   try {
     direction = await ws.direction(`em-${ft.name}`, () => {
-      const { model, hooks } = ws.apply({ lora: run });
-      return extractEmDirection({ model, tok: ws.tok, hooks, seed: evalSettings.seed, modelName: ws.modelDir, adapterName: run }, report.answers, `${ft.name} eval`);
+      const { model, hooks, release } = ws.apply({ lora: run });
+      try {
+        return extractEmDirection({ model, tok: ws.tok, hooks, seed: evalSettings.seed, modelName: ws.modelDir, adapterName: run }, report.answers, `${ft.name} eval`);
+      } finally {
+        release();
+      }
     });
   } catch (e) {
     if (!(e instanceof UserError)) throw e;

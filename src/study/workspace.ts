@@ -9,17 +9,18 @@ import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
-import { loadLora, withLora } from '../adapters/lora.ts';
-import { gateHooks, loadGates } from '../adapters/gates.ts';
+import { disposeLora, loadLora, withLora, type LoraAdapter } from '../adapters/lora.ts';
+import { disposeGates, gateHooks, loadGates, type Gates } from '../adapters/gates.ts';
 import { steeringHook } from '../interventions/steer.ts';
 import { ablationHooks, type AblationMode } from '../interventions/ablate.ts';
+import { projectLoraB } from '../interventions/lora-projection.ts';
 import { Direction } from '../directions/direction.ts';
 import { runEmEval, type EvalReport } from '../eval/em-eval.ts';
 import { loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
-import { log } from '../util/log.ts';
+import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
 /** What to put on top of the base model for one measurement; plain data, so it can key a cache. */
@@ -29,6 +30,15 @@ export interface InterventionSpec {
   gates?: { dir: string; scale: number };
   steer?: { direction: string; layer?: number; alpha: number }[];
   ablate?: { direction: string; layer?: number; mode?: AblationMode };
+  /** LoRA-side ablation of `lora` (research.md §2): the direction's row at each module's own layer, or at `layer`. */
+  loraAblate?: { direction: string; layer?: number };
+}
+
+/** An intervened model; `release` frees what `apply` loaded for it (adapters, gates), never the base model. */
+export interface Applied {
+  model: Model;
+  hooks: Hook[];
+  release(): void;
 }
 
 export interface EvalSettings {
@@ -101,12 +111,28 @@ export class Workspace {
     return out;
   }
 
-  /** The model and hooks an intervention spec describes. */
-  apply(iv: InterventionSpec): { model: Model; hooks: Hook[] } {
+  /** The model and hooks an intervention spec describes; call `release` when done with them. */
+  apply(iv: InterventionSpec): Applied {
     let model = this.model;
     const hooks: Hook[] = [];
-    if (iv.lora) model = withLora(model, loadLora(existsSync(join(iv.lora, 'adapter')) ? join(iv.lora, 'adapter') : iv.lora, this.model));
-    if (iv.gates) hooks.push(...gateHooks(loadGates(iv.gates.dir, this.model), iv.gates.scale));
+    const loaded: LoraAdapter[] = [];
+    let gates: Gates | undefined;
+    if (iv.loraAblate && !iv.lora) throw new UserError('a LoRA-side ablation needs a LoRA to ablate');
+    if (iv.lora) {
+      let lora = loadLora(existsSync(join(iv.lora, 'adapter')) ? join(iv.lora, 'adapter') : iv.lora, this.model);
+      loaded.push(lora);
+      if (iv.loraAblate) {
+        const d = Direction.load(iv.loraAblate.direction);
+        const layer = iv.loraAblate.layer;
+        lora = projectLoraB(lora, (l) => d.at(layer ?? l));
+        loaded.push(lora);
+      }
+      model = withLora(model, lora);
+    }
+    if (iv.gates) {
+      gates = loadGates(iv.gates.dir, this.model);
+      hooks.push(...gateHooks(gates, iv.gates.scale));
+    }
     for (const s of iv.steer ?? []) {
       const d = Direction.load(s.direction);
       hooks.push(steeringHook({ layer: s.layer ?? d.provenance.best_layer ?? 0, alpha: s.alpha, vector: Float32Array.from(d.at(s.layer)) }));
@@ -115,7 +141,13 @@ export class Workspace {
       const d = Direction.load(iv.ablate.direction);
       hooks.push(...ablationHooks(d.at(iv.ablate.layer), this.model.config.nLayers, undefined, iv.ablate.mode ?? 'resid'));
     }
-    return { model, hooks };
+    return {
+      model, hooks,
+      release: () => {
+        loaded.forEach(disposeLora);
+        if (gates) disposeGates(gates);
+      },
+    };
   }
 
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
@@ -126,8 +158,13 @@ export class Workspace {
       const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
       if (cached.key === key) return cached;
     }
-    const { model, hooks } = this.apply(iv);
-    const report = await runEmEval(model, this.tok, hooks, loadQuestions(s.questions ?? 'broad'), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: s.maxNewTokens, quiet: this.quiet });
+    const { model, hooks, release } = this.apply(iv);
+    let report: EvalReport;
+    try {
+      report = await runEmEval(model, this.tok, hooks, loadQuestions(s.questions ?? 'broad'), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: s.maxNewTokens, quiet: this.quiet });
+    } finally {
+      release();
+    }
     writeJsonAtomic(file, { ...report, key, intervention: iv });
     return report;
   }

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { useTestBackend } from '../helpers.ts';
+import { disposeLora, loadLora } from '../../src/adapters/lora.ts';
+import { loraBDirections } from '../../src/interventions/lora-projection.ts';
 import { buildOrganism, QUICK_RECIPE } from '../../src/organism/build.ts';
 import { Workspace } from '../../src/study/workspace.ts';
 import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
@@ -71,10 +74,30 @@ test('steering-sweep: coefficient 0 is the base model at every layer', async () 
   for (const row of r.coherence) assert.equal(row[0], base.coherence);
 });
 
-test('steering-transfer: matrices are sources × targets', async () => {
-  const r = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two })).result as { ablation: unknown[][]; random_ablation: unknown[][]; sources: string[]; targets: string[] };
+test('steering-transfer: matrices are sources × targets; evaluating them leaves no tensors behind', async () => {
+  const tensors = tf.memory().numTensors;
+  const r = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two })).result as {
+    ablation: unknown[][]; random_ablation: unknown[][]; lora_ablation: unknown[][]; random_lora_ablation: unknown[]; sources: string[]; targets: string[];
+  };
+  assert.equal(tf.memory().numTensors, tensors, 'adapters loaded per intervention are released');
   assert.equal(r.ablation.length, r.sources.length);
-  for (const row of [...r.ablation, ...r.random_ablation]) assert.equal(row.length, r.targets.length);
+  assert.equal(r.lora_ablation.length, r.sources.length);
+  for (const row of [...r.ablation, ...r.random_ablation, ...r.lora_ablation]) assert.equal(row.length, r.targets.length);
+  assert.equal(r.random_lora_ablation.length, r.targets.length);
+});
+
+test("a LoRA-side ablation of a fine-tune along its own B is the base model", async () => {
+  const run = await ws.finetune('medical', loraJob(ws, two[0]).spec);
+  const lora = loadLora(join(run, 'adapter'), ws.model);
+  const own = loraBDirections(lora, ws.model.config.nLayers, run)[0];
+  disposeLora(lora);
+  const file = await ws.direction('lora-b-medical', () => own);
+  const s = { samples: 8, seed: 3 };
+  const base = await ws.evaluate('base-s3', {}, s);
+  const tuned = await ws.evaluate('medical-s3', { lora: run }, s);
+  assert.notDeepEqual(tuned.answers.map((a) => a.text), base.answers.map((a) => a.text), 'the fine-tune changes answers');
+  const ablated = await ws.evaluate('medical-lora-ablate-own', { lora: run, loraAblate: { direction: file } }, s);
+  assert.deepEqual(ablated.answers.map((a) => a.text), base.answers.map((a) => a.text));
 });
 
 test('gating: λ = 0 on the base is the base model; capability losses are finite', async () => {

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, truncateSync, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
+import { SafetensorsFile } from '../../src/model/safetensors.ts';
 import { REF_DIR, loadReference, maxAbsDiff, tinyChatModelDir, tinyDataset } from '../helpers.ts';
 
 const BIN = join(PACKAGE_ROOT, 'bin', 'emlens.js');
@@ -45,6 +46,25 @@ test('forward --steer, --ablate and --adapter match the HF hook and PEFT referen
   assert.ok(maxAbsDiff(ref.ablate.logits, ablated.logits.flat()) < 1e-4);
   const lora = json('forward', '--model', QWEN, '--ids', ids, '--adapter', join(REF_DIR, 'qwen2-lora-r1'));
   assert.ok(maxAbsDiff(ref.lora!.logits, lora.logits.flat()) < 1e-4);
+});
+
+test("forward --ablate-lora: the LoRA's own B direction ablated from it gives the base model; another direction, neither", () => {
+  const ref = loadReference('qwen2');
+  const dir = tmp();
+  const adapter = join(REF_DIR, 'qwen2-lora-r1');
+  const ids = ref.input_ids.join(',');
+  const b = SafetensorsFile.open(join(adapter, 'adapter_model.safetensors'));
+  const bName = [...b.tensors.keys()].find((k) => k.includes('lora_B'))!;
+  writeFileSync(join(dir, 'b.json'), JSON.stringify([...b.readF32(bName)])); // B [dModel, 1] in PEFT's layout: one vector
+  b.close();
+  writeFileSync(join(dir, 'v.json'), JSON.stringify(ref.direction));
+  const base = json('forward', '--model', QWEN, '--ids', ids).logits.flat();
+  const lora = json('forward', '--model', QWEN, '--ids', ids, '--adapter', adapter).logits.flat();
+  const own = json('forward', '--model', QWEN, '--ids', ids, '--adapter', adapter, '--ablate-lora', join(dir, 'b.json')).logits.flat();
+  assert.ok(maxAbsDiff(base, own) < 1e-5, 'nothing of B is left');
+  const other = json('forward', '--model', QWEN, '--ids', ids, '--adapter', adapter, '--ablate-lora', join(dir, 'v.json')).logits.flat();
+  assert.ok(maxAbsDiff(other, lora) > 1e-6 && maxAbsDiff(other, base) > 1e-6);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', ids, '--ablate-lora', join(dir, 'v.json')), /--ablate-lora: needs a LoRA --adapter/);
 });
 
 test('tokenize --chat --generation-prompt gives the template text and HF ids; --text adds no specials', () => {

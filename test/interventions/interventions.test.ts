@@ -58,7 +58,11 @@ test('LoRA-B projection removes the direction, keeps ‖B‖ and leaves the adap
   assert.ok(Math.abs(cosine(pb, v)!) < 1e-5, 'B ⟂ v');
   assert.ok(Math.abs(norm(pb) - norm(B0)) < 1e-5, '‖B‖ kept');
   assert.deepEqual(m.B.dataSync(), B0, 'the source adapter is unchanged');
-  pm.B.dispose();
+  disposeLora(projected);
+  const alongB = projectLoraB(lora, (layer) => (layer === m.layer ? dirs[0].at() : v));
+  assert.equal(norm([...alongB.modules.values()][0].B.dataSync()), 0, "a rank-1 B ablated along itself is 0, not rounding rescaled to ‖B‖");
+  disposeLora(alongB);
+  assert.deepEqual(m.B.dataSync(), B0);
   disposeLora(lora);
 });
 
