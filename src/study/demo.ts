@@ -54,8 +54,9 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     { name: 'refusal direction', analysis: 'refusal', params: {} },
     // α = 1 adds the mean difference itself; the paper's α ≈ 8 is for Qwen2.5-14B's scale and wrecks the organism's
     // fluency. The transfer matrix is the headline: its cells get the full sample count (with 100 answers, a random
-    // direction's ablation moved EM by up to 50% on v9 — noise, not transfer)
-    { name: 'steering transfer', analysis: 'steering-transfer', params: { samples, seed, alpha: 1 } },
+    // direction's ablation moved EM by up to 50% on v9 — noise, not transfer); the first look leaves out the LoRA-side
+    // ablation (12 more evals) to stay under two minutes
+    { name: 'steering transfer', analysis: 'steering-transfer', params: { samples, seed, alpha: 1, lora_ablation: !q } },
     { name: 'steering sweep', analysis: 'steering-sweep', params: { samples: cellSamples, seed, layers: q ? [mid] : 'all', coefficients: q ? [0, 1] : [0, 0.5, 1, 2, 4] } },
     { name: 'phase transition', analysis: 'phase-transition', params: {} },
   ];
