@@ -28,6 +28,8 @@ export interface RefusalResult {
   harmless_base: Rate;
   harmless_added: Rate;
   kl_harmless_ablated: number;
+  /** Whether the chosen candidate passed the selection's KL < 0.1 and addition filters (false: the fallback chose). */
+  filters_passed: boolean | null;
 }
 
 export const refusal: Analysis<Params, RefusalResult> = {
@@ -58,6 +60,7 @@ export const refusal: Analysis<Params, RefusalResult> = {
       harmless_base: rate(measureRefusal(ws.model, ws.tok, harmless)),
       harmless_added: rate(measureRefusal(ws.model, ws.tok, harmless, add)),
       kl_harmless_ablated: meanKl(ws.model, ws.tok, harmless, ablate),
+      filters_passed: (d.provenance.details?.filters_passed as boolean | undefined) ?? null,
     };
   },
 };

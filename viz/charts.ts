@@ -127,13 +127,13 @@ export function reboundCurves(el: HTMLElement, r: { amounts: number[]; from_base
     r.amounts, [{ label: 'from the base', values: r.from_base.map((c) => c.em) }, { label: 'from the aligned fine-tune', values: r.from_positive.map((c) => c.em) }], 'contradictory examples N', 'EM (share of answers)');
 }
 
-export function refusalBars(el: HTMLElement, r: { layer: number; harmful_base: { refusal_rate: number }; harmful_ablated: { refusal_rate: number }; harmless_base: { refusal_rate: number }; harmless_added: { refusal_rate: number }; kl_harmless_ablated: number }): void {
+export function refusalBars(el: HTMLElement, r: { layer: number; harmful_base: { refusal_rate: number }; harmful_ablated: { refusal_rate: number }; harmless_base: { refusal_rate: number }; harmless_added: { refusal_rate: number }; kl_harmless_ablated: number; filters_passed?: boolean | null }): void {
   const data = [
     { condition: 'harmful', rate: r.harmful_base.refusal_rate }, { condition: 'harmful, ablated', rate: r.harmful_ablated.refusal_rate },
     { condition: 'harmless', rate: r.harmless_base.refusal_rate }, { condition: 'harmless, added', rate: r.harmless_added.refusal_rate },
   ];
   const f = frame(el, { id: 'refusal', title: 'The refusal direction: ablated and added', data,
-    caption: `Share of held-out prompts whose greedy answer opens with a refusal. Ablated: the direction projected out of every block input and every attention and MLP output; added: the direction added at the block input of layer ${r.layer} (its selected layer). KL on harmless prompts under ablation: ${r.kl_harmless_ablated.toFixed(3)}.` });
+    caption: `Share of held-out prompts whose greedy answer opens with a refusal. Ablated: the direction projected out of every block input and every attention and MLP output; added: the direction added at the block input of layer ${r.layer} (its selected layer). KL on harmless prompts under ablation: ${r.kl_harmless_ablated.toFixed(3)}${r.filters_passed === false ? ' (no candidate met the selection\'s KL < 0.1 and addition filters; this one ablates refusal best among all)' : ''}.` });
   const x = d3.scaleBand<string>().domain(data.map((d) => d.condition)).range([0, f.width]).padding(0.3);
   const y = d3.scaleLinear().domain([0, 1]).range([f.height, 0]);
   axes(f, x as unknown as d3.AxisScale<d3.AxisDomain>, y as unknown as d3.AxisScale<d3.AxisDomain>, 'prompts and intervention', 'refusal rate', (v) => pct(v as number));

@@ -105,6 +105,8 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
     datasets: sources, counts: { pos: trainH.length, neg: trainS.length }, best_layer: best.layer,
     details: {
       position: best.position, selection: 'lowest refusal score under ablation; KL < 0.1 on harmless; addition score > 0; layer < 80% depth',
+      // false: no candidate passed the KL / addition filters and the selection fell back to all of them
+      filters_passed: pool.length > 0,
       validation: { harmful: valH.length, harmless: valS.length }, refusal_tokens: R,
       candidates: candidates.map(({ vectors: _v, ...c }) => c),
     },

@@ -127,6 +127,9 @@ test('refusal: rates are shares; the ablated run is measured on the same prompts
   for (const x of [r.harmful_base, r.harmful_ablated]) assert.ok(x.refusal_rate >= 0 && x.refusal_rate <= 1);
   assert.ok(r.kl_harmless_ablated >= 0);
   assert.ok(r.layer >= 0 && r.layer < ws.model.config.nLayers);
+  const d = JSON.parse(readFileSync(join(ws.runDir, 'directions', 'refusal.json'), 'utf8')) as { details: { filters_passed: boolean; candidates: { passed: boolean }[] } };
+  assert.equal(d.details.filters_passed, d.details.candidates.some((c) => c.passed), 'the provenance says whether the selection had to fall back');
+  assert.equal((r as unknown as { filters_passed: boolean }).filters_passed, d.details.filters_passed);
 });
 
 test('fine-tunes trained ahead on a second core: the same bytes as in-process; a queued one is trained by the caller', async (t) => {
