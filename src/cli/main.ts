@@ -1,8 +1,6 @@
 // The `emlens` command line: parses flags, calls library functions, maps errors to one line and an exit code.
 // No tensor axes.
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { registerForward } from './commands/forward.ts';
 import { registerTokenize } from './commands/tokenize.ts';
 import { registerGenerate } from './commands/generate.ts';
@@ -15,13 +13,12 @@ import { registerServe } from './commands/serve.ts';
 import { registerDemo } from './commands/demo.ts';
 import { UserError } from '../util/log.ts';
 import { BackendError } from '../backend/select.ts';
-import { PACKAGE_ROOT } from './paths.ts';
+import { EMLENS_VERSION } from '../util/version.ts';
 
 export function buildProgram(): Command {
-  const version = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version as string;
   const program = new Command('emlens')
     .description('Activation directions behind emergent misalignment: adapters, directions, interventions, reports')
-    .version(version)
+    .version(EMLENS_VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerForward(program);

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { initBackend, isBackendChoice, type BackendChoice } from '../backend/select.ts';
+import { activeBackend, initBackend, isBackendChoice, type BackendChoice } from '../backend/select.ts';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
@@ -94,6 +94,15 @@ export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}):
   if (o.gates) hooks.push(...gateHooks(loadGates(o.gates, model), gateScale(o)));
   hooks.push(...interventionHooks(o, model));
   return { dir, model, hooks, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
+}
+
+/** What the shared flags put on top of the model, as a saved result records it (flags not given are left out). */
+export function interventionRecord(o: ModelOpts, dir: string): Record<string, unknown> {
+  const r: Record<string, unknown> = {
+    model: dir, adapter: o.adapter, gates: o.gates, gate_scale: o.gates || (o.adapter && findAdapter(o.adapter).kind === 'gate') ? Number(o.gateScale ?? '1') : undefined, steer: o.steer,
+    ablate: o.ablate, ablate_layers: o.ablateLayers, ablate_lora: o.ablateLora, direction_layer: o.directionLayer, backend: activeBackend(),
+  };
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
 }
 
 /** The LoRA with --ablate-lora's vector projected out of its residual-writing B (research.md §2), else as loaded. */

@@ -3,7 +3,6 @@
 // RUN/report.json (schema-validated). Every stage is cached under RUN, so an interrupted demo resumes. No tensor axes.
 import { Ajv } from 'ajv';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { Workspace } from './workspace.ts';
 import { analysisParams, runAnalysis, type AnalysisReport } from './analysis.ts';
 import { findAnalysis } from '../../analyses/index.ts';
@@ -12,7 +11,7 @@ import { emFinetune } from './steps.ts';
 import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
-import { PACKAGE_ROOT } from '../cli/paths.ts';
+import { EMLENS_VERSION } from '../util/version.ts';
 
 export interface DemoOptions {
   out: string;
@@ -92,7 +91,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const dc = done['direction-comparison'].result as { directions: { name: string; file: string | null; best_layer: number | null; norms: number[] }[]; cosine: { pairs: { a: string; b: string; cosine: (number | null)[] }[] } };
   const persona = dc.directions.find((d) => d.name === 'persona');
   const report = {
-    emlens: JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version,
+    emlens: EMLENS_VERSION,
     model: o.modelDir,
     quick: q,
     created_at: new Date().toISOString(),

@@ -16,6 +16,7 @@ import { writeDirAtomic, writeJsonAtomic, writeFileAtomic } from '../util/fs.ts'
 import { UserError, log } from '../util/log.ts';
 import { Progress } from '../util/progress.ts';
 import { activeBackend } from '../backend/select.ts';
+import { EMLENS_VERSION } from '../util/version.ts';
 
 export interface TrainOptions {
   data: string;
@@ -71,14 +72,6 @@ interface ResumeState {
   lowLossRun: number;
   elapsed: number;
 }
-
-const VERSION = (() => {
-  try {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
-  } catch {
-    return 'unknown';
-  }
-})();
 
 /** Fine-tunes an adapter on `o.data` and writes RUN/adapter, RUN/metrics.jsonl, RUN/checkpoints, RUN/run.json. */
 export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, modelDir: string): Promise<TrainResult> {
@@ -285,7 +278,7 @@ function writeRunJson(out: string, r: { args: unknown; modelDir: string; base: M
   const path = join(out, 'run.json');
   const prev = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
   writeJsonAtomic(path, {
-    emlens: VERSION,
+    emlens: EMLENS_VERSION,
     tfjs: tf.version.tfjs,
     node: process.version,
     backend: activeBackend(),

@@ -167,6 +167,19 @@ test('train: a bad data line and a bad flag are one error line, exit 1', () => {
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--lr', 'fast'), /--lr fast: expected a number/);
 });
 
+test('eval --out saves the document it prints, with the settings it was measured under', () => {
+  const dir = tmp();
+  const vec = join(dir, 'v.json'), saved = join(dir, 'eval.json');
+  writeFileSync(vec, JSON.stringify(Array.from({ length: 128 }, (_, i) => Math.cos(i))));
+  const out = json('eval', '--samples', '8', '--seed', '2', '--ablate', vec, '--ablate-layers', '1,2', '--out', saved);
+  assert.deepEqual(JSON.parse(readFileSync(saved, 'utf8')), out);
+  const { emlens: version, model, backend, ...rest } = out.settings;
+  assert.equal(version, JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version);
+  assert.equal(model, join(PACKAGE_ROOT, 'fixtures', 'organism'));
+  assert.ok(typeof backend === 'string');
+  assert.deepEqual(rest, { ablate: vec, ablate_layers: '1,2', questions: 'broad', judge: 'organism', samples: 8, seed: 2, temperature: 1, top_p: 1, max_new_tokens: 80 });
+});
+
 test('the built-in organism is the default model of every command', () => {
   const out = json('forward', '--ids', '1,5,7');
   assert.equal(out.logits.length, 3);

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { addModelOptions, loadFromOptions, type ModelOpts } from '../model-options.ts';
+import { addModelOptions, interventionRecord, loadFromOptions, type ModelOpts } from '../model-options.ts';
+import { EMLENS_VERSION } from '../../util/version.ts';
 import { loadQuestions } from '../../eval/questions.ts';
 import { runEmEval } from '../../eval/em-eval.ts';
 import { OrganismJudge } from '../../eval/organism-judge.ts';
@@ -59,8 +60,16 @@ export function registerEval(program: Command): void {
       const topP = parseNumber(o.topP, '--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]');
       const questions = loadQuestions(o.questions);
       const judge = makeJudge(o.judge, o.judgeModel, o.judgeCache);
-      const { model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
-      const report = await runEmEval(model, tokenizer!, hooks, questions, judge, { samples, seed, temperature, topP, maxNewTokens, batchSize });
+      const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
+      const evaluated = await runEmEval(model, tokenizer!, hooks, questions, judge, { samples, seed, temperature, topP, maxNewTokens, batchSize });
+      // the document says what it measured: a saved eval is read again long after the command line is gone
+      const report = {
+        ...evaluated,
+        settings: {
+          emlens: EMLENS_VERSION, ...interventionRecord(o, dir), questions: o.questions, judge: o.judge, ...(o.judge === 'organism' ? {} : { judge_model: o.judgeModel }),
+          samples, seed, temperature, top_p: topP, max_new_tokens: maxNewTokens,
+        },
+      };
       if (o.out) writeJsonAtomic(o.out, report);
       printResult(o.json, report, () => `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}% · n = ${report.n}${o.out ? ` · saved ${o.out}` : ''}`);
     });
