@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LoraAdapter, LoraModule } from '../adapters/lora.ts';
 import { Direction } from '../directions/direction.ts';
-import { unit } from './ablate.ts';
+import { projectOut, unit } from './ablate.ts';
 
 const WRITES_RESIDUAL = new Set(['down_proj', 'o_proj']);
 
@@ -28,8 +28,7 @@ export function projectLoraB(lora: LoraAdapter, vector: VectorAtLayer): LoraAdap
     }
     const rHat = unit(Float32Array.from(typeof vector === 'function' ? vector(m.layer) : vector));
     const B = tf.tidy(() => {
-      const r = tf.tensor1d(rHat); // [dModel]
-      const projected = tf.sub(m.B, tf.mul(tf.sum(tf.mul(m.B, r), -1, true), r)); // [r, dModel]
+      const projected = projectOut(m.B, rHat); // [r, dModel]
       // a B (almost) along r̂ has nothing left to rescale: it becomes 0, not float32 rounding blown up to ‖B‖
       const before = tf.norm(m.B), after = tf.norm(projected);
       const scale = tf.where(tf.greater(after, tf.mul(before, 1e-5)), tf.div(before, tf.maximum(after, 1e-30)), tf.scalar(0));
