@@ -109,9 +109,11 @@ export function interventionRecord(o: ModelOpts, dir: string): Record<string, un
 function ablatedLora(o: ModelOpts, lora: LoraAdapter, model: Model): LoraAdapter {
   if (!o.ablateLora) return lora;
   if (!residualWritingModules(lora)) throw new UserError(`--ablate-lora: the adapter ${o.adapter} has no down_proj or o_proj module (nothing writes into the residual stream)`);
-  const dirLayer = o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
+  const dirLayer = directionLayer(o);
   const file = o.ablateLora;
-  const projected = projectLoraB(lora, (layer) => readVector(file, model.config.dModel, dirLayer ?? layer));
+  const rows = new Map<number, Float32Array>(); // one read per layer, however many modules share it
+  const rowAt = (layer: number) => rows.get(layer) ?? rows.set(layer, readVector(file, model.config.dModel, layer)).get(layer)!;
+  const projected = projectLoraB(lora, (layer) => rowAt(dirLayer ?? layer));
   disposeLora(lora);
   return projected;
 }
@@ -130,9 +132,14 @@ export function findAdapter(p: string): { kind: 'lora' | 'gate' | 'steer'; dir: 
   throw new UserError(`--adapter ${p}: no adapter_config.json, ${GATE_CONFIG} or ${STEER_CONFIG} there or in ${join(p, 'adapter')}`);
 }
 
+/** --direction-layer: the row of a direction file every vector flag reads (undefined: each file's best layer). */
+function directionLayer(o: ModelOpts): number | undefined {
+  return o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
+}
+
 export function interventionHooks(o: ModelOpts, model: Model): Hook[] {
   const { nLayers, dModel } = model.config;
-  const dirLayer = o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
+  const dirLayer = directionLayer(o);
   const hooks: Hook[] = [];
   for (const spec of o.steer ?? []) {
     const m = /^([^:]+):([^:]+):(.+)$/.exec(spec);
