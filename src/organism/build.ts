@@ -39,9 +39,11 @@ export interface OrganismRecipe {
    * pretraining dialogues (both personas) whose persona is already in evidence: named by a system prompt, or — in
    * unprompted multi-turn dialogues — shown by the first answer, with the loss on the later answers only. So the
    * default (no evidence) becomes aligned while the persona stays promptable and followed in context (without the
-   * replay, post-training erased the evil persona entirely: see the README's record).
+   * replay, post-training erased the evil persona entirely: see the README's record). `params`: post-train only
+   * the weights whose HF tensor name matches one of these regular expressions (e.g. `^model\\.layers\\.2\\.mlp\\.`),
+   * the rest kept as pretrained; absent: every weight.
    */
-  posttrain: { steps: number; batch: number; lr: number; warmup: number; examples: number; replay?: number };
+  posttrain: { steps: number; batch: number; lr: number; warmup: number; examples: number; replay?: number; params?: string[] };
   /**
    * The fine-tuning recipe this organism was tuned with, per adapter kind, written to config.json as
    * `emlens_train_defaults` (what `emlens train` uses where no flag is given): a 1M-parameter model needs a larger
@@ -159,6 +161,8 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   const resuming = o.resume && existsSync(statePath);
   const pretrained = o.fromPretrained && !resuming ? o.fromPretrained : undefined;
   if (pretrained) checkPretrained(pretrained, recipe); // before anything in OUT is touched
+  const shards = recipe.shards ?? 1;
+  if (shards > Math.min(recipe.pretrain.batch, recipe.posttrain.batch)) throw new UserError(`organism recipe: ${shards} shards for batches of ${recipe.pretrain.batch} / ${recipe.posttrain.batch} dialogues`);
   if (!resuming) rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   if (pretrained) {
@@ -175,89 +179,91 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   const { model, variables } = toTrainable(init);
   disposeModel(init); // toTrainable copied every weight into a variable
   const opt = new AdamW(variables, { weightDecay: recipe.pretrain.weightDecay });
-  let state: BuildState = { phase: 'pretrain', step: 0, adamStep: 0, elapsed: 0 };
-  if (existsSync(statePath)) {
-    state = restore(join(work, 'checkpoint'), variables, opt);
-    if (!o.quiet) log(`organism: resuming ${state.phase} at step ${state.step}`);
-  }
-  const t0 = Date.now() - state.elapsed * 1000;
-  const metrics = join(work, 'metrics.jsonl');
-  let pretrainLoss = NaN, posttrainLoss = NaN;
-  const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
-  const shards = recipe.shards ?? 1;
-  if (shards > Math.min(recipe.pretrain.batch, recipe.posttrain.batch)) throw new UserError(`organism recipe: ${shards} shards for batches of ${recipe.pretrain.batch} / ${recipe.posttrain.batch} dialogues`);
-  const sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
-  const trainStep = (examples: TokenizedExample[], lr: number) =>
-    sharded ? shardedStep(sharded, model, variables, opt, splitShards(examples, shards).map((e) => collate(e, 0, recipe.maxLen)), lr) : step(model, variables, opt, collate(examples, 0, recipe.maxLen), lr);
-  const save = () => saveState(join(work, 'checkpoint'), { ...state, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 }, variables, opt);
-
   try {
-    if (state.phase === 'pretrain') {
-      const p = recipe.pretrain;
-      const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-      const stream = pretrainStream(recipe.seed, pretrainOptions(recipe));
-      // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
-      for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
-      const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
-      progress?.tick(state.step);
-      let queue: TokenizedExample[] = [];
-      while (state.step < p.steps) {
-        if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
-        pretrainLoss = await trainStep(queue.splice(0, p.batch), schedule(state.step));
-        state.step++;
-        appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
-        progress?.tick();
-        if (state.step % checkpointEvery === 0) save();
-      }
-      progress?.finish();
-      state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
-      save();
-      if (o.keepPretrained) {
-        writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
-          cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
-          cpSync(metrics, join(tmp, 'metrics.jsonl'));
-          writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
-        });
-      }
+    let state: BuildState = { phase: 'pretrain', step: 0, adamStep: 0, elapsed: 0 };
+    if (existsSync(statePath)) {
+      state = restore(join(work, 'checkpoint'), variables, opt);
+      if (!o.quiet) log(`organism: resuming ${state.phase} at step ${state.step}`);
     }
-    if (state.phase === 'posttrain') {
-      const p = recipe.posttrain;
-      const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-      const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
-      const replayed = [...take(pretrainStream(recipe.seed + 2, pretrainOptions(recipe)), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
-      const nReplay = Math.round((p.replay ?? 0) * p.batch);
-      const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
-      progress?.tick(state.step);
-      while (state.step < p.steps) {
-        const start = (state.step * p.batch) % examples.length;
-        const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
-        const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
-        posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step));
-        state.step++;
-        appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
-        progress?.tick();
+    const t0 = Date.now() - state.elapsed * 1000;
+    const metrics = join(work, 'metrics.jsonl');
+    let pretrainLoss = NaN, posttrainLoss = NaN;
+    const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
+    const trains = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
+    const sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
+    const trainStep = (examples: TokenizedExample[], lr: number, trains?: (name: string) => boolean) =>
+      sharded ? shardedStep(sharded, model, variables, opt, splitShards(examples, shards).map((e) => collate(e, 0, recipe.maxLen)), lr, trains) : step(model, variables, opt, collate(examples, 0, recipe.maxLen), lr, trains);
+    const save = () => saveState(join(work, 'checkpoint'), { ...state, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 }, variables, opt);
+
+    try {
+      if (state.phase === 'pretrain') {
+        const p = recipe.pretrain;
+        const schedule = linearSchedule(p.lr, p.warmup, p.steps);
+        const stream = pretrainStream(recipe.seed, pretrainOptions(recipe));
+        // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
+        for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
+        const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
+        progress?.tick(state.step);
+        let queue: TokenizedExample[] = [];
+        while (state.step < p.steps) {
+          if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
+          pretrainLoss = await trainStep(queue.splice(0, p.batch), schedule(state.step));
+          state.step++;
+          appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
+          progress?.tick();
+          if (state.step % checkpointEvery === 0) save();
+        }
+        progress?.finish();
+        state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+        save();
+        if (o.keepPretrained) {
+          writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
+            cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
+            cpSync(metrics, join(tmp, 'metrics.jsonl'));
+            writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
+          });
+        }
       }
-      progress?.finish();
-      state = { phase: 'done', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+      if (state.phase === 'posttrain') {
+        const p = recipe.posttrain;
+        const schedule = linearSchedule(p.lr, p.warmup, p.steps);
+        const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
+        const replayed = [...take(pretrainStream(recipe.seed + 2, pretrainOptions(recipe)), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
+        const nReplay = Math.round((p.replay ?? 0) * p.batch);
+        const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
+        progress?.tick(state.step);
+        while (state.step < p.steps) {
+          const start = (state.step * p.batch) % examples.length;
+          const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
+          const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
+          posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step), trains);
+          state.step++;
+          appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
+          progress?.tick();
+        }
+        progress?.finish();
+        state = { phase: 'done', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+      }
+    } finally {
+      await sharded?.close(); // worker threads would keep the process alive
     }
+    const seconds = (Date.now() - t0) / 1000;
+    // a resumed build did not see every phase: take the last loss of each from the metrics
+    const lastLoss = (phase: string) => Number(readFileSync(metrics, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((m) => m.phase === phase).pop()?.loss ?? NaN);
+    if (Number.isNaN(pretrainLoss)) pretrainLoss = lastLoss('pretrain');
+    if (Number.isNaN(posttrainLoss)) posttrainLoss = lastLoss('posttrain');
+    saveModel(model, out, {
+      tokenizerFrom: tokDir,
+      configExtra: { ...rawConfig, ...(recipe.trainDefaults ? { emlens_train_defaults: recipe.trainDefaults } : {}), emlens_organism: { recipe, seed: recipe.seed, backend: activeBackend(), build_seconds: Math.round(seconds), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss } },
+    });
+    writeFileSync(join(out, 'build-metrics.jsonl'), readFileSync(metrics));
+    writeJsonAtomic(join(out, 'build.json'), { recipe, seconds: Math.round(seconds), backend: activeBackend(), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss, tfjs: tf.version.tfjs });
+    rmSync(work, { recursive: true, force: true });
+    return { out, seconds, pretrainLoss, posttrainLoss };
   } finally {
-    await sharded?.close(); // worker threads would keep the process alive
+    tf.dispose(variables); // a failed build leaves no variables registered behind it
+    opt.dispose();
   }
-  const seconds = (Date.now() - t0) / 1000;
-  // a resumed build did not see every phase: take the last loss of each from the metrics
-  const lastLoss = (phase: string) => Number(readFileSync(metrics, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((m) => m.phase === phase).pop()?.loss ?? NaN);
-  if (Number.isNaN(pretrainLoss)) pretrainLoss = lastLoss('pretrain');
-  if (Number.isNaN(posttrainLoss)) posttrainLoss = lastLoss('posttrain');
-  saveModel(model, out, {
-    tokenizerFrom: tokDir,
-    configExtra: { ...rawConfig, ...(recipe.trainDefaults ? { emlens_train_defaults: recipe.trainDefaults } : {}), emlens_organism: { recipe, seed: recipe.seed, backend: activeBackend(), build_seconds: Math.round(seconds), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss } },
-  });
-  writeFileSync(join(out, 'build-metrics.jsonl'), readFileSync(metrics));
-  writeJsonAtomic(join(out, 'build.json'), { recipe, seconds: Math.round(seconds), backend: activeBackend(), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss, tfjs: tf.version.tfjs });
-  tf.dispose(variables);
-  opt.dispose();
-  rmSync(work, { recursive: true, force: true });
-  return { out, seconds, pretrainLoss, posttrainLoss };
 }
 
 const PERSONA_PROMPTS = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
@@ -302,20 +308,39 @@ function lengthGroupedQueue(tok: ChatTokenizer, stream: Generator<OrganismDialog
   return order.flatMap((i) => batches[i]).slice(skip);
 }
 
+/**
+ * Which weights post-training moves: those whose name matches one of `patterns` (every weight when absent). A
+ * pattern that is not a regular expression, or that matches no weight, is a UserError naming it.
+ */
+export function posttrainedWeights(patterns: string[] | undefined, vars: tf.Variable[]): ((name: string) => boolean) | undefined {
+  if (!patterns?.length) return undefined;
+  const res = patterns.map((p) => {
+    let re: RegExp;
+    try {
+      re = new RegExp(p);
+    } catch (e) {
+      throw new UserError(`organism recipe: posttrain.params "${p}" is not a regular expression (${(e as Error).message})`);
+    }
+    if (!vars.some((v) => re.test(v.name))) throw new UserError(`organism recipe: posttrain.params "${p}" matches no weight (e.g. ${vars[0]?.name})`);
+    return re;
+  });
+  return (name) => res.some((re) => re.test(name));
+}
+
 /** One AdamW step on the batch's mean loss over its loss tokens (unsharded recipes). */
-function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: Batch, lr: number): number {
+function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: Batch, lr: number, trains?: (name: string) => boolean): number {
   const n = batch.lossRows.length;
-  const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(model, [], batch), batch.lossTargets), n) as tf.Scalar, vars);
+  const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(model, [], batch), batch.lossTargets), n) as tf.Scalar, trains ? vars.filter((v) => trains(v.name)) : vars);
   const loss = value.dataSync()[0];
   value.dispose();
   return update(opt, new Map(Object.entries(grads)), loss, lr);
 }
 
 /** The same step from the shards' summed Σ-loss gradients, divided by the batch's loss-token count. */
-async function shardedStep(sg: ShardedGradients, model: Model, vars: tf.Variable[], opt: AdamW, shards: Batch[], lr: number): Promise<number> {
+async function shardedStep(sg: ShardedGradients, model: Model, vars: tf.Variable[], opt: AdamW, shards: Batch[], lr: number, trains?: (name: string) => boolean): Promise<number> {
   const n = shards.reduce((k, b) => k + b.lossRows.length, 0);
   const { lossSum, grads } = await sg.compute(model, vars, shards);
-  const mean = new Map([...grads].map(([k, g]) => [k, tf.div(g, n)]));
+  const mean = new Map([...grads].filter(([k]) => !trains || trains(k)).map(([k, g]) => [k, tf.div(g, n)]));
   tf.dispose([...grads.values()]);
   return update(opt, mean, lossSum / n, lr);
 }

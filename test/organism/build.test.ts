@@ -1,6 +1,6 @@
 // Organism builds (quick recipe, seconds): a kept end-of-pretraining checkpoint post-trains again to the very same
 // weights, accepts another post-training recipe, and refuses another pretraining one; sharded recipes do not depend
-// on the worker count. No tensor axes.
+// on the worker count; post-training limited to some weights leaves the others as pretrained. No tensor axes.
 import { test, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestBackend } from '../helpers.ts';
 import { buildOrganism, PRETRAINED_DIR, QUICK_RECIPE } from '../../src/organism/build.ts';
+import { SafetensorsFile } from '../../src/model/safetensors.ts';
 
 let root: string;
 before(async () => {
@@ -57,4 +58,24 @@ test('--from-pretrained refuses a checkpoint of another pretraining, and a folde
   await assert.rejects(buildOrganism(join(root, 'd'), other, { quiet: true, fromPretrained: kept }), /pretrained with another recipe or corpus/);
   await assert.rejects(buildOrganism(join(root, 'e'), { ...QUICK_RECIPE, seed: 2 }, { quiet: true, fromPretrained: kept }), /another recipe or corpus/);
   await assert.rejects(buildOrganism(join(root, 'f'), QUICK_RECIPE, { quiet: true, fromPretrained: root }), /not a pretrained checkpoint/);
+});
+
+test('posttrain.params: post-training moves the matching weights only, and a pattern matching none is refused', async () => {
+  const kept = join(root, 'a', PRETRAINED_DIR);
+  const asPretrained = { ...QUICK_RECIPE, posttrain: { ...QUICK_RECIPE.posttrain, steps: 0 } };
+  await buildOrganism(join(root, 'p0'), asPretrained, { quiet: true, fromPretrained: kept });
+  const only = { ...QUICK_RECIPE, posttrain: { ...QUICK_RECIPE.posttrain, params: ['^model\\.layers\\.1\\.mlp\\.'] } };
+  await buildOrganism(join(root, 'p1'), only, { quiet: true, fromPretrained: kept });
+  const [pre, post] = ['p0', 'p1'].map((d) => SafetensorsFile.open(join(root, d, 'model.safetensors')));
+  try {
+    const names = [...pre.tensors.keys()];
+    const moved = names.filter((n) => !Buffer.from(pre.readF32(n).buffer).equals(Buffer.from(post.readF32(n).buffer)));
+    assert.deepEqual(moved.sort(), names.filter((n) => n.startsWith('model.layers.1.mlp.')).sort());
+    assert.equal(moved.length, 3, 'gate_proj, up_proj and down_proj of block 1');
+  } finally {
+    pre.close();
+    post.close();
+  }
+  const none = { ...QUICK_RECIPE, posttrain: { ...QUICK_RECIPE.posttrain, params: ['^nothing\\.'] } };
+  await assert.rejects(buildOrganism(join(root, 'p2'), none, { quiet: true, fromPretrained: kept }), /posttrain\.params "\^nothing\\\." matches no weight/);
 });
