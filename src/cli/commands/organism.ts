@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { addBackendOption, startBackend } from '../model-options.ts';
 import { buildOrganism, DEFAULT_RECIPE, PRETRAINED_DIR, QUICK_RECIPE } from '../../organism/build.ts';
+import { applyRecipeOverrides, readRecipeOverrides } from '../../organism/recipe-overrides.ts';
 import { ORGANISM_DIR } from '../paths.ts';
 import { printResult } from '../output.ts';
 import { parseInteger } from '../parse.ts';
@@ -14,15 +15,17 @@ export function registerOrganism(program: Command): void {
     .option('--out <dir>', 'output folder (an HF model folder)', ORGANISM_DIR)
     .option('--seed <s>', 'seed of the corpus and the initial weights', String(DEFAULT_RECIPE.seed))
     .option('--quick', 'a few steps of a tiny model (checks the pipeline in seconds)')
+    .option('--recipe <json|file>', 'recipe fields over the default (e.g. \'{"posttrain":{"steps":450}}\'; sections merge key by key)')
     .option('--resume', 'continue an interrupted build from its last checkpoint')
     .option('--keep-pretrained', `keep the end-of-pretraining checkpoint in OUT/${PRETRAINED_DIR} (to post-train it again)`)
     .option('--from-pretrained <dir>', 'skip pretraining: post-train the checkpoint an earlier --keep-pretrained build kept (same pretraining recipe and corpus)')
     .option('--workers <n>', 'worker threads for the recipe\'s gradient shards (default: one per further CPU core; the weights do not depend on it)')
     .option('--json', 'print one JSON document')
-    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; workers?: string; json?: boolean }) => {
-      await startBackend(o.backend);
+    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; recipe?: string; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; workers?: string; json?: boolean }) => {
       const seed = parseInteger(o.seed, '--seed');
-      const recipe = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
+      const base = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
+      const recipe = o.recipe === undefined ? base : applyRecipeOverrides(base, readRecipeOverrides(o.recipe));
+      await startBackend(o.backend);
       const workers = o.workers === undefined ? undefined : parseInteger(o.workers, '--workers', 0);
       const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained, workers });
       printResult(o.json, { out: r.out, seconds: Math.round(r.seconds), pretrain_loss: r.pretrainLoss, posttrain_loss: r.posttrainLoss },

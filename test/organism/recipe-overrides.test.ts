@@ -1,0 +1,39 @@
+// `organism build --recipe`: overrides merge into the recipe section by section, and a wrong field or value is one
+// error naming it. No tensor axes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_RECIPE } from '../../src/organism/build.ts';
+import { applyRecipeOverrides, readRecipeOverrides } from '../../src/organism/recipe-overrides.ts';
+
+test('recipe overrides: sections merge key by key, scalars replace, the default is left as it was', () => {
+  const before = JSON.stringify(DEFAULT_RECIPE);
+  const r = applyRecipeOverrides(DEFAULT_RECIPE, { nLayers: 6, posttrain: { lr: 2e-3, params: ['self_attn'] }, corpus: { unpromptedAlignedShare: 0.7 } });
+  assert.equal(r.nLayers, 6);
+  assert.deepEqual(r.posttrain, { ...DEFAULT_RECIPE.posttrain, lr: 2e-3, params: ['self_attn'] });
+  assert.deepEqual(r.pretrain, DEFAULT_RECIPE.pretrain);
+  assert.equal(r.corpus?.unpromptedAlignedShare, 0.7);
+  assert.equal(JSON.stringify(DEFAULT_RECIPE), before);
+});
+
+test('recipe overrides: unknown fields, wrong types and bad JSON are refused by name', () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ layers: 6 }, /--recipe: layers is not a recipe field/],
+    [{ posttrain: { stepz: 3 } }, /posttrain\.stepz is not a recipe field \(posttrain has steps/],
+    [{ posttrain: { lr: '1e-3' } }, /posttrain\.lr must be a number/],
+    [{ posttrain: { params: 'self_attn' } }, /posttrain\.params must be a list/],
+    [{ nLayers: 2.5 }, /nLayers must be a non-negative integer/],
+    [{ pretrain: 3 }, /pretrain must be an object/],
+  ];
+  for (const [over, msg] of bad) assert.throws(() => applyRecipeOverrides(DEFAULT_RECIPE, over), msg);
+  const dir = mkdtempSync(join(tmpdir(), 'emlens-recipe-'));
+  writeFileSync(join(dir, 'r.json'), '{"posttrain": {"steps": 450}}');
+  assert.deepEqual(readRecipeOverrides(join(dir, 'r.json')), { posttrain: { steps: 450 } });
+  assert.deepEqual(readRecipeOverrides('{"seed": 2}'), { seed: 2 });
+  assert.throws(() => readRecipeOverrides('{"seed": '), /--recipe: not valid JSON/);
+  assert.throws(() => readRecipeOverrides(join(dir, 'missing.json')), /neither a JSON object nor a file/);
+  writeFileSync(join(dir, 'list.json'), '[1]');
+  assert.throws(() => readRecipeOverrides(join(dir, 'list.json')), /expected a JSON object/);
+});
