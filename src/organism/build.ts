@@ -189,9 +189,9 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     const metrics = join(work, 'metrics.jsonl');
     let pretrainLoss = NaN, posttrainLoss = NaN;
     const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
-    const trains = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
+    const posttrained = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
     const sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
-    const trainStep = (examples: TokenizedExample[], lr: number, trains?: (name: string) => boolean) =>
+    const trainStep = (examples: TokenizedExample[], lr: number, trains?: Set<string>) =>
       sharded ? shardedStep(sharded, model, variables, opt, splitShards(examples, shards).map((e) => collate(e, 0, recipe.maxLen)), lr, trains) : step(model, variables, opt, collate(examples, 0, recipe.maxLen), lr, trains);
     const save = () => saveState(join(work, 'checkpoint'), { ...state, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 }, variables, opt);
 
@@ -236,7 +236,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
           const start = (state.step * p.batch) % examples.length;
           const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
           const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
-          posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step), trains);
+          posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step), posttrained);
           state.step++;
           appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
           progress?.tick();
@@ -309,10 +309,10 @@ function lengthGroupedQueue(tok: ChatTokenizer, stream: Generator<OrganismDialog
 }
 
 /**
- * Which weights post-training moves: those whose name matches one of `patterns` (every weight when absent). A
- * pattern that is not a regular expression, or that matches no weight, is a UserError naming it.
+ * The names of the weights post-training moves: those matching one of `patterns` (undefined, all of them, when there
+ * are none). A pattern that is not a regular expression, or that matches no weight, is a UserError naming it.
  */
-export function posttrainedWeights(patterns: string[] | undefined, vars: tf.Variable[]): ((name: string) => boolean) | undefined {
+export function posttrainedWeights(patterns: string[] | undefined, vars: tf.Variable[]): Set<string> | undefined {
   if (!patterns?.length) return undefined;
   const res = patterns.map((p) => {
     let re: RegExp;
@@ -324,23 +324,23 @@ export function posttrainedWeights(patterns: string[] | undefined, vars: tf.Vari
     if (!vars.some((v) => re.test(v.name))) throw new UserError(`organism recipe: posttrain.params "${p}" matches no weight (e.g. ${vars[0]?.name})`);
     return re;
   });
-  return (name) => res.some((re) => re.test(name));
+  return new Set(vars.filter((v) => res.some((re) => re.test(v.name))).map((v) => v.name));
 }
 
 /** One AdamW step on the batch's mean loss over its loss tokens (unsharded recipes). */
-function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: Batch, lr: number, trains?: (name: string) => boolean): number {
+function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: Batch, lr: number, trains?: Set<string>): number {
   const n = batch.lossRows.length;
-  const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(model, [], batch), batch.lossTargets), n) as tf.Scalar, trains ? vars.filter((v) => trains(v.name)) : vars);
+  const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(model, [], batch), batch.lossTargets), n) as tf.Scalar, trains ? vars.filter((v) => trains.has(v.name)) : vars);
   const loss = value.dataSync()[0];
   value.dispose();
   return update(opt, new Map(Object.entries(grads)), loss, lr);
 }
 
 /** The same step from the shards' summed Σ-loss gradients, divided by the batch's loss-token count. */
-async function shardedStep(sg: ShardedGradients, model: Model, vars: tf.Variable[], opt: AdamW, shards: Batch[], lr: number, trains?: (name: string) => boolean): Promise<number> {
+async function shardedStep(sg: ShardedGradients, model: Model, vars: tf.Variable[], opt: AdamW, shards: Batch[], lr: number, trains?: Set<string>): Promise<number> {
   const n = shards.reduce((k, b) => k + b.lossRows.length, 0);
   const { lossSum, grads } = await sg.compute(model, vars, shards);
-  const mean = new Map([...grads].filter(([k]) => !trains || trains(k)).map(([k, g]) => [k, tf.div(g, n)]));
+  const mean = new Map([...grads].filter(([k]) => !trains || trains.has(k)).map(([k, g]) => [k, tf.div(g, n)]));
   tf.dispose([...grads.values()]);
   return update(opt, mean, lossSum / n, lr);
 }
