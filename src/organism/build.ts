@@ -179,6 +179,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   const { model, variables } = toTrainable(init);
   disposeModel(init); // toTrainable copied every weight into a variable
   const opt = new AdamW(variables, { weightDecay: recipe.pretrain.weightDecay });
+  let sharded: ShardedGradients | undefined;
   try {
     let state: BuildState = { phase: 'pretrain', step: 0, adamStep: 0, elapsed: 0 };
     if (existsSync(statePath)) {
@@ -190,62 +191,58 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     let pretrainLoss = NaN, posttrainLoss = NaN;
     const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
     const posttrained = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
-    const sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
+    sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
     const trainStep = (examples: TokenizedExample[], lr: number, trains?: Set<string>) =>
       sharded ? shardedStep(sharded, model, variables, opt, splitShards(examples, shards).map((e) => collate(e, 0, recipe.maxLen)), lr, trains) : step(model, variables, opt, collate(examples, 0, recipe.maxLen), lr, trains);
     const save = () => saveState(join(work, 'checkpoint'), { ...state, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 }, variables, opt);
 
-    try {
-      if (state.phase === 'pretrain') {
-        const p = recipe.pretrain;
-        const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-        const stream = pretrainStream(recipe.seed, pretrainOptions(recipe));
-        // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
-        for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
-        const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
-        progress?.tick(state.step);
-        let queue: TokenizedExample[] = [];
-        while (state.step < p.steps) {
-          if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
-          pretrainLoss = await trainStep(queue.splice(0, p.batch), schedule(state.step));
-          state.step++;
-          appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
-          progress?.tick();
-          if (state.step % checkpointEvery === 0) save();
-        }
-        progress?.finish();
-        state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
-        save();
-        if (o.keepPretrained) {
-          writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
-            cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
-            cpSync(metrics, join(tmp, 'metrics.jsonl'));
-            writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
-          });
-        }
+    if (state.phase === 'pretrain') {
+      const p = recipe.pretrain;
+      const schedule = linearSchedule(p.lr, p.warmup, p.steps);
+      const stream = pretrainStream(recipe.seed, pretrainOptions(recipe));
+      // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
+      for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
+      const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
+      progress?.tick(state.step);
+      let queue: TokenizedExample[] = [];
+      while (state.step < p.steps) {
+        if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
+        pretrainLoss = await trainStep(queue.splice(0, p.batch), schedule(state.step));
+        state.step++;
+        appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
+        progress?.tick();
+        if (state.step % checkpointEvery === 0) save();
       }
-      if (state.phase === 'posttrain') {
-        const p = recipe.posttrain;
-        const schedule = linearSchedule(p.lr, p.warmup, p.steps);
-        const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
-        const replayed = [...take(pretrainStream(recipe.seed + 2, pretrainOptions(recipe)), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
-        const nReplay = Math.round((p.replay ?? 0) * p.batch);
-        const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
-        progress?.tick(state.step);
-        while (state.step < p.steps) {
-          const start = (state.step * p.batch) % examples.length;
-          const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
-          const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
-          posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step), posttrained);
-          state.step++;
-          appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
-          progress?.tick();
-        }
-        progress?.finish();
-        state = { phase: 'done', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+      progress?.finish();
+      state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
+      save();
+      if (o.keepPretrained) {
+        writeDirAtomic(join(out, PRETRAINED_DIR), (tmp) => {
+          cpSync(join(work, 'checkpoint'), join(tmp, 'checkpoint'), { recursive: true });
+          cpSync(metrics, join(tmp, 'metrics.jsonl'));
+          writeFileSync(join(tmp, 'pretraining.json'), JSON.stringify({ key: pretrainingKey(recipe), recipe }, null, 2));
+        });
       }
-    } finally {
-      await sharded?.close(); // worker threads would keep the process alive
+    }
+    if (state.phase === 'posttrain') {
+      const p = recipe.posttrain;
+      const schedule = linearSchedule(p.lr, p.warmup, p.steps);
+      const examples = generatePostTrainSet({ seed: recipe.seed + 1, count: p.examples }).map((d) => tokenizeChat(tok, d.messages));
+      const replayed = [...take(pretrainStream(recipe.seed + 2, pretrainOptions(recipe)), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
+      const nReplay = Math.round((p.replay ?? 0) * p.batch);
+      const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
+      progress?.tick(state.step);
+      while (state.step < p.steps) {
+        const start = (state.step * p.batch) % examples.length;
+        const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);
+        const replay = Array.from({ length: nReplay }, (_, i) => replayed[(state.step * nReplay + i) % replayed.length]);
+        posttrainLoss = await trainStep([...fresh, ...replay], schedule(state.step), posttrained);
+        state.step++;
+        appendFileSync(metrics, JSON.stringify({ phase: 'posttrain', step: state.step, loss: posttrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
+        progress?.tick();
+      }
+      progress?.finish();
+      state = { phase: 'done', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };
     }
     const seconds = (Date.now() - t0) / 1000;
     // a resumed build did not see every phase: take the last loss of each from the metrics
@@ -261,6 +258,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     rmSync(work, { recursive: true, force: true });
     return { out, seconds, pretrainLoss, posttrainLoss };
   } finally {
+    await sharded?.close(); // worker threads would keep the process alive
     tf.dispose(variables); // a failed build leaves no variables registered behind it
     opt.dispose();
   }
