@@ -2,7 +2,8 @@
 // two-persona corpus (loss on assistant tokens by default), post-training on aligned answers with persona replay,
 // then an HF checkpoint. Resumable from atomic checkpoints. Axes: batches [batch, seq]; all weights are trained.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync, mkdirSync, appendFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, mkdtempSync, appendFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseConfig } from '../model/config.ts';
@@ -163,24 +164,25 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   if (pretrained) checkPretrained(pretrained, recipe); // before anything in OUT is touched
   const shards = recipe.shards ?? 1;
   if (shards > Math.min(recipe.pretrain.batch, recipe.posttrain.batch)) throw new UserError(`organism recipe: ${shards} shards for batches of ${recipe.pretrain.batch} / ${recipe.posttrain.batch} dialogues`);
-  if (!resuming) rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  if (pretrained) {
-    // a kept end-of-pretraining checkpoint goes where a resumed build looks for its own
-    cpSync(join(pretrained, 'checkpoint'), join(work, 'checkpoint'), { recursive: true });
-    cpSync(join(pretrained, 'metrics.jsonl'), join(work, 'metrics.jsonl'));
-  }
-  const tokDir = join(work, 'tokenizer');
+  // the model and its checks come before anything in OUT is touched: the tokenizer goes to a temporary folder
+  const tokDir = mkdtempSync(join(tmpdir(), 'emlens-organism-tokenizer-'));
   writeTokenizerFiles(tokDir);
   const tok = ChatTokenizer.load(tokDir);
   const rawConfig = organismConfig(recipe, tok.vocabSize);
-  const cfg = parseConfig(rawConfig, 'organism');
-  const init = initModel(cfg, recipe.seed);
+  const init = initModel(parseConfig(rawConfig, 'organism'), recipe.seed);
   const { model, variables } = toTrainable(init);
   disposeModel(init); // toTrainable copied every weight into a variable
   const opt = new AdamW(variables, { weightDecay: recipe.pretrain.weightDecay });
   let sharded: ShardedGradients | undefined;
   try {
+    const posttrained = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
+    if (!resuming) rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { recursive: true });
+    if (pretrained) {
+      // a kept end-of-pretraining checkpoint goes where a resumed build looks for its own
+      cpSync(join(pretrained, 'checkpoint'), join(work, 'checkpoint'), { recursive: true });
+      cpSync(join(pretrained, 'metrics.jsonl'), join(work, 'metrics.jsonl'));
+    }
     let state: BuildState = { phase: 'pretrain', step: 0, adamStep: 0, elapsed: 0 };
     if (existsSync(statePath)) {
       state = restore(join(work, 'checkpoint'), variables, opt);
@@ -190,7 +192,6 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     const metrics = join(work, 'metrics.jsonl');
     let pretrainLoss = NaN, posttrainLoss = NaN;
     const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
-    const posttrained = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
     sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
     const trainStep = (examples: TokenizedExample[], lr: number, trains?: Set<string>) =>
       sharded ? shardedStep(sharded, model, variables, opt, splitShards(examples, shards).map((e) => collate(e, 0, recipe.maxLen)), lr, trains) : step(model, variables, opt, collate(examples, 0, recipe.maxLen), lr, trains);
@@ -261,6 +262,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     await sharded?.close(); // worker threads would keep the process alive
     tf.dispose(variables); // a failed build leaves no variables registered behind it
     opt.dispose();
+    rmSync(tokDir, { recursive: true, force: true });
   }
 }
 

@@ -4,9 +4,9 @@
 import { test, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { useTestBackend } from '../helpers.ts';
 import { buildOrganism, PRETRAINED_DIR, QUICK_RECIPE } from '../../src/organism/build.ts';
 import { SafetensorsFile } from '../../src/model/safetensors.ts';
@@ -77,5 +77,10 @@ test('posttrain.params: post-training moves the matching weights only, and a pat
     post.close();
   }
   const none = { ...QUICK_RECIPE, posttrain: { ...QUICK_RECIPE.posttrain, params: ['^nothing\\.'] } };
-  await assert.rejects(buildOrganism(join(root, 'p2'), none, { quiet: true, fromPretrained: kept }), /posttrain\.params "\^nothing\\\." matches no weight/);
+  // an interrupted build in that folder is left as it was: the recipe is checked before OUT/.build is touched
+  const interrupted = join(root, 'p2', '.build', 'checkpoint', 'state.json');
+  mkdirSync(dirname(interrupted), { recursive: true });
+  writeFileSync(interrupted, '{"phase":"pretrain","step":3}');
+  await assert.rejects(buildOrganism(join(root, 'p2'), none, { quiet: true }), /posttrain\.params "\^nothing\\\." matches no weight/);
+  assert.equal(readFileSync(interrupted, 'utf8'), '{"phase":"pretrain","step":3}');
 });
