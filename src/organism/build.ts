@@ -339,8 +339,8 @@ function step(model: Model, vars: tf.Variable[], opt: AdamW, batch: Batch, lr: n
 /** The same step from the shards' summed Σ-loss gradients, divided by the batch's loss-token count. */
 async function shardedStep(sg: ShardedGradients, model: Model, vars: tf.Variable[], opt: AdamW, shards: Batch[], lr: number, trains?: Set<string>): Promise<number> {
   const n = shards.reduce((k, b) => k + b.lossRows.length, 0);
-  const { lossSum, grads } = await sg.compute(model, vars, shards);
-  const mean = new Map([...grads].filter(([k]) => !trains || trains.has(k)).map(([k, g]) => [k, tf.div(g, n)]));
+  const { lossSum, grads } = await sg.compute(model, vars, shards, trains);
+  const mean = new Map([...grads].map(([k, g]) => [k, tf.div(g, n)]));
   tf.dispose([...grads.values()]);
   return update(opt, mean, lossSum / n, lr);
 }

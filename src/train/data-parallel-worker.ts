@@ -25,8 +25,9 @@ async function handle(m: ToShardWorker): Promise<{ reply: FromShardWorker; trans
   if (!replica) throw new Error('shard before init');
   const { vars, model } = replica;
   m.weights.forEach((w, i) => tf.tidy(() => vars[i].assign(tf.tensor(w, vars[i].shape))));
-  const { lossSum, grads } = shardGradients(model, vars, m.batch);
-  const arrays = vars.map((v) => new Float32Array(grads.get(v.name)!.dataSync() as Float32Array));
+  const wrt = m.wrt ? m.wrt.map((i) => vars[i]) : vars;
+  const { lossSum, grads } = shardGradients(model, wrt, m.batch);
+  const arrays = wrt.map((v) => new Float32Array(grads.get(v.name)!.dataSync() as Float32Array));
   tf.dispose([...grads.values()]);
   return { reply: { kind: 'grads', lossSum, grads: arrays }, transfer: arrays.map((a) => a.buffer as ArrayBuffer) };
 }

@@ -13,8 +13,8 @@ import type { Batch, TokenizedExample } from './data.ts';
 /** Main → worker: build the replica, then one shard per message with the weights it is to use. */
 export type ToShardWorker =
   | { kind: 'init'; config: Record<string, unknown>; names: string[]; backend: string }
-  | { kind: 'shard'; weights: Float32Array[]; batch: Batch };
-/** Worker → main: ready, a shard's loss sum and gradients (in variable order), or an error. */
+  | { kind: 'shard'; weights: Float32Array[]; batch: Batch; wrt?: number[] };
+/** Worker → main: ready, a shard's loss sum and gradients (in the order of `wrt`, else of the variables), or an error. */
 export type FromShardWorker = { kind: 'ready' } | { kind: 'grads'; lossSum: number; grads: Float32Array[] } | { kind: 'error'; message: string };
 
 /** Round-robin: example j goes to shard j mod k (a length-sorted batch gives shards of like lengths). */
@@ -22,9 +22,9 @@ export function splitShards(examples: TokenizedExample[], k: number): TokenizedE
   return Array.from({ length: k }, (_, s) => examples.filter((_, j) => j % k === s));
 }
 
-/** Σ over the shard's loss rows of −log p, and its gradient for every variable (by variable name). */
-export function shardGradients(model: Model, vars: tf.Variable[], batch: Batch): { lossSum: number; grads: Map<string, tf.Tensor> } {
-  const { value, grads } = tf.variableGrads(() => nllSum(rowLogits(model, [], batch), batch.lossTargets), vars);
+/** Σ over the shard's loss rows of −log p, and its gradient for each variable of `wrt` (by variable name). */
+export function shardGradients(model: Model, wrt: tf.Variable[], batch: Batch): { lossSum: number; grads: Map<string, tf.Tensor> } {
+  const { value, grads } = tf.variableGrads(() => nllSum(rowLogits(model, [], batch), batch.lossTargets), wrt);
   const lossSum = value.dataSync()[0];
   value.dispose();
   return { lossSum, grads: new Map(Object.entries(grads)) };
@@ -88,21 +88,24 @@ export class ShardedGradients {
 
   /**
    * Σ-loss over all shards and the summed gradients, added in shard order. Shard s runs on worker s − 1 when there
-   * is one (concurrently with shard 0 here), else here after the others.
+   * is one (concurrently with shard 0 here), else here after the others. Gradients are taken for the variables named
+   * in `trains` (all of them when it is undefined); every variable's value is sent, as the forward pass needs them all.
    */
-  async compute(model: Model, vars: tf.Variable[], shards: Batch[]): Promise<{ lossSum: number; grads: Map<string, tf.Tensor> }> {
+  async compute(model: Model, vars: tf.Variable[], shards: Batch[], trains?: Set<string>): Promise<{ lossSum: number; grads: Map<string, tf.Tensor> }> {
+    const wrtIndex = trains ? vars.flatMap((v, i) => (trains.has(v.name) ? [i] : [])) : undefined;
+    const wrt = wrtIndex ? wrtIndex.map((i) => vars[i]) : vars;
     const remote = shards.slice(1, 1 + this.workers.length);
     const replies = remote.map((batch, i) => {
       const weights = vars.map((v) => new Float32Array(v.dataSync() as Float32Array)); // a copy: its buffer is transferred
-      return this.workers[i].request({ kind: 'shard', weights, batch }, weights.map((w) => w.buffer as ArrayBuffer));
+      return this.workers[i].request({ kind: 'shard', weights, batch, wrt: wrtIndex }, weights.map((w) => w.buffer as ArrayBuffer));
     });
-    const results: { lossSum: number; grads: Map<string, tf.Tensor> }[] = [shardGradients(model, vars, shards[0])];
+    const results: { lossSum: number; grads: Map<string, tf.Tensor> }[] = [shardGradients(model, wrt, shards[0])];
     for (const [i, reply] of replies.entries()) {
       const m = await reply;
       if (m.kind !== 'grads') throw new Error(`data-parallel worker: unexpected reply ${m.kind}`);
-      results[1 + i] = { lossSum: m.lossSum, grads: new Map(vars.map((v, j) => [v.name, tf.tensor(m.grads[j], v.shape)])) };
+      results[1 + i] = { lossSum: m.lossSum, grads: new Map(wrt.map((v, j) => [v.name, tf.tensor(m.grads[j], v.shape)])) };
     }
-    for (let s = 1 + remote.length; s < shards.length; s++) results[s] = shardGradients(model, vars, shards[s]);
+    for (let s = 1 + remote.length; s < shards.length; s++) results[s] = shardGradients(model, wrt, shards[s]);
     let lossSum = 0;
     const grads = new Map<string, tf.Tensor>();
     for (const r of results) {

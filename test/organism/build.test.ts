@@ -40,7 +40,7 @@ test('--keep-pretrained / --from-pretrained: post-training the kept checkpoint a
   assert.equal(JSON.parse(readFileSync(join(c, 'build.json'), 'utf8')).recipe.posttrain.steps, longer.posttrain.steps);
 });
 
-test('a sharded recipe gives the same weights on one thread as with a worker thread per shard', async () => {
+test('a sharded recipe gives the same weights on one thread as with a worker thread per shard, with all weights or some post-trained', async () => {
   const sharded = { ...QUICK_RECIPE, shards: 2 };
   const before = tf.memory().numTensors;
   const here = await buildOrganism(join(root, 'g'), sharded, { quiet: true, workers: 0 });
@@ -48,6 +48,12 @@ test('a sharded recipe gives the same weights on one thread as with a worker thr
   assert.deepEqual(weights(join(root, 'h')), weights(join(root, 'g')));
   assert.equal(spread.pretrainLoss, here.pretrainLoss);
   assert.notDeepEqual(weights(join(root, 'g')), weights(join(root, 'a')), 'shards are one gradient summed, not the unsharded mean');
+  // post-training some weights only: the workers differentiate those alone, with the same result
+  const limited = { ...sharded, posttrain: { ...sharded.posttrain, params: ['self_attn'] } };
+  await buildOrganism(join(root, 'j'), limited, { quiet: true, workers: 0 });
+  await buildOrganism(join(root, 'k'), limited, { quiet: true, workers: 1 });
+  assert.deepEqual(weights(join(root, 'k')), weights(join(root, 'j')));
+  assert.notDeepEqual(weights(join(root, 'j')), weights(join(root, 'g')));
   assert.equal(tf.memory().numTensors, before);
   await assert.rejects(buildOrganism(join(root, 'i'), { ...QUICK_RECIPE, shards: 8 }, { quiet: true }), /8 shards for batches of 4/);
 });
