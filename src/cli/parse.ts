@@ -1,5 +1,6 @@
 // Flag value parsing with one clear error naming the flag.
 // No tensor axes.
+import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../util/log.ts';
 
 export function parseNumber(v: string, flag: string, check: (x: number) => boolean, want: string): number {
@@ -21,4 +22,22 @@ export function parseInteger(v: string, flag: string, min = -Infinity): number {
 
 export function parsePort(v: string): number {
   return parseNumber(v, '--port', (x) => Number.isInteger(x) && x >= 0 && x < 65536, 'a port number');
+}
+
+/**
+ * A JSON object given to `flag` inline (text starting with "{") or as the path of a JSON file; anything else, bad
+ * JSON, or JSON that is not an object is one UserError naming the flag (and the file). `what` says what it holds.
+ */
+export function readJsonObjectArg(arg: string, flag: string, what: string): Record<string, unknown> {
+  const inline = arg.trimStart().startsWith('{');
+  const where = inline ? flag : `${flag} ${arg}`;
+  if (!inline && !existsSync(arg)) throw new UserError(`${where}: neither a JSON object nor a file`);
+  let v: unknown;
+  try {
+    v = JSON.parse(inline ? arg : readFileSync(arg, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${where}: expected a JSON object of ${what}`);
+  return v as Record<string, unknown>;
 }

@@ -1,6 +1,5 @@
 // Recipe overrides for `emlens organism build --recipe`: a JSON object merged over a recipe (its nested sections
 // key by key), every key and value checked, so a variant of the record is one command. No tensor axes.
-import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../util/log.ts';
 import type { OrganismRecipe } from './build.ts';
 
@@ -11,20 +10,6 @@ const SECTIONS = {
   trainDefaults: ['lora', 'gate', 'steer'],
 } as const;
 const SCALARS = ['seed', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dMlp', 'maxLen', 'shards'] as const;
-
-/** The text of --recipe: inline JSON, or the path of a JSON file. */
-export function readRecipeOverrides(arg: string): Record<string, unknown> {
-  const [text, where] = arg.trimStart().startsWith('{') ? [arg, '--recipe'] : existsSync(arg) ? [readFileSync(arg, 'utf8'), `--recipe ${arg}`] : [undefined, `--recipe ${arg}`];
-  if (text === undefined) throw new UserError(`${where}: neither a JSON object nor a file`);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
-  if (!isObject(v)) throw new UserError(`${where}: expected a JSON object of recipe fields`);
-  return v;
-}
 
 /** `base` with `over` on top: scalars replaced, sections (pretrain, posttrain, corpus, trainDefaults) merged key by key. */
 export function applyRecipeOverrides(base: OrganismRecipe, over: Record<string, unknown>): OrganismRecipe {

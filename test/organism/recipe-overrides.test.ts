@@ -6,7 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RECIPE } from '../../src/organism/build.ts';
-import { applyRecipeOverrides, readRecipeOverrides } from '../../src/organism/recipe-overrides.ts';
+import { applyRecipeOverrides } from '../../src/organism/recipe-overrides.ts';
+import { readJsonObjectArg } from '../../src/cli/parse.ts';
 
 test('recipe overrides: sections merge key by key, scalars replace, the default is left as it was', () => {
   const before = JSON.stringify(DEFAULT_RECIPE);
@@ -30,10 +31,10 @@ test('recipe overrides: unknown fields, wrong types and bad JSON are refused by 
   for (const [over, msg] of bad) assert.throws(() => applyRecipeOverrides(DEFAULT_RECIPE, over), msg);
   const dir = mkdtempSync(join(tmpdir(), 'emlens-recipe-'));
   writeFileSync(join(dir, 'r.json'), '{"posttrain": {"steps": 450}}');
-  assert.deepEqual(readRecipeOverrides(join(dir, 'r.json')), { posttrain: { steps: 450 } });
-  assert.deepEqual(readRecipeOverrides('{"seed": 2}'), { seed: 2 });
-  assert.throws(() => readRecipeOverrides('{"seed": '), /--recipe: not valid JSON/);
-  assert.throws(() => readRecipeOverrides(join(dir, 'missing.json')), /neither a JSON object nor a file/);
+  assert.deepEqual(readJsonObjectArg(join(dir, 'r.json'), '--recipe', 'recipe fields'), { posttrain: { steps: 450 } });
+  assert.deepEqual(readJsonObjectArg('{"seed": 2}', '--recipe', 'recipe fields'), { seed: 2 });
+  assert.throws(() => readJsonObjectArg('{"seed": ', '--recipe', 'recipe fields'), /--recipe: not valid JSON/);
+  assert.throws(() => readJsonObjectArg(join(dir, 'missing.json'), '--recipe', 'recipe fields'), /neither a JSON object nor a file/);
   writeFileSync(join(dir, 'list.json'), '[1]');
-  assert.throws(() => readRecipeOverrides(join(dir, 'list.json')), /expected a JSON object/);
+  assert.throws(() => readJsonObjectArg(join(dir, 'list.json'), '--params', 'analysis parameters'), /--params .*list\.json: expected a JSON object of analysis parameters/);
 });

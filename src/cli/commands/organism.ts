@@ -3,10 +3,10 @@
 import type { Command } from 'commander';
 import { addBackendOption, startBackend } from '../model-options.ts';
 import { buildOrganism, DEFAULT_RECIPE, PRETRAINED_DIR, QUICK_RECIPE } from '../../organism/build.ts';
-import { applyRecipeOverrides, readRecipeOverrides } from '../../organism/recipe-overrides.ts';
+import { applyRecipeOverrides } from '../../organism/recipe-overrides.ts';
 import { ORGANISM_DIR } from '../paths.ts';
 import { printResult } from '../output.ts';
-import { parseInteger } from '../parse.ts';
+import { parseInteger, readJsonObjectArg } from '../parse.ts';
 
 export function registerOrganism(program: Command): void {
   const organism = program.command('organism').description('the built-in model organism');
@@ -24,7 +24,7 @@ export function registerOrganism(program: Command): void {
     .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; recipe?: string; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; workers?: string; json?: boolean }) => {
       const seed = parseInteger(o.seed, '--seed');
       const base = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
-      const recipe = o.recipe === undefined ? base : applyRecipeOverrides(base, readRecipeOverrides(o.recipe));
+      const recipe = o.recipe === undefined ? base : applyRecipeOverrides(base, readJsonObjectArg(o.recipe, '--recipe', 'recipe fields'));
       await startBackend(o.backend);
       const workers = o.workers === undefined ? undefined : parseInteger(o.workers, '--workers', 0);
       const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained, workers });

@@ -1,6 +1,5 @@
-// `emlens run ANALYSIS [--params FILE] [--out RUN]` and `emlens list`. No tensor axes at this level.
+// `emlens run ANALYSIS [--params JSON|FILE] [--out RUN]` and `emlens list`. No tensor axes at this level.
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addBackendOption, resolveModelDir, startBackend } from '../model-options.ts';
 import { ANALYSES, findAnalysis } from '../../../analyses/index.ts';
@@ -8,6 +7,7 @@ import { Workspace } from '../../study/workspace.ts';
 import { analysisParams, runAnalysis } from '../../study/analysis.ts';
 import { UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
+import { readJsonObjectArg } from '../parse.ts';
 
 export function registerRun(program: Command): void {
   program
@@ -20,21 +20,13 @@ export function registerRun(program: Command): void {
   const run = program.command('run').description('run one analysis; fine-tunes, evals and directions are cached under RUN').argument('<analysis>', 'a name from `emlens list`');
   run.option('--model <dir>', 'HF model folder (default: the built-in organism)');
   addBackendOption(run)
-    .option('--params <file>', 'JSON object overriding the analysis defaults')
+    .option('--params <json|file>', 'JSON object (inline, or a file) overriding the analysis defaults')
     .option('--out <run>', 'run folder', 'runs/study')
     .option('--json', 'print one JSON document')
     .action(async (name: string, o: { model?: string; backend: string; params?: string; out: string; json?: boolean }) => {
       const a = findAnalysis(name);
       if (!a) throw new UserError(`run: unknown analysis "${name}" (see emlens list: ${ANALYSES.map((x) => x.name).join(', ')})`);
-      let params: Record<string, unknown> = {};
-      if (o.params) {
-        if (!existsSync(o.params)) throw new UserError(`--params ${o.params}: file not found`);
-        try {
-          params = JSON.parse(readFileSync(o.params, 'utf8'));
-        } catch (e) {
-          throw new UserError(`--params ${o.params}: not valid JSON (${(e as Error).message})`);
-        }
-      }
+      const params = o.params === undefined ? {} : readJsonObjectArg(o.params, '--params', 'analysis parameters');
       await startBackend(o.backend);
       const ws = new Workspace(o.out, resolveModelDir(o.model));
       // every fine-tune but the first is trained ahead on a second core while the analysis works on the first
