@@ -48,7 +48,7 @@ test('forward --steer, --ablate and --adapter match the HF hook and PEFT referen
   assert.ok(maxAbsDiff(ref.lora!.logits, lora.logits.flat()) < 1e-4);
 });
 
-test("forward --ablate-lora: the LoRA's own B direction ablated from it gives the base model; another direction, neither", () => {
+test("forward --ablate-lora: the LoRA's own B direction ablated from it gives the base model; another direction, neither; extract --kind lora-b / random", () => {
   const ref = loadReference('qwen2');
   const dir = tmp();
   const adapter = join(REF_DIR, 'qwen2-lora-r1');
@@ -65,6 +65,15 @@ test("forward --ablate-lora: the LoRA's own B direction ablated from it gives th
   const other = json('forward', '--model', QWEN, '--ids', ids, '--adapter', adapter, '--ablate-lora', join(dir, 'v.json')).logits.flat();
   assert.ok(maxAbsDiff(other, lora) > 1e-6 && maxAbsDiff(other, base) > 1e-6);
   assertOneLineError(emlens('forward', '--model', QWEN, '--ids', ids, '--ablate-lora', join(dir, 'v.json')), /--ablate-lora: needs a LoRA --adapter/);
+  // extract --kind lora-b reads the same B as a direction file (at the adapter's layer); --kind random draws its like
+  const lb = json('extract', '--model', QWEN, '--kind', 'lora-b', '--adapter', adapter, '--out', join(dir, 'lb.safetensors'));
+  assert.equal(lb.best_layer, 2);
+  const fromFile = json('forward', '--model', QWEN, '--ids', ids, '--adapter', adapter, '--ablate-lora', lb.out).logits.flat();
+  assert.ok(maxAbsDiff(base, fromFile) < 1e-5);
+  const rnd = json('extract', '--kind', 'random', '--like', lb.out, '--seed', '3', '--out', join(dir, 'rnd.safetensors'));
+  rnd.norms.forEach((n: number, l: number) => assert.ok(Math.abs(n - lb.norms[l]) < 1e-6 * (1 + n), `layer ${l} norm`));
+  assert.equal(rnd.provenance.kind, 'random');
+  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'lora-b', '--out', join(dir, 'x.safetensors')), /--kind lora-b needs --adapter/);
 });
 
 test('tokenize --chat --generation-prompt gives the template text and HF ids; --text adds no specials', () => {

@@ -1,6 +1,6 @@
 // Interventions are scoped and exact: weight orthogonalisation equals directional ablation at every write to the
 // residual stream and survives a save as an HF checkpoint; LoRA-B projection removes the direction and keeps ‖B‖;
-// gates' dominant directions recover a planted one; the base model is unchanged afterwards.
+// an adapter's write direction is what it adds to the residual stream; gates' dominant directions recover a planted one; the base model is unchanged afterwards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -13,8 +13,10 @@ import { disposeModel, type Model } from '../../src/model/modules.ts';
 import { saveModel } from '../../src/model/save.ts';
 import { ablationHooks } from '../../src/interventions/ablate.ts';
 import { orthogonalizeWeights, disposeOrthogonalized } from '../../src/interventions/orthogonalize.ts';
-import { projectLoraB, loraBDirections } from '../../src/interventions/lora-projection.ts';
-import { loadLora, disposeLora } from '../../src/adapters/lora.ts';
+import { projectLoraB, loraBDirections, loraWriteDirection } from '../../src/interventions/lora-projection.ts';
+import { loadLora, disposeLora, withLora } from '../../src/adapters/lora.ts';
+import { forward } from '../../src/model/transformer.ts';
+import { hookNames } from '../../src/model/hooks.ts';
 import { createGates, gateDominantDirections, disposeGates } from '../../src/adapters/gates.ts';
 import { cosine, norm } from '../../src/directions/direction.ts';
 import type { Hook } from '../../src/model/hooks.ts';
@@ -63,6 +65,34 @@ test('LoRA-B projection removes the direction, keeps ‖B‖ and leaves the adap
   assert.equal(norm([...alongB.modules.values()][0].B.dataSync()), 0, "a rank-1 B ablated along itself is 0, not rounding rescaled to ‖B‖");
   disposeLora(alongB);
   assert.deepEqual(m.B.dataSync(), B0);
+  disposeLora(lora);
+});
+
+test("an adapter's write direction: what it adds to resid_post at its layer lies along it; rank > 1 gives the top singular row", () => {
+  const lora = loadLora(join(REF_DIR, 'qwen2-lora-r1'), model);
+  const m = [...lora.modules.values()][0];
+  const d = loraWriteDirection(lora, model.config.nLayers, 'ref');
+  assert.equal(d.provenance.best_layer, m.layer);
+  assert.deepEqual([...d.at(m.layer)], [...m.B.dataSync()].map(Number));
+  d.vectors.forEach((v, l) => l !== m.layer && assert.equal(norm(v), 0));
+  const site = hookNames.site('resid_post', m.layer);
+  const [base, tuned] = [model, withLora(model, lora)].map((x) => {
+    const r = forward(x, ids, { cache: [site], logits: 'none' });
+    const a = r.activations[site]!.dataSync().slice(); // [1, seq, dModel]
+    r.activations[site]!.dispose();
+    return a;
+  });
+  const dModel = model.config.dModel;
+  for (let t = 0; t < ids[0].length; t++) {
+    const diff = Array.from({ length: dModel }, (_, j) => tuned[t * dModel + j] - base[t * dModel + j]);
+    assert.ok(Math.abs(Math.abs(cosine(diff, d.at())!) - 1) < 1e-4, `position ${t}: the LoRA's write is along B`);
+  }
+  // two rows 2u and −u: one direction, σ₁ = √5‖u‖, signed toward their sum u
+  const u = Array.from({ length: dModel }, (_, j) => Math.cos(j));
+  const two = { ...lora, modules: new Map([[`${m.layer}.down_proj`, { ...m, B: tf.tensor2d([u.map((x) => 2 * x), u.map((x) => -x)]) }]]) };
+  const top = loraWriteDirection(two, model.config.nLayers, 'two rows').at();
+  top.forEach((x, j) => assert.ok(Math.abs(x - Math.sqrt(5) * u[j]) < 1e-6, `component ${j}`)); // B is float32
+  tf.dispose([...two.modules.values()].map((x) => x.B));
   disposeLora(lora);
 });
 

@@ -1,14 +1,16 @@
-// `emlens extract` (EM, refusal, persona or contrast directions → a direction file) and `emlens compare`
+// `emlens extract` (EM, refusal, persona, contrast, LoRA-B or random directions → a direction file) and `emlens compare`
 // (per-layer cosine table between direction files). No tensor axes at this level.
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { addModelOptions, loadFromOptions, type ModelOpts } from '../model-options.ts';
+import { addModelOptions, findAdapter, loadFromOptions, type ModelOpts } from '../model-options.ts';
 import { readChatJsonl } from '../../train/data.ts';
 import { extractContrast } from '../../directions/extract.ts';
 import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../../directions/kinds.ts';
 import { Direction, type PositionRule } from '../../directions/direction.ts';
 import { cosineTable } from '../../directions/compare.ts';
-import { AGGREGATOR_NAMES } from '../../directions/aggregators.ts';
+import { AGGREGATOR_NAMES, randomLike } from '../../directions/aggregators.ts';
+import { disposeLora, loadLora } from '../../adapters/lora.ts';
+import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
 import type { EvalReport } from '../../eval/em-eval.ts';
 import { makeJudge } from './eval.ts';
@@ -27,16 +29,23 @@ interface ExtractCliOpts extends ModelOpts {
   judge: string;
   judgeModel: string;
   seed: string;
+  like?: string;
   out: string;
   json?: boolean;
+}
+
+function saved(o: ExtractCliOpts, d: Direction): void {
+  const file = d.save(o.out);
+  printResult(o.json, { out: file, kind: d.provenance.kind, best_layer: d.provenance.best_layer, norms: d.norms(), provenance: d.provenance },
+    () => `${d.provenance.kind} direction → ${file} (best layer ${d.provenance.best_layer}, site ${d.provenance.site}, ${d.provenance.method})`);
 }
 
 const chats = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages);
 
 export function registerDirections(program: Command): void {
-  const ex = program.command('extract').description('extract an EM, refusal, persona or contrast direction (one vector per layer)');
+  const ex = program.command('extract').description('extract an EM, refusal, persona or contrast direction (one vector per layer), read the one a LoRA writes (lora-b), or draw a random baseline');
   addModelOptions(ex)
-    .requiredOption('--kind <kind>', 'em | refusal | persona | contrast')
+    .requiredOption('--kind <kind>', 'em | refusal | persona | contrast | lora-b (what --adapter writes into the residual stream) | random (--like FILE)')
     .option('--pos <file>', 'positive set (JSONL chats): harmful prompts, persona+ prompts, or contrast examples')
     .option('--neg <file>', 'negative set (JSONL chats)')
     .option('--data <file>', 'for --kind em: the answers saved by `emlens eval --out`')
@@ -45,19 +54,24 @@ export function registerDirections(program: Command): void {
     .option('--method <m>', AGGREGATOR_NAMES.join(' | '), 'mean-diff')
     .option('--judge <organism|url>', 'judge for --kind persona', 'organism')
     .option('--judge-model <name>', 'model name for an HTTP judge', 'gpt-4o-2024-08-06')
-    .option('--seed <s>', 'seed (class subsampling, persona sampling, PCA)', '0')
+    .option('--seed <s>', 'seed (class subsampling, persona sampling, PCA, random)', '0')
+    .option('--like <file>', 'for --kind random: a direction file whose per-layer norms the random one takes')
     .requiredOption('--out <file>', 'direction file to write (.safetensors, with a .json beside it)')
     .option('--json', 'print one JSON document')
     .action(async (o: ExtractCliOpts) => {
       const seed = parseInteger(o.seed, '--seed');
       if (!AGGREGATOR_NAMES.includes(o.method)) throw new UserError(`--method ${o.method}: expected one of ${AGGREGATOR_NAMES.join(', ')}`);
       if (o.site && !HOOK_SITES.includes(o.site as HookSite)) throw new UserError(`--site ${o.site}: expected one of ${HOOK_SITES.join(', ')}`);
-      const need = (flag: 'pos' | 'neg' | 'data') => {
+      const need = (flag: 'pos' | 'neg' | 'data' | 'like') => {
         const v = o[flag];
         if (!v) throw new UserError(`--kind ${o.kind} needs --${flag}`);
         return v;
       };
-      const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
+      if (o.kind === 'random') {
+        const like = Direction.load(need('like'));
+        return saved(o, Direction.make(randomLike(like.vectors, seed), { ...like.provenance, kind: 'random', method: 'random', details: { seed }, derived_from: like.provenance }));
+      }
+      const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: o.kind !== 'lora-b' }); // a LoRA's B needs no text
       const ctx = { model, tok: tokenizer!, hooks, method: o.method, seed, modelName: dir, adapterName: o.adapter };
       let d: Direction;
       switch (o.kind) {
@@ -82,12 +96,22 @@ export function registerDirections(program: Command): void {
           d = extractContrast(model, tokenizer!, pos, neg, { site: (o.site ?? 'resid_post') as HookSite, positions, method: o.method, hooks, seed }, { kind: 'contrast', model: dir, adapter: o.adapter, datasets: [need('pos'), need('neg')] });
           break;
         }
+        case 'lora-b': {
+          if (!o.adapter) throw new UserError('--kind lora-b needs --adapter (a LoRA)');
+          const a = findAdapter(o.adapter);
+          if (a.kind !== 'lora') throw new UserError(`--kind lora-b: --adapter ${o.adapter} is not a LoRA`);
+          const lora = loadLora(a.dir, model);
+          try {
+            d = loraWriteDirection(lora, model.config.nLayers, o.adapter);
+          } finally {
+            disposeLora(lora);
+          }
+          break;
+        }
         default:
-          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona or contrast`);
+          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, lora-b or random`);
       }
-      const file = d.save(o.out);
-      printResult(o.json, { out: file, kind: d.provenance.kind, best_layer: d.provenance.best_layer, norms: d.norms(), provenance: d.provenance },
-        () => `${d.provenance.kind} direction → ${file} (best layer ${d.provenance.best_layer}, site ${d.provenance.site}, ${d.provenance.method})`);
+      saved(o, d);
     });
 
   program
