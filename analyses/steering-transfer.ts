@@ -1,11 +1,12 @@
 // steering-transfer: does a direction from one fine-tune control EM in another? EM% of each target fine-tune with
-// each source's EM direction ablated — from the residual stream, and from the target's LoRA B (research.md §2) — and
-// EM% of the base with it added, each against a random direction of equal norm. Axes: matrices [source][target].
+// each source's EM direction ablated — from the residual stream, and from the target's LoRA B (research.md §2) — with
+// the direction the source's LoRA writes ablated at its block, and EM% of the base with the EM direction added, each
+// against a random direction of equal norm. Axes: matrices [source][target].
 import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { randomLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
-import { emFinetune, loraJob } from '../src/study/steps.ts';
+import { emFinetune, loraJob, loraWriteDirectionFile } from '../src/study/steps.ts';
 
 interface Params {
   finetunes: { name: string; data: string }[];
@@ -15,6 +16,8 @@ interface Params {
   alpha: number;
   /** Also ablate each source direction from each target's LoRA B (B ← (I − r̂r̂ᵀ)B, ‖B‖ kept; r̂ at B's own layer). */
   lora_ablation: boolean;
+  /** Also ablate the direction each source's LoRA writes into the residual stream (its B), at the source's block only. */
+  write_ablation: boolean;
 }
 
 interface Cell { em: number; coherence: number }
@@ -38,18 +41,26 @@ export interface SteeringTransfer {
   lora_ablation_reduction: (number | null)[][] | null;
   random_lora_ablation: (Cell | null)[] | null;
   random_lora_ablation_reduction: (number | null)[] | null;
+  /** The source LoRA's write direction ablated from the target's residual stream at the source's block(s)
+   * [source][target], a random direction there [target] (one for all sources: only r̂ and the blocks matter), and the
+   * blocks [source]; null when not asked for. */
+  write_ablation: Cell[][] | null;
+  write_ablation_reduction: (number | null)[][] | null;
+  random_write_ablation: Cell[] | null;
+  random_write_ablation_reduction: (number | null)[] | null;
+  write_layers: number[][] | null;
 }
 
 const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_rate, coherence: r.coherence });
 
 export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   name: 'steering-transfer',
-  description: 'EM of each fine-tune with each source EM direction ablated (residual stream; LoRA B), and of the base with it added, vs random baselines',
-  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true },
+  description: "EM of each fine-tune with each source's EM direction ablated (residual stream; LoRA B) and with its LoRA's write direction ablated, and of the base with the EM direction added, vs random baselines",
+  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true },
   resultSchema: {
     type: 'object',
     required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
-    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' }, lora_ablation: { type: ['array', 'null'] }, random_lora_ablation: { type: ['array', 'null'] } },
+    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' }, lora_ablation: { type: ['array', 'null'] }, random_lora_ablation: { type: ['array', 'null'] }, write_ablation: { type: ['array', 'null'] }, random_write_ablation: { type: ['array', 'null'] }, write_layers: { type: ['array', 'null'] } },
   },
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
@@ -89,6 +100,25 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       randomLoraAblation = [];
       for (const tgt of fts) randomLoraAblation.push(rnd ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-random`, { lora: tgt.run, loraAblate: { direction: rnd } }, s)) : null);
     }
+    let writeAblation: Cell[][] | null = null, randomWriteAblation: Cell[] | null = null, writeLayers: number[][] | null = null;
+    if (p.write_ablation) {
+      writeAblation = [];
+      writeLayers = [];
+      const writes: string[] = [];
+      for (const src of fts) {
+        const file = await loraWriteDirectionFile(ws, src.name, src.run);
+        const at = Direction.load(file).norms().flatMap((n, l) => (n > 0 ? [l] : []));
+        writes.push(file);
+        writeLayers.push(at);
+        const row: Cell[] = [];
+        for (const tgt of fts) row.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { lora: tgt.run, ablate: { direction: file, at } }, s)));
+        writeAblation.push(row);
+      }
+      const d = Direction.load(writes[0]), like = `equal norm to lora-write-${fts[0].name}`;
+      const rnd = await ws.direction('random-write', () => Direction.make(randomLike(d.vectors, p.seed), { kind: 'random', site: d.provenance.site, positions: 'none', method: 'random', best_layer: d.provenance.best_layer, notes: like }));
+      randomWriteAblation = [];
+      for (const tgt of fts) randomWriteAblation.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-random`, { lora: tgt.run, ablate: { direction: rnd, at: writeLayers[0] } }, s)));
+    }
     const baseline = fts.map((t) => cell(t.eval));
     const reduce = (c: Cell | null, j: number) => (c && baseline[j].em > 0 ? 1 - c.em / baseline[j].em : null);
     const reduction = (m: (Cell | null)[][]) => m.map((row) => row.map(reduce));
@@ -99,6 +129,9 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       layers: fts.map((f) => (f.direction ? Direction.load(f.direction).provenance.best_layer ?? null : null)),
       lora_ablation: loraAblation, lora_ablation_reduction: loraAblation && reduction(loraAblation),
       random_lora_ablation: randomLoraAblation, random_lora_ablation_reduction: randomLoraAblation && randomLoraAblation.map(reduce),
+      write_ablation: writeAblation, write_ablation_reduction: writeAblation && reduction(writeAblation),
+      random_write_ablation: randomWriteAblation, random_write_ablation_reduction: randomWriteAblation && randomWriteAblation.map(reduce),
+      write_layers: writeLayers,
     };
   },
 };

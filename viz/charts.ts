@@ -34,18 +34,21 @@ export function cosineHeatmap(el: HTMLElement, r: { cosine: { names: string[]; l
   });
 }
 
-export function transferMatrix(el: HTMLElement, r: { sources: string[]; targets: string[]; baseline: Cell[]; ablation: Cell[][]; random_ablation: Cell[][]; addition: Cell[]; random_addition: Cell[]; base: Cell; lora_ablation?: Cell[][] | null; random_lora_ablation?: Cell[] | null }): void {
+export function transferMatrix(el: HTMLElement, r: { sources: string[]; targets: string[]; baseline: Cell[]; ablation: Cell[][]; random_ablation: Cell[][]; addition: Cell[]; random_addition: Cell[]; base: Cell; lora_ablation?: Cell[][] | null; random_lora_ablation?: Cell[] | null; write_ablation?: Cell[][] | null; random_write_ablation?: Cell[] | null; write_layers?: number[][] | null }): void {
   // one row per intervention: none, then each source's direction and its random twin from the residual stream, then
-  // from the target's LoRA B (when the run has it)
+  // from the target's LoRA B, then each source LoRA's write direction at its block (when the run has them)
   const rowList: { label: string; cells: (Cell | undefined)[] }[] = [{ label: '(none)', cells: r.baseline }];
   r.sources.forEach((s, i) => rowList.push({ label: s, cells: r.ablation[i] ?? [] }, { label: `random(${s})`, cells: r.random_ablation[i] ?? [] }));
   if (r.lora_ablation) r.sources.forEach((s, i) => rowList.push({ label: `${s} from LoRA B`, cells: r.lora_ablation![i] ?? [] }));
   if (r.random_lora_ablation) rowList.push({ label: 'random from LoRA B', cells: r.random_lora_ablation });
+  const blocks = (i: number) => (r.write_layers?.[i] ?? []).join(',');
+  if (r.write_ablation) r.sources.forEach((s, i) => rowList.push({ label: `${s}'s LoRA write @${blocks(i)}`, cells: r.write_ablation![i] ?? [] }));
+  if (r.random_write_ablation) rowList.push({ label: `random @${blocks(0)}`, cells: r.random_write_ablation });
   const rows = rowList.map((row) => row.label);
   const data = rowList.flatMap((row) => r.targets.map((t, j) => ({ ablated: row.label, target: t, em: row.cells[j]?.em ?? null, coherence: row.cells[j]?.coherence ?? null })));
   const f = frame(el, {
     id: 'steering-transfer', title: 'Steering transfer: EM% of each fine-tune with a direction ablated', data,
-    caption: `Rows: the direction projected out of resid_pre and resid_post of every block (an EM direction from the named fine-tune, or a random vector of equal norm)${r.lora_ablation ? "; rows “from LoRA B”: projected out of the target's LoRA B instead, ‖B‖ kept (research.md §2)" : ''}; columns: the fine-tune evaluated on broad questions. Cell: EM% (aligned ≤ 30 and coherent > 50). Base model EM: ${r.base ? pct(r.base.em) : '—'}. ${LAYERS}`,
+    caption: `Rows: the direction projected out of resid_pre and resid_post of every block (an EM direction from the named fine-tune, or a random vector of equal norm)${r.lora_ablation ? "; rows “from LoRA B”: projected out of the target's LoRA B instead, ‖B‖ kept (research.md §2)" : ''}${r.write_ablation ? "; rows “LoRA write @L”: the direction the named fine-tune's LoRA writes into the residual stream (its B), projected out of resid_pre and resid_post of block L only, as the paper ablates at one layer" : ''}; columns: the fine-tune evaluated on broad questions. Cell: EM% (aligned ≤ 30 and coherent > 50). Base model EM: ${r.base ? pct(r.base.em) : '—'}. ${LAYERS}`,
     height: 80 + rows.length * 30, margin: { top: 20, right: 40, bottom: 48, left: 190 },
   });
   const x = d3.scaleBand<string>().domain(r.targets).range([0, f.width]).padding(0.06);

@@ -55,7 +55,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     // fluency. The transfer matrix is the headline: its cells get the full sample count (with 100 answers, a random
     // direction's ablation moved EM by up to 50% on v9 — noise, not transfer); the first look leaves out the LoRA-side
     // ablation (12 more evals) to stay under two minutes
-    { name: 'steering transfer', analysis: 'steering-transfer', params: { samples, seed, alpha: 1, lora_ablation: !q } },
+    { name: 'steering transfer', analysis: 'steering-transfer', params: { samples, seed, alpha: 1, lora_ablation: !q, write_ablation: !q } },
     { name: 'steering sweep', analysis: 'steering-sweep', params: { samples: cellSamples, seed, layers: q ? [mid] : 'all', coefficients: q ? [0, 1] : [0, 0.5, 1, 2, 4] } },
     { name: 'phase transition', analysis: 'phase-transition', params: {} },
   ];

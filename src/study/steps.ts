@@ -1,6 +1,9 @@
 // Steps the analyses share: a narrow EM fine-tune with its eval and EM direction; the refusal and persona
 // directions of the base model. Each result is cached in the workspace. Axes: directions [nLayers][dModel].
+import { join } from 'node:path';
 import { readChatJsonl } from '../train/data.ts';
+import { disposeLora, loadLora } from '../adapters/lora.ts';
+import { loraWriteDirection } from '../interventions/lora-projection.ts';
 import type { TrainSpec } from '../train/defaults.ts';
 import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../directions/kinds.ts';
 import type { EvalReport } from '../eval/em-eval.ts';
@@ -41,6 +44,18 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
     log(`study: no EM direction for ${ft.name}: ${e.message}`);
   }
   return { name: ft.name, run, eval: report, direction };
+}
+
+/** The direction a fine-tune's LoRA writes into the residual stream (`extract --kind lora-b`), cached as lora-write-NAME. */
+export function loraWriteDirectionFile(ws: Workspace, name: string, run: string): Promise<string> {
+  return ws.direction(`lora-write-${name}`, () => {
+    const lora = loadLora(join(run, 'adapter'), ws.model);
+    try {
+      return loraWriteDirection(lora, ws.model.config.nLayers, run);
+    } finally {
+      disposeLora(lora);
+    }
+  });
 }
 
 const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages.filter((m) => m.role !== 'assistant'));

@@ -29,7 +29,8 @@ export interface InterventionSpec {
   lora?: string;
   gates?: { dir: string; scale: number };
   steer?: { direction: string; layer?: number; alpha: number }[];
-  ablate?: { direction: string; layer?: number; mode?: AblationMode };
+  /** Directional ablation of the direction's row `layer` (default: its best layer) at the blocks `at` (default: every block). */
+  ablate?: { direction: string; layer?: number; mode?: AblationMode; at?: number[] };
   /** LoRA-side ablation of `lora` (research.md §2): the direction's row at each module's own layer, or at `layer`. */
   loraAblate?: { direction: string; layer?: number };
 }
@@ -139,7 +140,7 @@ export class Workspace {
     }
     if (iv.ablate) {
       const d = Direction.load(iv.ablate.direction);
-      hooks.push(...ablationHooks(d.at(iv.ablate.layer), this.model.config.nLayers, undefined, iv.ablate.mode ?? 'resid'));
+      hooks.push(...ablationHooks(d.at(iv.ablate.layer), this.model.config.nLayers, iv.ablate.at, iv.ablate.mode ?? 'resid'));
     }
     return {
       model, hooks,

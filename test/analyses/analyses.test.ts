@@ -15,6 +15,7 @@ import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
 import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
 import { loraJob } from '../../src/study/steps.ts';
+import { middleLayer } from '../../src/train/defaults.ts';
 import { canTrainInBackground } from '../../src/study/background.ts';
 
 let ws: Workspace;
@@ -78,12 +79,17 @@ test('steering-transfer: matrices are sources × targets; evaluating them leaves
   const tensors = tf.memory().numTensors;
   const r = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two })).result as {
     ablation: unknown[][]; random_ablation: unknown[][]; lora_ablation: unknown[][]; random_lora_ablation: unknown[]; sources: string[]; targets: string[];
+    write_ablation: unknown[][]; random_write_ablation: unknown[]; write_layers: number[][];
   };
   assert.equal(tf.memory().numTensors, tensors, 'adapters loaded per intervention are released');
   assert.equal(r.ablation.length, r.sources.length);
   assert.equal(r.lora_ablation.length, r.sources.length);
   for (const row of [...r.ablation, ...r.random_ablation, ...r.lora_ablation]) assert.equal(row.length, r.targets.length);
   assert.equal(r.random_lora_ablation.length, r.targets.length);
+  assert.equal(r.write_ablation.length, r.sources.length);
+  for (const row of r.write_ablation) assert.equal(row.length, r.targets.length);
+  assert.equal(r.random_write_ablation.length, r.targets.length);
+  assert.deepEqual(r.write_layers, r.sources.map(() => [middleLayer(ws.model.config.nLayers)]), 'each rank-1 LoRA writes at its one block');
 });
 
 test("a LoRA-side ablation of a fine-tune along its own B is the base model", async () => {
