@@ -69,7 +69,8 @@ export function registerDirections(program: Command): void {
       };
       if (o.kind === 'random') {
         const like = Direction.load(need('like'));
-        return saved(o, Direction.make(randomLike(like.vectors, seed), { ...like.provenance, kind: 'random', method: 'random', details: { seed }, derived_from: like.provenance }));
+        const { site, positions, best_layer } = like.provenance;
+        return saved(o, Direction.make(randomLike(like.vectors, seed), { kind: 'random', site, positions, method: 'random', best_layer, notes: `equal norm to ${o.like}, layer by layer`, details: { seed }, derived_from: like.provenance }));
       }
       const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: o.kind !== 'lora-b' }); // a LoRA's B needs no text
       const ctx = { model, tok: tokenizer!, hooks, method: o.method, seed, modelName: dir, adapterName: o.adapter };
