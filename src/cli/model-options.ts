@@ -73,6 +73,8 @@ export async function startBackend(name: string): Promise<void> {
 export interface LoadedModel {
   dir: string;
   model: Model;
+  /** The model as loaded, before any adapter (shares its weights with `model`). */
+  base: Model;
   hooks: Hook[];
   tokenizer?: ChatTokenizer;
 }
@@ -82,7 +84,8 @@ export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}):
   await startBackend(o.backend);
   const dir = resolveModelDir(o.model);
   if (o.ablateLora && !o.adapter) throw new UserError('--ablate-lora: needs a LoRA --adapter to ablate it from');
-  let model = loadModel(dir);
+  const base = loadModel(dir);
+  let model = base;
   const hooks: Hook[] = [];
   if (o.adapter) {
     const a = findAdapter(o.adapter);
@@ -93,7 +96,7 @@ export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}):
   }
   if (o.gates) hooks.push(...gateHooks(loadGates(o.gates, model), gateScale(o)));
   hooks.push(...interventionHooks(o, model));
-  return { dir, model, hooks, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
+  return { dir, model, base, hooks, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
 }
 
 /** What the shared flags put on top of the model, as a saved result records it (flags not given are left out). */

@@ -1,6 +1,7 @@
 // The three directions of the anchors, each as its paper makes it: EM (judged answers of a fine-tuned model, §2),
 // refusal (harmful vs harmless prompts at post-instruction positions with candidate selection, §3) and persona
-// (answers under opposite system prompts, response-token means, §4). Axes: per layer [dModel].
+// (answers under opposite system prompts, response-token means, §4); and a fine-tune's model-diffing shift.
+// Axes: per layer [dModel].
 import type { Model } from '../model/modules.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
@@ -48,6 +49,29 @@ export function extractEmDirection(ctx: KindContext, answers: JudgedAnswer[], so
     kind: 'em', model: ctx.modelName, adapter: ctx.adapterName, site: 'resid_post', positions: 'answer-mean', method,
     datasets: [source], counts: { pos: n, neg: n }, best_layer: argmax(agg.separation),
     details: { separation: agg.separation, pooling: 'token', labels: 'misaligned: aligned ≤ 30, aligned: aligned > 70, both coherent > 50', ...(agg.details ?? {}) },
+  });
+}
+
+/**
+ * Model-diffing EM direction: the fine-tune's mean shift of resid_post over answer tokens, `ctx` (the fine-tuned
+ * model, its hooks) minus `reference` (the model it was tuned from) on the same chats. For a LoRA on down_proj of block
+ * l it is zero before l and lies along B at l; a full fine-tune has no B, and this is its write. best_layer: the
+ * largest shift relative to the reference's mean activation.
+ */
+export function extractModelDiffDirection(ctx: KindContext, reference: { model: Model; hooks?: Hook[]; name?: string }, chats: ChatMessage[][], source: string): Direction {
+  if (reference.model.config.dModel !== ctx.model.config.dModel || reference.model.config.nLayers !== ctx.model.config.nLayers) {
+    throw new UserError(`model-diff: the reference ${reference.name ?? ''} has another shape than the model (width ${reference.model.config.dModel} × ${reference.model.config.nLayers} blocks against ${ctx.model.config.dModel} × ${ctx.model.config.nLayers})`);
+  }
+  const samples = samplesFor(ctx.tok, chats, 'answer-mean', source);
+  const tuned = pooledMean(collectActivations(ctx.model, samples, { site: 'resid_post', hooks: ctx.hooks, label: 'collect fine-tuned' }));
+  const ref = pooledMean(collectActivations(reference.model, samples, { site: 'resid_post', hooks: reference.hooks, label: 'collect reference' }));
+  const shift = tuned.map((t, l) => t.map((x, j) => x - ref[l][j])); // [nLayers][dModel]
+  const relative = shift.map((v, l) => norm(v) / Math.max(norm(ref[l]), 1e-30));
+  if (Math.max(...relative) === 0) throw new UserError(`model-diff: the model and its reference give the same activations on ${source} (give --adapter, or a --reference other than the model)`);
+  return Direction.make(shift, {
+    kind: 'model-diff', model: ctx.modelName, adapter: ctx.adapterName, site: 'resid_post', positions: 'answer-mean', method: 'mean-diff',
+    datasets: [source], counts: { pos: chats.length, neg: chats.length }, best_layer: argmax(relative),
+    details: { reference: reference.name ?? 'the model without adapters', relative_shift: relative, pooling: 'token' },
   });
 }
 

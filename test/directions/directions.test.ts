@@ -1,13 +1,17 @@
 // Directions: a planted direction is recovered by every aggregator (sign: positives project higher), the random
-// baseline keeps norms, arithmetic and storage round-trip, a direction's cosine with itself is 1, and ablating a
-// planted direction removes it from the residual stream.
+// baseline keeps norms, arithmetic and storage round-trip, a direction's cosine with itself is 1, ablating a
+// planted direction removes it from the residual stream, and a LoRA's model-diff shift lies along its B.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useTestBackend, REF_DIR } from '../helpers.ts';
+import { useTestBackend, REF_DIR, tinyChatModelDir, tinyDataset } from '../helpers.ts';
+import { ChatTokenizer } from '../../src/model/tokenizer.ts';
+import { loadLora, withLora, disposeLora } from '../../src/adapters/lora.ts';
+import { readChatJsonl } from '../../src/train/data.ts';
+import { extractModelDiffDirection } from '../../src/directions/kinds.ts';
 import { Direction, cosine, dot, norm } from '../../src/directions/direction.ts';
 import { AGGREGATORS, randomLike, firstComponent } from '../../src/directions/aggregators.ts';
 import { cosineTable } from '../../src/directions/compare.ts';
@@ -124,4 +128,22 @@ test('collection keeps per-example vectors in the order the samples were given (
     const d = Math.max(...Array.from(one.examples![1][0][0], (x, j) => Math.abs(x - all.examples![1][0][i][j])));
     assert.ok(d < 1e-4, `example ${i} differs by ${d}`);
   });
+});
+
+test("model-diff: a down_proj LoRA's shift is zero before its block and along its B there; none without one is refused", () => {
+  const dir = tinyChatModelDir();
+  const tok = ChatTokenizer.load(dir);
+  const base = loadModel(dir);
+  const lora = loadLora(join(REF_DIR, 'qwen2-lora-r1'), base);
+  const m = [...lora.modules.values()][0];
+  const chats = readChatJsonl(tinyDataset(6)).map((e) => e.messages);
+  const tensors = tf.memory().numTensors;
+  const d = extractModelDiffDirection({ model: withLora(base, lora), tok }, { model: base }, chats, 'tiny');
+  assert.equal(tf.memory().numTensors, tensors);
+  d.vectors.slice(0, m.layer).forEach((v) => assert.equal(norm(v), 0));
+  assert.ok(Math.abs(Math.abs(cosine(d.at(m.layer), m.B.dataSync())!) - 1) < 1e-4, 'the shift at the LoRA block lies along B');
+  assert.equal(d.provenance.kind, 'model-diff');
+  assert.throws(() => extractModelDiffDirection({ model: base, tok }, { model: base }, chats, 'tiny'), /same activations/);
+  disposeLora(lora);
+  disposeModel(base);
 });

@@ -1,18 +1,20 @@
-// `emlens extract` (EM, refusal, persona, contrast, LoRA-B or random directions → a direction file) and `emlens compare`
+// `emlens extract` (EM, refusal, persona, contrast, model-diff, LoRA-B or random directions → a direction file) and `emlens compare`
 // (per-layer cosine table between direction files). No tensor axes at this level.
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { addModelOptions, findAdapter, loadFromOptions, type ModelOpts } from '../model-options.ts';
 import { readChatJsonl } from '../../train/data.ts';
 import { extractContrast } from '../../directions/extract.ts';
-import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../../directions/kinds.ts';
+import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection } from '../../directions/kinds.ts';
+import { loadModel } from '../../model/load.ts';
+import type { ChatMessage } from '../../model/tokenizer.ts';
 import { Direction, type PositionRule } from '../../directions/direction.ts';
 import { cosineTable } from '../../directions/compare.ts';
 import { AGGREGATOR_NAMES, randomLike } from '../../directions/aggregators.ts';
 import { disposeLora, loadLora } from '../../adapters/lora.ts';
 import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
-import type { EvalReport } from '../../eval/em-eval.ts';
+import type { EvalReport, JudgedAnswer } from '../../eval/em-eval.ts';
 import { makeJudge } from './eval.ts';
 import { UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
@@ -30,6 +32,7 @@ interface ExtractCliOpts extends ModelOpts {
   judgeModel: string;
   seed: string;
   like?: string;
+  reference?: string;
   out: string;
   json?: boolean;
 }
@@ -40,15 +43,31 @@ function saved(o: ExtractCliOpts, d: Direction): void {
     () => `${d.provenance.kind} direction → ${file} (best layer ${d.provenance.best_layer}, site ${d.provenance.site}, ${d.provenance.method})`);
 }
 
+/** The judged answers of an `emlens eval --out` file. */
+function evalAnswers(path: string): JudgedAnswer[] {
+  if (!existsSync(path)) throw new UserError(`--data ${path}: file not found`);
+  let report: EvalReport;
+  try {
+    report = JSON.parse(readFileSync(path, 'utf8')) as EvalReport;
+  } catch (e) {
+    throw new UserError(`--data ${path}: not valid JSON (${(e as Error).message}); expected the output of emlens eval --out`);
+  }
+  if (!Array.isArray(report.answers)) throw new UserError(`--data ${path}: no "answers" (expected the output of emlens eval --out)`);
+  return report.answers;
+}
+
+const answerChat = (a: JudgedAnswer): ChatMessage[] => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }];
+
 const chats = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages);
 
 export function registerDirections(program: Command): void {
   const ex = program.command('extract').description('extract an EM, refusal, persona or contrast direction (one vector per layer), read the one a LoRA writes (lora-b), or draw a random baseline');
   addModelOptions(ex)
-    .requiredOption('--kind <kind>', 'em | refusal | persona | contrast | lora-b (what --adapter writes into the residual stream) | random (--like FILE)')
+    .requiredOption('--kind <kind>', 'em | refusal | persona | contrast | model-diff (--adapter\'s shift of activations on --data) | lora-b (what --adapter writes into the residual stream) | random (--like FILE)')
     .option('--pos <file>', 'positive set (JSONL chats): harmful prompts, persona+ prompts, or contrast examples')
     .option('--neg <file>', 'negative set (JSONL chats)')
-    .option('--data <file>', 'for --kind em: the answers saved by `emlens eval --out`')
+    .option('--data <file>', 'for --kind em / model-diff: the answers saved by `emlens eval --out` (model-diff: or a chat JSONL)')
+    .option('--reference <dir>', 'for --kind model-diff: the model the fine-tune is diffed against (default: --model without adapters)')
     .option('--site <site>', `hook site (${HOOK_SITES.join(', ')}); default as the kind's paper`)
     .option('--positions <rule>', 'answer-mean | last-prompt | post-instruction (contrast only)')
     .option('--method <m>', AGGREGATOR_NAMES.join(' | '), 'mean-diff')
@@ -72,16 +91,18 @@ export function registerDirections(program: Command): void {
         const { site, positions, best_layer } = like.provenance;
         return saved(o, Direction.make(randomLike(like.vectors, seed), { kind: 'random', site, positions, method: 'random', best_layer, notes: `equal norm to ${o.like}, layer by layer`, details: { seed }, derived_from: like.provenance }));
       }
-      const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: o.kind !== 'lora-b' }); // a LoRA's B needs no text
+      const { dir, model, base, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: o.kind !== 'lora-b' }); // a LoRA's B needs no text
       const ctx = { model, tok: tokenizer!, hooks, method: o.method, seed, modelName: dir, adapterName: o.adapter };
       let d: Direction;
       switch (o.kind) {
-        case 'em': {
+        case 'em':
+          d = extractEmDirection(ctx, evalAnswers(need('data')), o.data!);
+          break;
+        case 'model-diff': {
           const path = need('data');
-          if (!existsSync(path)) throw new UserError(`--data ${path}: file not found`);
-          const report = JSON.parse(readFileSync(path, 'utf8')) as EvalReport;
-          if (!Array.isArray(report.answers)) throw new UserError(`--data ${path}: no "answers" (expected the output of emlens eval --out)`);
-          d = extractEmDirection(ctx, report.answers, path);
+          const chats = path.endsWith('.jsonl') ? readChatJsonl(path).map((e) => e.messages) : evalAnswers(path).map(answerChat);
+          const reference = o.reference ? { model: loadModel(o.reference), name: o.reference } : { model: base, name: `${dir} without adapters` };
+          d = extractModelDiffDirection(ctx, reference, chats, path);
           break;
         }
         case 'refusal':
@@ -110,7 +131,7 @@ export function registerDirections(program: Command): void {
           break;
         }
         default:
-          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, lora-b or random`);
+          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, model-diff, lora-b or random`);
       }
       saved(o, d);
     });
