@@ -2,7 +2,7 @@
 // persona directions, each fine-tune's LoRA-B vector and a random baseline of equal norm. Axes: [nLayers] per pair.
 import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
-import { randomLike } from '../src/directions/aggregators.ts';
+import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { cosineTable, type CosineTable } from '../src/directions/compare.ts';
 import { loraBDirections } from '../src/interventions/lora-projection.ts';
 import { loadLora, disposeLora } from '../src/adapters/lora.ts';
@@ -89,7 +89,7 @@ export const directionComparison: Analysis<Params, DirectionComparison> = {
       }
     }
     const ref = named.find((n) => n.name.startsWith('em:')) ?? named[0];
-    named.push({ name: 'random', direction: Direction.make(randomLike(ref.direction.vectors, p.seed), { kind: 'random', site: ref.direction.provenance.site, positions: 'none', method: 'random', best_layer: ref.direction.provenance.best_layer }), file: null });
+    named.push({ name: 'random', direction: randomDirectionLike(ref.direction, p.seed), file: null });
     const table = cosineTable(named.map(({ name, direction }) => ({ name, direction })));
     const em = table.pairs.filter((x) => x.a.startsWith('em:') && x.b.startsWith('em:'));
     const emMin = table.layers.map((l) => (em.length ? Math.min(...em.map((x) => x.cosine[l] ?? 0)) : null));

@@ -4,9 +4,9 @@
 // against a random direction of equal norm. Axes: matrices [source][target].
 import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
-import { randomLike } from '../src/directions/aggregators.ts';
+import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
-import { emFinetune, loraJob, loraWriteDirectionFile } from '../src/study/steps.ts';
+import { emFinetune, loraJob, loraWriteDirectionFile, type FinetuneResult } from '../src/study/steps.ts';
 
 interface Params {
   finetunes: { name: string; data: string }[];
@@ -65,14 +65,14 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
-    const fts = [];
+    const fts: FinetuneResult[] = [];
     for (const ft of p.finetunes) fts.push(await emFinetune(ws, ft, s));
     const base = cell(await ws.evaluate('base', {}, s));
     const randoms = new Map<string, string>();
     for (const src of fts) {
       if (!src.direction) continue;
       const d = Direction.load(src.direction);
-      randoms.set(src.name, await ws.direction(`random-${src.name}`, () => Direction.make(randomLike(d.vectors, p.seed), { kind: 'random', site: d.provenance.site, positions: 'none', method: 'random', best_layer: d.provenance.best_layer, notes: `equal norm to em-${src.name}` })));
+      randoms.set(src.name, await ws.direction(`random-${src.name}`, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
     }
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
     const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
@@ -104,18 +104,19 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     if (p.write_ablation) {
       writeAblation = [];
       writeLayers = [];
-      const writes: string[] = [];
+      let first: Direction | undefined; // the random baseline takes the first source's norms and blocks
       for (const src of fts) {
         const file = await loraWriteDirectionFile(ws, src.name, src.run);
-        const at = Direction.load(file).norms().flatMap((n, l) => (n > 0 ? [l] : []));
-        writes.push(file);
+        const write = Direction.load(file);
+        first ??= write;
+        const at = write.norms().flatMap((n, l) => (n > 0 ? [l] : []));
         writeLayers.push(at);
         const row: Cell[] = [];
         for (const tgt of fts) row.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { lora: tgt.run, ablate: { direction: file, at } }, s)));
         writeAblation.push(row);
       }
-      const d = Direction.load(writes[0]), like = `equal norm to lora-write-${fts[0].name}`;
-      const rnd = await ws.direction('random-write', () => Direction.make(randomLike(d.vectors, p.seed), { kind: 'random', site: d.provenance.site, positions: 'none', method: 'random', best_layer: d.provenance.best_layer, notes: like }));
+      const like = first!;
+      const rnd = await ws.direction('random-write', () => randomDirectionLike(like, p.seed, { notes: `equal norm to lora-write-${fts[0].name}` }));
       randomWriteAblation = [];
       for (const tgt of fts) randomWriteAblation.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-random`, { lora: tgt.run, ablate: { direction: rnd, at: writeLayers[0] } }, s)));
     }

@@ -3,7 +3,7 @@
 // Axes: per layer, example vectors [n][dModel] (float64) → one vector [dModel].
 import { PCA } from 'ml-pca';
 import { Rng } from '../util/rng.ts';
-import { dot, norm } from './direction.ts';
+import { Direction, dot, norm, type Provenance } from './direction.ts';
 
 export interface Group {
   /** [layer] pooled mean. */
@@ -145,6 +145,12 @@ export function randomLike(vectors: Float64Array[], seed: number): Float64Array[
     const k = norm(v) / (norm(r) || 1);
     return r.map((x) => x * k);
   });
+}
+
+/** A random baseline for `like`: its norm, site and best layer at each layer; `extra` adds provenance (notes, …). */
+export function randomDirectionLike(like: Direction, seed: number, extra: Partial<Omit<Provenance, 'layer_indexing'>> = {}): Direction {
+  const { site, best_layer } = like.provenance;
+  return Direction.make(randomLike(like.vectors, seed), { kind: 'random', site, positions: 'none', method: 'random', best_layer, details: { seed }, ...extra });
 }
 
 export const AGGREGATORS: Record<string, Aggregator> = { 'mean-diff': meanDiff, pca: pcaDiff, probe };

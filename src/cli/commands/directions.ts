@@ -10,7 +10,7 @@ import { loadModel } from '../../model/load.ts';
 import type { ChatMessage } from '../../model/tokenizer.ts';
 import { Direction, type PositionRule } from '../../directions/direction.ts';
 import { cosineTable } from '../../directions/compare.ts';
-import { AGGREGATOR_NAMES, randomLike } from '../../directions/aggregators.ts';
+import { AGGREGATOR_NAMES, randomDirectionLike } from '../../directions/aggregators.ts';
 import { disposeLora, loadLora } from '../../adapters/lora.ts';
 import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
@@ -88,8 +88,7 @@ export function registerDirections(program: Command): void {
       };
       if (o.kind === 'random') {
         const like = Direction.load(need('like'));
-        const { site, positions, best_layer } = like.provenance;
-        return saved(o, Direction.make(randomLike(like.vectors, seed), { kind: 'random', site, positions, method: 'random', best_layer, notes: `equal norm to ${o.like}, layer by layer`, details: { seed }, derived_from: like.provenance }));
+        return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
       }
       const { dir, model, base, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: o.kind !== 'lora-b' }); // a LoRA's B needs no text
       const ctx = { model, tok: tokenizer!, hooks, method: o.method, seed, modelName: dir, adapterName: o.adapter };
