@@ -92,7 +92,13 @@ test("an adapter's write direction: what it adds to resid_post at its layer lies
   const two = { ...lora, modules: new Map([[`${m.layer}.down_proj`, { ...m, B: tf.tensor2d([u.map((x) => 2 * x), u.map((x) => -x)]) }]]) };
   const top = loraWriteDirection(two, model.config.nLayers, 'two rows').at();
   top.forEach((x, j) => assert.ok(Math.abs(x - Math.sqrt(5) * u[j]) < 1e-6, `component ${j}`)); // B is float32
-  tf.dispose([...two.modules.values()].map((x) => x.B));
+  // rows u and −u: their Gram matrix's top eigenvector (1, −1)/√2 is orthogonal to the all-ones start of a naive
+  // power iteration; the write is still √2·u (up to sign: the rows sum to zero)
+  const opposite = { ...lora, modules: new Map([[`${m.layer}.down_proj`, { ...m, B: tf.tensor2d([u, u.map((x) => -x)]) }]]) };
+  const both = loraWriteDirection(opposite, model.config.nLayers, 'opposite rows').at();
+  const sign = Math.sign(both[0] / u[0]);
+  both.forEach((x, j) => assert.ok(Math.abs(x - sign * Math.SQRT2 * u[j]) < 1e-6, `opposite rows, component ${j}`));
+  tf.dispose([...two.modules.values(), ...opposite.modules.values()].map((x) => x.B));
   disposeLora(lora);
 });
 
