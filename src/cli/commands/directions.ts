@@ -2,7 +2,7 @@
 // (per-layer cosine table between direction files). No tensor axes at this level.
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { addModelOptions, findAdapter, loadFromOptions, type ModelOpts } from '../model-options.ts';
+import { addModelOptions, findAdapter, loadFromOptions, resolveModelDir, startBackend, type ModelOpts } from '../model-options.ts';
 import { readChatJsonl } from '../../train/data.ts';
 import { extractContrast } from '../../directions/extract.ts';
 import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection } from '../../directions/kinds.ts';
@@ -90,7 +90,8 @@ export function registerDirections(program: Command): void {
         const like = Direction.load(need('like'));
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
       }
-      const { dir, model, base, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: o.kind !== 'lora-b' }); // a LoRA's B needs no text
+      if (o.kind === 'lora-b') return saved(o, await adapterWriteDirection(o));
+      const { dir, model, base, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
       const ctx = { model, tok: tokenizer!, hooks, method: o.method, seed, modelName: dir, adapterName: o.adapter };
       let d: Direction;
       switch (o.kind) {
@@ -117,18 +118,6 @@ export function registerDirections(program: Command): void {
           d = extractContrast(model, tokenizer!, pos, neg, { site: (o.site ?? 'resid_post') as HookSite, positions, method: o.method, hooks, seed }, { kind: 'contrast', model: dir, adapter: o.adapter, datasets: [need('pos'), need('neg')] });
           break;
         }
-        case 'lora-b': {
-          if (!o.adapter) throw new UserError('--kind lora-b needs --adapter (a LoRA)');
-          const a = findAdapter(o.adapter);
-          if (a.kind !== 'lora') throw new UserError(`--kind lora-b: --adapter ${o.adapter} is not a LoRA`);
-          const lora = loadLora(a.dir, model);
-          try {
-            d = loraWriteDirection(lora, model.config.nLayers, o.adapter);
-          } finally {
-            disposeLora(lora);
-          }
-          break;
-        }
         default:
           throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, model-diff, lora-b or random`);
       }
@@ -148,4 +137,19 @@ export function registerDirections(program: Command): void {
         ...table.layers.map((l) => [l, ...table.pairs.map((p) => (p.cosine[l] === null ? '—' : p.cosine[l]!.toFixed(3)))].join('\t')),
       ].join('\n'));
     });
+}
+
+/** --kind lora-b: what the --adapter LoRA writes into the residual stream, read from its B (no text, no merged model). */
+async function adapterWriteDirection(o: ExtractCliOpts): Promise<Direction> {
+  if (!o.adapter) throw new UserError('--kind lora-b needs --adapter (a LoRA)');
+  const a = findAdapter(o.adapter);
+  if (a.kind !== 'lora') throw new UserError(`--kind lora-b: --adapter ${o.adapter} is not a LoRA`);
+  await startBackend(o.backend);
+  const model = loadModel(resolveModelDir(o.model));
+  const lora = loadLora(a.dir, model);
+  try {
+    return loraWriteDirection(lora, model.config.nLayers, o.adapter);
+  } finally {
+    disposeLora(lora);
+  }
 }
