@@ -86,6 +86,7 @@ export function registerDirections(program: Command): void {
         if (!v) throw new UserError(`--kind ${o.kind} needs --${flag}`);
         return v;
       };
+      rejectIgnoredFlags(o);
       if (o.kind === 'random') {
         const like = Direction.load(need('like'));
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
@@ -151,5 +152,18 @@ async function adapterWriteDirection(o: ExtractCliOpts): Promise<Direction> {
     return loraWriteDirection(lora, model.config.nLayers, o.adapter);
   } finally {
     disposeLora(lora);
+  }
+}
+
+/** Flags a kind does not read are an error, not silently dropped: each kind but contrast takes its paper's site and positions. */
+function rejectIgnoredFlags(o: ExtractCliOpts): void {
+  const fixedSite: Record<string, string> = { em: 'resid_post', 'model-diff': 'resid_post', persona: 'resid_post', refusal: 'resid_pre (Arditi et al.)' };
+  if (o.site && o.kind !== 'contrast') {
+    throw new UserError(`--site applies to --kind contrast only; --kind ${o.kind} ${fixedSite[o.kind] ? `reads ${fixedSite[o.kind]}` : 'reads no activations'}`);
+  }
+  if (o.positions && o.kind !== 'contrast') throw new UserError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its own`);
+  const aggregates = ['em', 'persona', 'contrast'];
+  if (o.method !== 'mean-diff' && !aggregates.includes(o.kind)) {
+    throw new UserError(`--method ${o.method} applies to --kind ${aggregates.join(', ')}; --kind ${o.kind} is ${o.kind === 'refusal' ? "Arditi et al.'s mean difference, selected by ablation" : 'not an aggregate of two groups'}`);
   }
 }
