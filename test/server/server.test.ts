@@ -91,6 +91,21 @@ test('nothing outside the runs folder is served: ../, %2e%2e, absolute paths, sy
   }
 });
 
+test('a runs folder below a dot-directory (~/.cache/…) serves its files; dot-files inside a run are not served', async () => {
+  const hidden = join(mkdtempSync(join(tmpdir(), 'emlens-home-')), '.cache', 'runs');
+  cpSync(join(PACKAGE_ROOT, 'fixtures', 'runs', 'quick-study'), join(hidden, 'quick-study'), { recursive: true });
+  writeFileSync(join(hidden, 'quick-study', '.state.json'), '{}');
+  const app = createApp(hidden).listen(0, '127.0.0.1');
+  await new Promise((ok) => app.once('listening', ok));
+  try {
+    const at = `http://127.0.0.1:${(app.address() as AddressInfo).port}/api/runs/quick-study/files`;
+    assert.equal((await fetch(`${at}/evals/base.json`)).status, 200);
+    assert.equal((await fetch(`${at}/.state.json`)).status, 404);
+  } finally {
+    app.close();
+  }
+});
+
 test('pages in Chromium: the index lists the run; the run page draws every chart, tooltips on hover, no console errors', async () => {
   const page = await browser.newPage();
   const errors: string[] = [];
