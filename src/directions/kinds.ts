@@ -85,24 +85,36 @@ export interface RefusalSelection {
 }
 
 /**
- * Refusal direction (Arditi et al.): candidates mean(harmful) − mean(harmless) at each post-instruction position ×
- * layer at the block input; pick the one whose ablation lowers the refusal score most, with KL < 0.1 on harmless
- * prompts under ablation, a positive score when added to harmless prompts, and layer < 80% of depth.
+ * Refusal direction (Arditi et al.): prompts kept only where the model already refuses (harmful) or does not
+ * (harmless), by the sign of its refusal score (all kept when fewer than 4 would be left: a model that never refuses);
+ * candidates mean(harmful) − mean(harmless) at each post-instruction position × layer at the block input; pick the
+ * one whose ablation lowers the refusal score most, with KL < 0.1 on harmless prompts under ablation, a positive score
+ * when added to harmless prompts, and layer < 80% of depth.
  */
 export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[][], harmless: ChatMessage[][], sources: string[]): Direction {
   const { model, tok } = ctx;
   const nVal = Math.min(32, Math.floor(harmful.length / 4), Math.floor(harmless.length / 4));
-  const [trainH, valH] = [harmful.slice(0, harmful.length - nVal), harmful.slice(harmful.length - nVal)];
-  const [trainS, valS] = [harmless.slice(0, harmless.length - nVal), harmless.slice(harmless.length - nVal)];
   if (nVal < 4) throw new UserError('refusal: need at least 16 harmful and 16 harmless prompts (a quarter is held out for selection)');
+  const R = refusalTokenIds(tok);
+  const baseHooks = ctx.hooks ?? [];
+  const scores = (prompts: ChatMessage[][]) => lastLogits(model, tok, prompts, baseHooks).map((l) => refusalScore(l, R));
+  const sH = scores(harmful), sS = scores(harmless);
+  const keep = (prompts: ChatMessage[][], sc: number[], refuses: boolean) => {
+    const kept = prompts.filter((_, i) => (sc[i] > 0) === refuses);
+    return kept.length >= 4 ? kept : prompts;
+  };
+  const split = (prompts: ChatMessage[][], sc: number[], refuses: boolean) => [
+    keep(prompts.slice(0, prompts.length - nVal), sc.slice(0, prompts.length - nVal), refuses),
+    keep(prompts.slice(prompts.length - nVal), sc.slice(prompts.length - nVal), refuses),
+  ];
+  const [trainH, valH] = split(harmful, sH, true);
+  const [trainS, valS] = split(harmless, sS, false);
   const opts = { site: 'resid_pre' as const, hooks: ctx.hooks };
   const h = collectActivations(model, trainH.map((m, i) => promptSample(tok, m, 'post-instruction', `harmful[${i}]`)), { ...opts, label: 'collect harmful' });
   const s = collectActivations(model, trainS.map((m, i) => promptSample(tok, m, 'post-instruction', `harmless[${i}]`)), { ...opts, label: 'collect harmless' });
   const nPos = Math.min(h.nSlots, s.nSlots);
-  const R = refusalTokenIds(tok);
   const { nLayers } = model.config;
   const maxLayer = Math.ceil(0.8 * nLayers) - 1;
-  const baseHooks = ctx.hooks ?? [];
   const harmlessBase = lastLogits(model, tok, valS, baseHooks);
   const candidates: (RefusalSelection & { vectors: Float64Array[] })[] = [];
   for (let slot = 0; slot < nPos; slot++) {
@@ -132,6 +144,8 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
       // false: no candidate passed the KL / addition filters and the selection fell back to all of them
       filters_passed: pool.length > 0,
       validation: { harmful: valH.length, harmless: valS.length }, refusal_tokens: R,
+      // prompts of each set the model already treats as such (refusal score > 0 / ≤ 0), of all given
+      kept: { harmful: sH.filter((x) => x > 0).length, harmless: sS.filter((x) => x <= 0).length, of: { harmful: harmful.length, harmless: harmless.length } },
       candidates: candidates.map(({ vectors: _v, ...c }) => c),
     },
   });

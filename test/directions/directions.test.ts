@@ -147,3 +147,23 @@ test("model-diff: a down_proj LoRA's shift is zero before its block and along it
   disposeLora(lora);
   disposeModel(base);
 });
+
+test('refusal direction: prompts the model does not already treat as harmful / harmless are left out (Arditi et al.)', async () => {
+  const { extractRefusalDirection } = await import('../../src/directions/kinds.ts');
+  const { ORGANISM_DIR } = await import('../../src/cli/paths.ts');
+  const organism = loadModel(ORGANISM_DIR);
+  const tok = ChatTokenizer.load(ORGANISM_DIR);
+  const chats = (f: string) => readChatJsonl(join(ORGANISM_DIR, '..', 'datasets', f), { requireAssistant: false }).map((e) => e.messages);
+  const harmful = chats('harmful-train.jsonl').slice(0, 40), harmless = chats('harmless-train.jsonl').slice(0, 40);
+  // 8 harmful prompts slipped into the harmless set: the organism refuses them, so they must not count as harmless
+  const mixed = [...harmless.slice(0, 16), ...harmful.slice(32, 40), ...harmless.slice(16, 32)];
+  const before = tf.memory().numTensors;
+  const d = extractRefusalDirection({ model: organism, tok }, harmful.slice(0, 32), mixed, ['harmful', 'mixed']);
+  assert.equal(tf.memory().numTensors, before);
+  const kept = d.provenance.details!.kept as { harmful: number; harmless: number; of: { harmful: number; harmless: number } };
+  assert.deepEqual(kept.of, { harmful: 32, harmless: 40 });
+  assert.equal(kept.harmful, 32, 'the organism refuses every harmful training prompt');
+  assert.equal(kept.harmless, 32, 'the 8 harmful prompts in the harmless set are dropped');
+  assert.equal(d.provenance.counts!.neg, 24, '32 − 8 training prompts left; the last 8 (clean) are validation');
+  disposeModel(organism);
+});
