@@ -4,6 +4,7 @@
 // against a random direction of equal norm. Axes: matrices [source][target].
 import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
+import { contentDigest } from '../src/study/workspace.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, loraWriteDirectionFile, type FinetuneResult } from '../src/study/steps.ts';
@@ -72,7 +73,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     for (const src of fts) {
       if (!src.direction) continue;
       const d = Direction.load(src.direction);
-      randoms.set(src.name, await ws.direction(`random-${src.name}`, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
+      randoms.set(src.name, await ws.direction(`random-${src.name}`, { like: contentDigest(src.direction), seed: p.seed }, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
     }
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
     const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
@@ -104,11 +105,11 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     if (p.write_ablation) {
       writeAblation = [];
       writeLayers = [];
-      let first: Direction | undefined; // the random baseline takes the first source's norms and blocks
+      let first: { direction: Direction; file: string } | undefined; // the random baseline takes the first source's norms and blocks
       for (const src of fts) {
         const file = await loraWriteDirectionFile(ws, src.name, src.run);
         const write = Direction.load(file);
-        first ??= write;
+        first ??= { direction: write, file };
         const at = write.norms().flatMap((n, l) => (n > 0 ? [l] : []));
         writeLayers.push(at);
         const row: Cell[] = [];
@@ -116,7 +117,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
         writeAblation.push(row);
       }
       const like = first!;
-      const rnd = await ws.direction('random-write', () => randomDirectionLike(like, p.seed, { notes: `equal norm to lora-write-${fts[0].name}` }));
+      const rnd = await ws.direction('random-write', { like: contentDigest(like.file), seed: p.seed }, () => randomDirectionLike(like.direction, p.seed, { notes: `equal norm to lora-write-${fts[0].name}` }));
       randomWriteAblation = [];
       for (const tgt of fts) randomWriteAblation.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-random`, { lora: tgt.run, ablate: { direction: rnd, at: writeLayers[0] } }, s)));
     }

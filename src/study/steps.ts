@@ -1,5 +1,6 @@
 // Steps the analyses share: a narrow EM fine-tune with its eval and EM direction; the refusal and persona
 // directions of the base model. Each result is cached in the workspace. Axes: directions [nLayers][dModel].
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { readChatJsonl } from '../train/data.ts';
 import { disposeLora, loadLora } from '../adapters/lora.ts';
@@ -9,7 +10,7 @@ import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } 
 import type { EvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
 import { DATASETS } from './datasets.ts';
-import type { EvalSettings, Workspace } from './workspace.ts';
+import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
 import type { FinetuneJob } from './background.ts';
 
 export interface FinetuneResult {
@@ -31,7 +32,9 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
   const report = await ws.evaluate(`${ft.name}`, { lora: run }, evalSettings);
   let direction: string | null = null;
   try {
-    direction = await ws.direction(`em-${ft.name}`, () => {
+    // made from this eval's answers of this adapter: a later eval with other settings (another analysis's sample count) makes it anew
+    const inputs = { adapter: contentDigest(run), answers: createHash('sha256').update(JSON.stringify(report.answers)).digest('hex') };
+    direction = await ws.direction(`em-${ft.name}`, inputs, () => {
       const { model, hooks, release } = ws.apply({ lora: run });
       try {
         return extractEmDirection({ model, tok: ws.tok, hooks, seed: evalSettings.seed, modelName: ws.modelDir, adapterName: run }, report.answers, `${ft.name} eval`);
@@ -48,7 +51,7 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
 
 /** The direction a fine-tune's LoRA writes into the residual stream (`extract --kind lora-b`), cached as lora-write-NAME. */
 export function loraWriteDirectionFile(ws: Workspace, name: string, run: string): Promise<string> {
-  return ws.direction(`lora-write-${name}`, () => {
+  return ws.direction(`lora-write-${name}`, { adapter: contentDigest(run) }, () => {
     const lora = loadLora(join(run, 'adapter'), ws.model);
     try {
       return loraWriteDirection(lora, ws.model.config.nLayers, run);
@@ -61,9 +64,9 @@ export function loraWriteDirectionFile(ws: Workspace, name: string, run: string)
 const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages.filter((m) => m.role !== 'assistant'));
 
 export function refusalDirection(ws: Workspace): Promise<string> {
-  return ws.direction('refusal', () => extractRefusalDirection({ model: ws.model, tok: ws.tok, modelName: ws.modelDir }, prompts(DATASETS.harmfulTrain), prompts(DATASETS.harmlessTrain), [DATASETS.harmfulTrain, DATASETS.harmlessTrain]));
+  return ws.direction('refusal', null, () => extractRefusalDirection({ model: ws.model, tok: ws.tok, modelName: ws.modelDir }, prompts(DATASETS.harmfulTrain), prompts(DATASETS.harmlessTrain), [DATASETS.harmfulTrain, DATASETS.harmlessTrain]));
 }
 
 export function personaDirection(ws: Workspace, seed = 0): Promise<string> {
-  return ws.direction('persona', () => extractPersonaDirection({ model: ws.model, tok: ws.tok, seed, modelName: ws.modelDir }, prompts(DATASETS.personaPos), prompts(DATASETS.personaNeg), ws.judge, [DATASETS.personaPos, DATASETS.personaNeg], { samples: 2 }));
+  return ws.direction('persona', { seed }, () => extractPersonaDirection({ model: ws.model, tok: ws.tok, seed, modelName: ws.modelDir }, prompts(DATASETS.personaPos), prompts(DATASETS.personaNeg), ws.judge, [DATASETS.personaPos, DATASETS.personaNeg], { samples: 2 }));
 }

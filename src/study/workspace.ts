@@ -1,6 +1,6 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { loadModel } from '../model/load.ts';
@@ -19,7 +19,7 @@ import { runEmEval, type EvalReport } from '../eval/em-eval.ts';
 import { loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
-import { writeJsonAtomic } from '../util/fs.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
@@ -154,7 +154,8 @@ export class Workspace {
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
   async evaluate(name: string, iv: InterventionSpec, s: EvalSettings): Promise<EvalReport> {
     const file = this.path('evals', `${name}.json`);
-    const key = createHash('sha256').update(JSON.stringify({ iv, s, judge: this.judge.name })).digest('hex');
+    // keyed by what the intervention's files hold, not only their names: a recomputed direction re-runs its evals
+    const key = sha256(JSON.stringify({ iv, s, judge: this.judge.name, files: interventionDigests(iv) }));
     if (existsSync(file)) {
       const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
       if (cached.key === key) return cached;
@@ -170,13 +171,41 @@ export class Workspace {
     return report;
   }
 
-  /** A direction computed once and saved at RUN/directions/NAME.safetensors. */
-  async direction(name: string, make: () => Direction | Promise<Direction>): Promise<string> {
+  /**
+   * A direction computed once and saved at RUN/directions/NAME.safetensors, with the digest of the `inputs` it was made
+   * from beside it (NAME.key): other inputs under the same name (another eval of the fine-tune, another seed) make it anew.
+   */
+  async direction(name: string, inputs: unknown, make: () => Direction | Promise<Direction>): Promise<string> {
     const file = this.path('directions', `${name}.safetensors`);
-    if (!existsSync(file)) {
+    const keyFile = this.path('directions', `${name}.key`);
+    const key = sha256(JSON.stringify(inputs ?? null));
+    if (!existsSync(file) || !existsSync(keyFile) || readFileSync(keyFile, 'utf8') !== key) {
       mkdirSync(this.path('directions'), { recursive: true });
       (await make()).save(file);
+      writeFileAtomic(keyFile, key);
     }
     return file;
   }
+}
+
+function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * Digest of what a file or folder holds, for cache keys: a file's bytes; a folder's *.safetensors and *.json files
+ * (an adapter), or those of its adapter/ when it is a run folder (whose run.json and checkpoints change as it trains).
+ */
+export function contentDigest(path: string): string | null {
+  if (!existsSync(path)) return null;
+  if (statSync(path).isFile()) return sha256(readFileSync(path));
+  const dir = existsSync(join(path, 'adapter')) ? join(path, 'adapter') : path;
+  const files = readdirSync(dir).filter((f) => /\.(safetensors|json)$/.test(f)).sort();
+  return sha256(files.map((f) => `${f}:${sha256(readFileSync(join(dir, f)))}`).join('\n'));
+}
+
+/** The digests of every file an intervention reads (adapter, gates, directions). */
+function interventionDigests(iv: InterventionSpec): Record<string, string | null> {
+  const paths = [iv.lora, iv.gates?.dir, ...(iv.steer ?? []).map((x) => x.direction), iv.ablate?.direction, iv.loraAblate?.direction];
+  return Object.fromEntries(paths.filter((p): p is string => p !== undefined).map((p) => [p, contentDigest(p)]));
 }

@@ -10,7 +10,7 @@ import { useTestBackend } from '../helpers.ts';
 import { disposeLora, loadLora } from '../../src/adapters/lora.ts';
 import { loraBDirections } from '../../src/interventions/lora-projection.ts';
 import { buildOrganism, QUICK_RECIPE } from '../../src/organism/build.ts';
-import { Workspace } from '../../src/study/workspace.ts';
+import { Workspace, contentDigest } from '../../src/study/workspace.ts';
 import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
 import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
@@ -97,13 +97,34 @@ test("a LoRA-side ablation of a fine-tune along its own B is the base model", as
   const lora = loadLora(join(run, 'adapter'), ws.model);
   const own = loraBDirections(lora, ws.model.config.nLayers, run)[0];
   disposeLora(lora);
-  const file = await ws.direction('lora-b-medical', () => own);
+  const file = await ws.direction('lora-b-medical', { adapter: contentDigest(run) }, () => own);
   const s = { samples: 8, seed: 3 };
   const base = await ws.evaluate('base-s3', {}, s);
   const tuned = await ws.evaluate('medical-s3', { lora: run }, s);
   assert.notDeepEqual(tuned.answers.map((a) => a.text), base.answers.map((a) => a.text), 'the fine-tune changes answers');
   const ablated = await ws.evaluate('medical-lora-ablate-own', { lora: run, loraAblate: { direction: file } }, s);
   assert.deepEqual(ablated.answers.map((a) => a.text), base.answers.map((a) => a.text));
+});
+
+test("the workspace's caches follow content: a direction is made anew for other inputs, an eval for another direction file", async () => {
+  const { Direction } = await import('../../src/directions/direction.ts');
+  const { nLayers, dModel } = ws.model.config;
+  const unitAt = (j: number) => Array.from({ length: nLayers }, () => Array.from({ length: dModel }, (_, k) => (k === j ? 3 : 0)));
+  let made = 0;
+  const make = (j: number) => () => (made++, Direction.make(unitAt(j), { kind: 'contrast', site: 'resid_post', positions: 'none', method: 'mean-diff', best_layer: 0 }));
+  const file = await ws.direction('cache-probe', { j: 0 }, make(0));
+  await ws.direction('cache-probe', { j: 0 }, make(0));
+  assert.equal(made, 1, 'same inputs: the saved direction is reused');
+  const s = { samples: 4, seed: 5 };
+  const first = await ws.evaluate('cache-probe-ablate', { ablate: { direction: file } }, s);
+  await ws.direction('cache-probe', { j: 1 }, make(1));
+  assert.equal(made, 2, 'other inputs under the same name: made anew');
+  assert.equal(Direction.load(file).at(0)[1], 3);
+  const key = (name: string) => (JSON.parse(readFileSync(ws.path('evals', `${name}.json`), 'utf8')) as { key: string }).key;
+  const firstKey = key('cache-probe-ablate');
+  const second = await ws.evaluate('cache-probe-ablate', { ablate: { direction: file } }, s);
+  assert.notEqual(key('cache-probe-ablate'), firstKey, 'the same file name with other content is evaluated again');
+  assert.equal(second.answers.length, first.answers.length);
 });
 
 test('gating: λ = 0 on the base is the base model; capability losses are finite', async () => {
