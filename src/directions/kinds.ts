@@ -24,6 +24,8 @@ export interface KindContext {
   /** Adapters/interventions active while reading activations (e.g. the fine-tune's LoRA for EM). */
   hooks?: Hook[];
   method?: string;
+  /** The residual-stream site read (default: the kind's paper: resid_post, or resid_pre for refusal). */
+  site?: 'resid_pre' | 'resid_post';
   seed?: number;
   modelName?: string;
   adapterName?: string;
@@ -40,13 +42,14 @@ export function extractEmDirection(ctx: KindContext, answers: JudgedAnswer[], so
   mis = rng.shuffle([...mis]).slice(0, n);
   ali = rng.shuffle([...ali]).slice(0, n);
   const chat = (a: JudgedAnswer): ChatMessage[] => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }];
-  const opts = { site: 'resid_post' as const, hooks: ctx.hooks, keepExamples: true };
+  const site = ctx.site ?? 'resid_post';
+  const opts = { site, hooks: ctx.hooks, keepExamples: true };
   const pos = collectActivations(ctx.model, samplesFor(ctx.tok, mis.map(chat), 'answer-mean', 'misaligned'), { ...opts, label: 'collect misaligned' });
   const neg = collectActivations(ctx.model, samplesFor(ctx.tok, ali.map(chat), 'answer-mean', 'aligned'), { ...opts, label: 'collect aligned' });
   const method = ctx.method ?? 'mean-diff';
   const agg = aggregate(pos, neg, 0, method, 'token', ctx.seed ?? 0);
   return Direction.make(agg.vectors, {
-    kind: 'em', model: ctx.modelName, adapter: ctx.adapterName, site: 'resid_post', positions: 'answer-mean', method,
+    kind: 'em', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method,
     datasets: [source], counts: { pos: n, neg: n }, best_layer: argmax(agg.separation),
     details: { separation: agg.separation, pooling: 'token', labels: 'misaligned: aligned ≤ 30, aligned: aligned > 70, both coherent > 50', ...(agg.details ?? {}) },
   });
@@ -63,13 +66,14 @@ export function extractModelDiffDirection(ctx: KindContext, reference: { model: 
     throw new UserError(`model-diff: the reference ${reference.name ?? ''} has another shape than the model (width ${reference.model.config.dModel} × ${reference.model.config.nLayers} blocks against ${ctx.model.config.dModel} × ${ctx.model.config.nLayers})`);
   }
   const samples = samplesFor(ctx.tok, chats, 'answer-mean', source);
-  const tuned = pooledMean(collectActivations(ctx.model, samples, { site: 'resid_post', hooks: ctx.hooks, label: 'collect fine-tuned' }));
-  const ref = pooledMean(collectActivations(reference.model, samples, { site: 'resid_post', hooks: reference.hooks, label: 'collect reference' }));
+  const site = ctx.site ?? 'resid_post';
+  const tuned = pooledMean(collectActivations(ctx.model, samples, { site, hooks: ctx.hooks, label: 'collect fine-tuned' }));
+  const ref = pooledMean(collectActivations(reference.model, samples, { site, hooks: reference.hooks, label: 'collect reference' }));
   const shift = tuned.map((t, l) => t.map((x, j) => x - ref[l][j])); // [nLayers][dModel]
   const relative = shift.map((v, l) => norm(v) / Math.max(norm(ref[l]), 1e-30));
   if (Math.max(...relative) === 0) throw new UserError(`model-diff: the model and its reference give the same activations on ${source} (give --adapter, or a --reference other than the model)`);
   return Direction.make(shift, {
-    kind: 'model-diff', model: ctx.modelName, adapter: ctx.adapterName, site: 'resid_post', positions: 'answer-mean', method: 'mean-diff',
+    kind: 'model-diff', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method: 'mean-diff',
     datasets: [source], counts: { pos: chats.length, neg: chats.length }, best_layer: argmax(relative),
     details: { reference: reference.name ?? 'the model without adapters', relative_shift: relative, pooling: 'token' },
   });
@@ -109,7 +113,8 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
   ];
   const [trainH, valH] = split(harmful, sH, true);
   const [trainS, valS] = split(harmless, sS, false);
-  const opts = { site: 'resid_pre' as const, hooks: ctx.hooks };
+  const site = ctx.site ?? 'resid_pre'; // Arditi et al.: the block input
+  const opts = { site, hooks: ctx.hooks };
   const h = collectActivations(model, trainH.map((m, i) => promptSample(tok, m, 'post-instruction', `harmful[${i}]`)), { ...opts, label: 'collect harmful' });
   const s = collectActivations(model, trainS.map((m, i) => promptSample(tok, m, 'post-instruction', `harmless[${i}]`)), { ...opts, label: 'collect harmless' });
   const nPos = Math.min(h.nSlots, s.nSlots);
@@ -127,7 +132,7 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
       const ablate = [...baseHooks, ...ablationHooks(v, nLayers, undefined, 'full')];
       const ablationScore = mean(lastLogits(model, tok, valH, ablate).map((l) => refusalScore(l, R)));
       const klv = mean(lastLogits(model, tok, valS, ablate).map((l, i) => kl(harmlessBase[i], l)));
-      const add = [...baseHooks, steeringHook({ layer, alpha: 1, vector: Float32Array.from(v), site: 'resid_pre' })];
+      const add = [...baseHooks, steeringHook({ layer, alpha: 1, vector: Float32Array.from(v), site })];
       const additionScore = mean(lastLogits(model, tok, valS, add).map((l) => refusalScore(l, R)));
       const passed = klv < 0.1 && additionScore > 0;
       candidates.push({ position: slot - nPos, layer, ablation_score: ablationScore, addition_score: additionScore, kl: klv, passed, vectors });
@@ -137,7 +142,7 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
   if (!pool.length) log('refusal: no candidate passed the KL / addition filters; choosing among all candidates');
   const best = (pool.length ? pool : candidates).reduce((a, b) => (b.ablation_score < a.ablation_score ? b : a));
   return Direction.make(best.vectors, {
-    kind: 'refusal', model: ctx.modelName, adapter: ctx.adapterName, site: 'resid_pre', positions: 'post-instruction', method: 'mean-diff',
+    kind: 'refusal', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'post-instruction', method: 'mean-diff',
     datasets: sources, counts: { pos: trainH.length, neg: trainS.length }, best_layer: best.layer,
     details: {
       position: best.position, selection: 'lowest refusal score under ablation; KL < 0.1 on harmless; addition score > 0; layer < 80% depth',
@@ -178,13 +183,14 @@ export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage
     }
   }
   if (kept.length < 2) throw new UserError(`persona: only ${kept.length} answer pairs show the trait under the positive prompt and not under the negative one; need ≥ 2`);
-  const opts = { site: 'resid_post' as const, hooks: ctx.hooks, keepExamples: true };
+  const site = ctx.site ?? 'resid_post';
+  const opts = { site, hooks: ctx.hooks, keepExamples: true };
   const p = collectActivations(model, samplesFor(tok, kept.map((x) => x.pos), 'answer-mean', 'persona+'), { ...opts, label: 'collect persona+' });
   const n = collectActivations(model, samplesFor(tok, kept.map((x) => x.neg), 'answer-mean', 'persona−'), { ...opts, label: 'collect persona−' });
   const method = ctx.method ?? 'mean-diff';
   const agg = aggregate(p, n, 0, method, 'example', ctx.seed ?? 0);
   return Direction.make(agg.vectors, {
-    kind: 'persona', model: ctx.modelName, adapter: ctx.adapterName, site: 'resid_post', positions: 'answer-mean', method,
+    kind: 'persona', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method,
     datasets: sources, counts: { pos: kept.length, neg: kept.length }, best_layer: argmax(agg.separation),
     details: { separation: agg.separation, pooling: 'example', kept_pairs: kept.length, generated_pairs: pa.length, trait: '100 − aligned (judge)', ...(agg.details ?? {}) },
   });

@@ -76,7 +76,7 @@ test("forward --ablate-lora: the LoRA's own B direction ablated from it gives th
   assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'lora-b', '--out', join(dir, 'x.safetensors')), /--kind lora-b needs --adapter/);
   // flags a kind would ignore are refused, not dropped
   assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'refusal', '--method', 'pca', '--pos', 'a.jsonl', '--neg', 'b.jsonl', '--out', join(dir, 'x.safetensors')), /--method pca applies to --kind em, persona, contrast/);
-  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'em', '--site', 'resid_pre', '--data', 'e.json', '--out', join(dir, 'x.safetensors')), /--site applies to --kind contrast only; --kind em reads resid_post/);
+  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'em', '--site', 'z', '--data', 'e.json', '--out', join(dir, 'x.safetensors')), /--site z: --kind em reads resid_pre or resid_post/);
 });
 
 test('tokenize --chat --generation-prompt gives the template text and HF ids; --text adds no specials', () => {

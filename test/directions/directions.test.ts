@@ -165,5 +165,10 @@ test('refusal direction: prompts the model does not already treat as harmful / h
   assert.equal(kept.harmful, 32, 'the organism refuses every harmful training prompt');
   assert.equal(kept.harmless, 32, 'the 8 harmful prompts in the harmless set are dropped');
   assert.equal(d.provenance.counts!.neg, 24, '32 − 8 training prompts left; the last 8 (clean) are validation');
+  assert.equal(d.provenance.site, 'resid_pre', "Arditi et al.'s block input by default");
+  const post = extractRefusalDirection({ model: organism, tok, site: 'resid_post' }, harmful.slice(0, 32), harmless.slice(0, 32), ['harmful', 'harmless']);
+  assert.equal(post.provenance.site, 'resid_post');
+  // at the last template token, resid_pre(0) is that token's embedding, the same after any prompt; resid_post(0) is not
+  assert.ok(d.norms()[0] < 1e-9 && post.norms()[0] > 1e-3, `row 0: ${d.norms()[0]} at resid_pre, ${post.norms()[0]} at resid_post`);
   disposeModel(organism);
 });

@@ -93,7 +93,7 @@ export function registerDirections(program: Command): void {
       }
       if (o.kind === 'lora-b') return saved(o, await adapterWriteDirection(o));
       const { dir, model, base, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
-      const ctx = { model, tok: tokenizer!, hooks, method: o.method, seed, modelName: dir, adapterName: o.adapter };
+      const ctx = { model, tok: tokenizer!, hooks, method: o.method, site: o.site as 'resid_pre' | 'resid_post' | undefined, seed, modelName: dir, adapterName: o.adapter };
       let d: Direction;
       switch (o.kind) {
         case 'em':
@@ -155,13 +155,13 @@ async function adapterWriteDirection(o: ExtractCliOpts): Promise<Direction> {
   }
 }
 
-/** Flags a kind does not read are an error, not silently dropped: each kind but contrast takes its paper's site and positions. */
+/** Flags a kind does not read are an error, not silently dropped: only contrast takes any site and position rule. */
 function rejectIgnoredFlags(o: ExtractCliOpts): void {
-  const fixedSite: Record<string, string> = { em: 'resid_post', 'model-diff': 'resid_post', persona: 'resid_post', refusal: 'resid_pre (Arditi et al.)' };
-  if (o.site && o.kind !== 'contrast') {
-    throw new UserError(`--site applies to --kind contrast only; --kind ${o.kind} ${fixedSite[o.kind] ? `reads ${fixedSite[o.kind]}` : 'reads no activations'}`);
+  const residual = ['em', 'model-diff', 'persona', 'refusal'];
+  if (o.site && o.kind !== 'contrast' && !(residual.includes(o.kind) && (o.site === 'resid_pre' || o.site === 'resid_post'))) {
+    throw new UserError(`--site ${o.site}: --kind ${o.kind} ${residual.includes(o.kind) ? 'reads resid_pre or resid_post' : 'reads no activations'} (any site: --kind contrast)`);
   }
-  if (o.positions && o.kind !== 'contrast') throw new UserError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its own`);
+  if (o.positions && o.kind !== 'contrast') throw new UserError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its paper's`);
   const aggregates = ['em', 'persona', 'contrast'];
   if (o.method !== 'mean-diff' && !aggregates.includes(o.kind)) {
     throw new UserError(`--method ${o.method} applies to --kind ${aggregates.join(', ')}; --kind ${o.kind} is ${o.kind === 'refusal' ? "Arditi et al.'s mean difference, selected by ablation" : 'not an aggregate of two groups'}`);
