@@ -1,6 +1,5 @@
 // Steps the analyses share: a narrow EM fine-tune with its eval and EM direction; the refusal and persona
 // directions of the base model. Each result is cached in the workspace. Axes: directions [nLayers][dModel].
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { readChatJsonl } from '../train/data.ts';
 import { disposeLora, loadLora } from '../adapters/lora.ts';
@@ -10,7 +9,7 @@ import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } 
 import type { EvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
 import { DATASETS } from './datasets.ts';
-import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
+import { contentDigest, sha256, type EvalSettings, type Workspace } from './workspace.ts';
 import type { FinetuneJob } from './background.ts';
 
 export interface FinetuneResult {
@@ -33,7 +32,7 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
   let direction: string | null = null;
   try {
     // made from this eval's answers of this adapter: a later eval with other settings (another analysis's sample count) makes it anew
-    const inputs = { adapter: contentDigest(run), answers: createHash('sha256').update(JSON.stringify(report.answers)).digest('hex') };
+    const inputs = { adapter: contentDigest(run), answers: sha256(JSON.stringify(report.answers)) };
     direction = await ws.direction(`em-${ft.name}`, inputs, () => {
       const { model, hooks, release } = ws.apply({ lora: run });
       try {

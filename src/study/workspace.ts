@@ -188,7 +188,8 @@ export class Workspace {
   }
 }
 
-function sha256(text: string | Buffer): string {
+/** Hex sha256 of a text or of bytes (cache keys). */
+export function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
