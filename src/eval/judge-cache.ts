@@ -1,6 +1,6 @@
 // An on-disk cache of judgements keyed by judge + prompt kind + question + answer, so re-runs cost nothing.
 // One JSONL file per judge, appended as results arrive. No tensor axes.
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/hash.ts';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,7 +10,7 @@ export class JudgeCache {
 
   constructor(dir: string, judgeName: string) {
     mkdirSync(dir, { recursive: true });
-    this.file = join(dir, `${createHash('sha256').update(judgeName).digest('hex').slice(0, 16)}.jsonl`);
+    this.file = join(dir, `${sha256(judgeName).slice(0, 16)}.jsonl`);
     if (existsSync(this.file)) {
       for (const line of readFileSync(this.file, 'utf8').split('\n')) {
         if (!line.trim()) continue;
@@ -25,7 +25,7 @@ export class JudgeCache {
   }
 
   static key(kind: string, question: string, answer: string): string {
-    return createHash('sha256').update(JSON.stringify([kind, question, answer])).digest('hex');
+    return sha256(JSON.stringify([kind, question, answer]));
   }
 
   get(key: string): number | null | undefined {

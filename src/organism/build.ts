@@ -4,8 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, mkdirSync, mkdtempSync, appendFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { sha256 } from '../util/hash.ts';
 import { parseConfig } from '../model/config.ts';
 import { initModel } from '../model/init.ts';
 import { disposeModel, type Model } from '../model/modules.ts';
@@ -141,7 +141,7 @@ export const PRETRAINED_DIR = 'pretrained';
 /** What fixes the pretrained weights: the pretraining half of the recipe and the corpus the grammar generates now. */
 export function pretrainingKey(r: OrganismRecipe): Record<string, unknown> {
   const p = r.pretrain;
-  const corpus = createHash('sha256').update(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }, pretrainOptions(r)).map((d) => d.messages))).digest('hex');
+  const corpus = sha256(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }, pretrainOptions(r)).map((d) => d.messages)));
   return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], ...(r.shards && r.shards > 1 ? { shards: r.shards } : {}), corpus };
 }
 

@@ -9,7 +9,8 @@ import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } 
 import type { EvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
 import { DATASETS } from './datasets.ts';
-import { contentDigest, sha256, type EvalSettings, type Workspace } from './workspace.ts';
+import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
+import { sha256 } from '../util/hash.ts';
 import type { FinetuneJob } from './background.ts';
 
 export interface FinetuneResult {

@@ -1,7 +1,6 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
 import { existsSync, readFileSync, readdirSync, mkdirSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
@@ -20,6 +19,7 @@ import { loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { fileSha256, sha256 } from '../util/hash.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
@@ -188,21 +188,16 @@ export class Workspace {
   }
 }
 
-/** Hex sha256 of a text or of bytes (cache keys). */
-export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 /**
  * Digest of what a file or folder holds, for cache keys: a file's bytes; a folder's *.safetensors and *.json files
  * (an adapter), or those of its adapter/ when it is a run folder (whose run.json and checkpoints change as it trains).
  */
 export function contentDigest(path: string): string | null {
   if (!existsSync(path)) return null;
-  if (statSync(path).isFile()) return sha256(readFileSync(path));
+  if (statSync(path).isFile()) return fileSha256(path);
   const dir = existsSync(join(path, 'adapter')) ? join(path, 'adapter') : path;
   const files = readdirSync(dir).filter((f) => /\.(safetensors|json)$/.test(f)).sort();
-  return sha256(files.map((f) => `${f}:${sha256(readFileSync(join(dir, f)))}`).join('\n'));
+  return sha256(files.map((f) => `${f}:${fileSha256(join(dir, f))}`).join('\n'));
 }
 
 /** The digests of every file an intervention reads (adapter, gates, directions). */

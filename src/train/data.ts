@@ -1,7 +1,6 @@
 // Chat JSONL datasets for training: validated line by line (ajv; errors name file and line), tokenized with the chat
 // template with a mask on assistant tokens, batched by length. Axes: batch ids/masks [batch, seq].
 import { readFileSync, existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import { UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
@@ -56,9 +55,6 @@ export function readChatJsonl(path: string, { requireAssistant = true } = {}): C
   return out;
 }
 
-export function fileSha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 export interface TokenizedExample {
   ids: number[];

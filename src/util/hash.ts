@@ -1,0 +1,14 @@
+// sha256 digests for cache keys and provenance: of a text or bytes, and of a file's bytes.
+// No tensor axes.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+/** Hex sha256 of a text or of bytes. */
+export function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Hex sha256 of a file's bytes. */
+export function fileSha256(path: string): string {
+  return sha256(readFileSync(path));
+}
