@@ -69,11 +69,13 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     const fts: FinetuneResult[] = [];
     for (const ft of p.finetunes) fts.push(await emFinetune(ws, ft, s));
     const base = cell(await ws.evaluate('base', {}, s));
+    // each source's EM direction, read once: the random baseline's norms and the reported best layer come from it
+    const directions = new Map(fts.flatMap((f) => (f.direction ? [[f.name, Direction.load(f.direction)] as const] : [])));
     const randoms = new Map<string, string>();
     for (const src of fts) {
-      if (!src.direction) continue;
-      const d = Direction.load(src.direction);
-      randoms.set(src.name, await ws.direction(`random-${src.name}`, { like: contentDigest(src.direction), seed: p.seed }, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
+      const d = directions.get(src.name);
+      if (!d) continue;
+      randoms.set(src.name, await ws.direction(`random-${src.name}`, { like: contentDigest(src.direction!), seed: p.seed }, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
     }
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
     const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
@@ -128,7 +130,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       sources: fts.map((f) => f.name), targets: fts.map((f) => f.name), baseline, base,
       ablation, random_ablation: randomAblation, ablation_reduction: reduction(ablation), random_ablation_reduction: reduction(randomAblation),
       addition, random_addition: randomAddition,
-      layers: fts.map((f) => (f.direction ? Direction.load(f.direction).provenance.best_layer ?? null : null)),
+      layers: fts.map((f) => directions.get(f.name)?.provenance.best_layer ?? null),
       lora_ablation: loraAblation, lora_ablation_reduction: loraAblation && reduction(loraAblation),
       random_lora_ablation: randomLoraAblation, random_lora_ablation_reduction: randomLoraAblation && randomLoraAblation.map(reduce),
       write_ablation: writeAblation, write_ablation_reduction: writeAblation && reduction(writeAblation),

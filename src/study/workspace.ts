@@ -194,10 +194,25 @@ export class Workspace {
  */
 export function contentDigest(path: string): string | null {
   if (!existsSync(path)) return null;
-  if (statSync(path).isFile()) return fileSha256(path);
+  if (statSync(path).isFile()) return fileDigest(path);
   const dir = existsSync(join(path, 'adapter')) ? join(path, 'adapter') : path;
   const files = readdirSync(dir).filter((f) => /\.(safetensors|json)$/.test(f)).sort();
-  return sha256(files.map((f) => `${f}:${fileSha256(join(dir, f))}`).join('\n'));
+  return sha256(files.map((f) => `${f}:${fileDigest(join(dir, f))}`).join('\n'));
+}
+
+/**
+ * A file's sha256, read again only when its inode, size or modification time changed (a study asks for the same
+ * adapters and directions once per eval; atomic writes give a rewritten file a new inode).
+ */
+const digests = new Map<string, { stamp: string; digest: string }>();
+function fileDigest(file: string): string {
+  const st = statSync(file);
+  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+  const known = digests.get(file);
+  if (known?.stamp === stamp) return known.digest;
+  const digest = fileSha256(file);
+  digests.set(file, { stamp, digest });
+  return digest;
 }
 
 /** The digests of every file an intervention reads (adapter, gates, directions). */
