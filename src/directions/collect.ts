@@ -1,8 +1,9 @@
 // Streaming activation collection at one hook site for every layer: batches run through the model, the chosen
 // positions are pooled into float64 sums on the host, and nothing but the sums (and, if asked, per-example means) is kept.
-// Axes: activations [batch, seq, dModel] → per layer, per slot: sums [dModel]; per-example means [n][dModel].
+// Axes: activations [batch, seq, width] (width: dModel, or nHeads·dHead at z, dMlp at mlp_post) → per layer, per slot:
+// sums [width]; per-example means [n][width].
 import { forward } from '../model/transformer.ts';
-import { hookNames, type Hook, type HookSite } from '../model/hooks.ts';
+import { hookNames, siteWidth, type Hook, type HookSite } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import type { Sample } from './positions.ts';
 import { Progress } from '../util/progress.ts';
@@ -33,9 +34,10 @@ export interface CollectOptions {
 
 export function collectActivations(model: Model, samples: Sample[], o: CollectOptions = {}): Collected {
   const site = o.site ?? 'resid_post';
-  const { nLayers, dModel } = model.config;
+  const { nLayers } = model.config;
+  const width = siteWidth(model.config, site);
   const nSlots = Math.max(...samples.map((s) => s.slots.length));
-  const zeros = () => Array.from({ length: nLayers }, () => Array.from({ length: nSlots }, () => new Float64Array(dModel)));
+  const zeros = () => Array.from({ length: nLayers }, () => Array.from({ length: nSlots }, () => new Float64Array(width)));
   const c: Collected = {
     site, nLayers, nSlots,
     tokenSum: zeros(), tokenCount: new Array(nSlots).fill(0),
@@ -56,18 +58,19 @@ export function collectActivations(model: Model, samples: Sample[], o: CollectOp
     const r = forward(model, ids, { hooks: o.hooks, attentionMask: mask, cache: names, logits: 'none' });
     names.forEach((name, l) => {
       const act = r.activations[name]!;
-      const data = act.dataSync(); // [batch, seq, dModel]
+      if (act.shape[2] !== width) throw new Error(`${name}: activations of width ${act.shape[2]}, expected ${width}`);
+      const data = act.dataSync(); // [batch, seq, width]
       act.dispose();
       batch.forEach((b, bi) => {
         b.slots.forEach((positions, slot) => {
           if (!positions.length) return;
-          const mean = new Float64Array(dModel);
+          const mean = new Float64Array(width);
           for (const p of positions) {
-            const off = (bi * seq + p) * dModel;
-            for (let j = 0; j < dModel; j++) mean[j] += data[off + j];
+            const off = (bi * seq + p) * width;
+            for (let j = 0; j < width; j++) mean[j] += data[off + j];
           }
           const ts = c.tokenSum[l][slot], es = c.exampleSum[l][slot];
-          for (let j = 0; j < dModel; j++) {
+          for (let j = 0; j < width; j++) {
             ts[j] += mean[j];
             mean[j] /= positions.length;
             es[j] += mean[j];

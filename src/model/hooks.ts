@@ -41,6 +41,13 @@ const SITE_BUILDERS: Record<HookSite, (l: number) => HookName> = {
 
 export const HOOK_SITES = Object.keys(SITE_BUILDERS) as HookSite[];
 
+/** The width of a site's activations (its last axis): dModel on the residual stream and block outputs. */
+export function siteWidth(cfg: { dModel: number; nHeads: number; dHead: number; dMlp: number }, site: HookSite): number {
+  if (site === 'z') return cfg.nHeads * cfg.dHead;
+  if (site === 'mlp_post') return cfg.dMlp;
+  return cfg.dModel;
+}
+
 /** Every hook name a model with nLayers blocks emits, in the order the forward pass reaches them. */
 export function allHookNames(nLayers: number): HookName[] {
   const names: HookName[] = [hookNames.embed()];

@@ -120,6 +120,32 @@ test('collection: a direction steered into resid_post is found by mean-diff; abl
   tf.dispose([r.logits!, ...Object.values(r.activations)]);
 });
 
+test('collection at attn z and mlp post pools vectors of their own width (nHeads·dHead, dMlp), equal to the cached activations', () => {
+  const qwen3 = loadModel(join(REF_DIR, 'qwen3'));
+  try {
+    const cases = [{ m: model, site: 'mlp_post' as const, width: model.config.dMlp }, { m: qwen3, site: 'z' as const, width: qwen3.config.nHeads * qwen3.config.dHead }];
+    for (const { m, site, width } of cases) {
+      assert.notEqual(width, m.config.dModel, `${site}: the fixture's width differs from dModel`);
+      const samples = [[1, 85, 91, 266, 332], [7, 12, 40]].map((ids) => ({ ids, slots: [[1, ids.length - 1]] }));
+      const c = collectActivations(m, samples, { site, batchSize: 2 });
+      const got = pooledMean(c)[1];
+      assert.equal(got.length, width);
+      const want = new Float64Array(width);
+      for (const s of samples) {
+        const name = hookNames.site(site, 1);
+        const r = forward(m, [s.ids], { cache: [name], logits: 'none' });
+        const x = r.activations[name]!.arraySync() as number[][][];
+        tf.dispose(Object.values(r.activations));
+        for (const p of s.slots[0]) x[0][p].forEach((v, j) => (want[j] += v / 4));
+      }
+      const d = Math.max(...Array.from(got, (x, j) => Math.abs(x - want[j])));
+      assert.ok(d < 1e-5, `${site}: pooled mean differs by ${d}`);
+    }
+  } finally {
+    disposeModel(qwen3);
+  }
+});
+
 test('collection keeps per-example vectors in the order the samples were given (batches are sorted by length)', () => {
   const samples = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13], [14]].map((ids) => ({ ids, slots: [[ids.length - 1]] }));
   const all = collectActivations(model, samples, { site: 'resid_post', batchSize: 2, keepExamples: true });
