@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DenseLinear, type Block, type Model } from '../model/modules.ts';
 import { unit } from './ablate.ts';
+import { UserError } from '../util/log.ts';
 
 /** X − (X r̂) r̂ᵀ over the last axis (rows of X are residual-stream vectors). */
 function removeComponent(x: tf.Tensor, rHat: tf.Tensor1D): tf.Tensor {
@@ -11,6 +12,10 @@ function removeComponent(x: tf.Tensor, rHat: tf.Tensor1D): tf.Tensor {
 
 /** A model whose residual stream can never carry r̂ (new tensors for the changed weights; shared otherwise). */
 export function orthogonalizeWeights(model: Model, vector: ArrayLike<number>): Model {
+  if (model.config.sandwichNorms) {
+    // a norm after o_proj / down_proj rescales each channel: a write orthogonal to r̂ is no longer so once normed
+    throw new UserError(`weight orthogonalisation: ${model.config.raw.model_type ?? 'this model'} normalises each attention and MLP output before adding it to the residual stream, so orthogonal weights would not equal ablation; ablate with hooks instead (--ablate)`);
+  }
   const r = tf.tensor1d(unit(Float32Array.from(vector)));
   try {
     const write = (lin: DenseLinear) => new DenseLinear(removeComponent(lin.w, r) as tf.Tensor2D, lin.b ? (removeComponent(lin.b, r) as tf.Tensor1D) : undefined);

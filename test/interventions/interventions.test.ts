@@ -46,6 +46,15 @@ test('weight orthogonalisation equals full directional ablation, also after savi
   assert.deepEqual(logits(model), before, 'the base model is unchanged');
 });
 
+test('weight orthogonalisation is refused where a norm follows o_proj and down_proj (gemma2: it would not equal ablation)', () => {
+  const gemma = loadModel(join(REF_DIR, 'gemma2'));
+  try {
+    assert.throws(() => orthogonalizeWeights(gemma, new Float32Array(gemma.config.dModel).fill(1)), /normalises each attention and MLP output/);
+  } finally {
+    disposeModel(gemma);
+  }
+});
+
 test('LoRA-B projection removes the direction, keeps ‖B‖ and leaves the adapter it came from alone', () => {
   const lora = loadLora(join(REF_DIR, 'qwen2-lora-r1'), model);
   const m = [...lora.modules.values()][0];
