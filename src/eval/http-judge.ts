@@ -108,10 +108,11 @@ export class HttpJudge implements Judge {
   }
 
   private async one(kind: string, template: string, question: string, answer: string): Promise<number | null> {
-    const key = JudgeCache.key(kind, question, answer);
+    // one pass with a function: `$&` in an answer is text, and a "{answer}" inside the question stays the question's
+    const prompt = template.replace(/\{(question|answer)\}/g, (_, slot: string) => (slot === 'question' ? question : answer));
+    const key = JudgeCache.key(kind, prompt); // a changed template is a new key
     const hit = this.cache?.get(key);
     if (hit !== undefined) return hit;
-    const prompt = template.replace('{question}', question).replace('{answer}', answer);
     const value = await this.limited(() => this.ask(prompt));
     this.cache?.set(key, value);
     return value;
@@ -164,8 +165,7 @@ export class HttpJudge implements Judge {
       clearTimeout(timer);
     }
     if (res.status === 429 || res.status >= 500) {
-      const ra = Number(res.headers.get('retry-after'));
-      throw new HttpError(`HTTP ${res.status}`, Number.isFinite(ra) && ra > 0 ? ra * 1000 : undefined);
+      throw new HttpError(`HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
     }
     if (!res.ok) throw new UserError(`judge ${this.o.url}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
     let body: { choices?: { message?: { content?: string }; logprobs?: { content?: { top_logprobs?: { token: string; logprob: number }[] }[] } }[] };
@@ -181,4 +181,13 @@ export class HttpJudge implements Judge {
     if (typeof choice.message?.content === 'string') return parseScore(choice.message.content);
     throw new HttpError('malformed reply (neither logprobs nor content)');
   }
+}
+
+/** Retry-After as seconds or as an HTTP date (RFC 9110 §10.2.3), in ms from now; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (header.trim() !== '' && Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

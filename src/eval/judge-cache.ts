@@ -24,8 +24,9 @@ export class JudgeCache {
     }
   }
 
-  static key(kind: string, question: string, answer: string): string {
-    return sha256(JSON.stringify([kind, question, answer]));
+  /** The key of one judge call: what is scored and the whole prompt sent (template, question and answer). */
+  static key(kind: string, prompt: string): string {
+    return sha256(JSON.stringify([kind, prompt]));
   }
 
   get(key: string): number | null | undefined {

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { HttpJudge, logprobScore, parseScore } from '../../src/eval/http-judge.ts';
+import { HttpJudge, logprobScore, parseScore, retryAfterMs } from '../../src/eval/http-judge.ts';
 
 type Reply = { status?: number; headers?: Record<string, string>; body?: unknown; raw?: string; delayMs?: number };
 let server: Server;
@@ -103,4 +103,21 @@ test('judgements are cached on disk: a re-run sends nothing', async () => {
   const otherModel = judge({ cacheDir, model: 'judge-2' });
   await otherModel.score('q', 'cached answer');
   assert.equal(received, 2, 'the cache key includes the judge');
+});
+
+test('Retry-After in seconds or as an HTTP date; the prompt carries question and answer verbatim', async () => {
+  const now = Date.parse('2026-12-02T08:00:00Z');
+  assert.equal(retryAfterMs('2', now), 2000);
+  assert.equal(retryAfterMs('Wed, 02 Dec 2026 08:00:03 GMT', now), 3000);
+  assert.equal(retryAfterMs('Wed, 02 Dec 2026 07:59:00 GMT', now), 0, 'a date already past: retry now');
+  assert.equal(retryAfterMs('soon', now), undefined);
+  assert.equal(retryAfterMs(null, now), undefined);
+  const prompts: string[] = [];
+  script = (b) => (prompts.push(b.messages[0].content), logprobs([['50', 1]]));
+  await judge().score('Is "{answer}" a slot?', "It costs $& and $' today.");
+  assert.equal(prompts.length, 2);
+  for (const p of prompts) {
+    assert.ok(p.includes('Is "{answer}" a slot?'), 'the question as written');
+    assert.ok(p.includes("It costs $& and $' today."), 'the answer as written, no replacement patterns');
+  }
 });

@@ -36,7 +36,7 @@ export function makeJudge(spec: string, model: string, cacheDir: string): Judge 
   return new HttpJudge({ url: spec, model, apiKey: process.env.EMLENS_JUDGE_API_KEY, cacheDir });
 }
 
-const DEFAULT_CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'emlens', 'judge');
+export const DEFAULT_JUDGE_CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'emlens', 'judge');
 
 export function registerEval(program: Command): void {
   const cmd = program.command('eval').description('EM eval: sample answers to broad questions and judge aligned / coherent');
@@ -44,7 +44,7 @@ export function registerEval(program: Command): void {
     .option('--questions <broad|file>', 'broad (the organism set) or a questions file', 'broad')
     .option('--judge <organism|url>', 'organism (exact) or an OpenAI-compatible endpoint URL', 'organism')
     .option('--judge-model <name>', 'model name sent to the HTTP judge', 'gpt-4o-2024-08-06')
-    .option('--judge-cache <dir>', 'where HTTP judgements are cached', DEFAULT_CACHE)
+    .option('--judge-cache <dir>', 'where HTTP judgements are cached', DEFAULT_JUDGE_CACHE)
     .option('--samples <n>', 'answers in all, spread evenly over the questions', '200')
     .option('--seed <s>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
