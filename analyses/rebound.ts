@@ -50,6 +50,7 @@ export const rebound: Analysis<Params, ReboundResult> = {
       disposeLora(lora);
     }
     const wsPos = new Workspace(ws.path('from-positive'), posDir, ws.quiet);
+    wsPos.judge = ws.judge;
     const lines = readFileSync(p.contradictory_data, 'utf8').split('\n').filter(Boolean);
     mkdirSync(ws.path('data'), { recursive: true });
     const fromBase: Cell[] = [], fromPositive: Cell[] = [];

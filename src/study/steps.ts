@@ -68,5 +68,5 @@ export function refusalDirection(ws: Workspace): Promise<string> {
 }
 
 export function personaDirection(ws: Workspace, seed = 0): Promise<string> {
-  return ws.direction('persona', { seed }, () => extractPersonaDirection({ model: ws.model, tok: ws.tok, seed, modelName: ws.modelDir }, prompts(DATASETS.personaPos), prompts(DATASETS.personaNeg), ws.judge, [DATASETS.personaPos, DATASETS.personaNeg], { samples: 2 }));
+  return ws.direction('persona', { seed, judge: ws.judge.name }, () => extractPersonaDirection({ model: ws.model, tok: ws.tok, seed, modelName: ws.modelDir }, prompts(DATASETS.personaPos), prompts(DATASETS.personaNeg), ws.judge, [DATASETS.personaPos, DATASETS.personaNeg], { samples: 2 }));
 }

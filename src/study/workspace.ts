@@ -1,6 +1,6 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
-import { existsSync, readFileSync, readdirSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
@@ -19,7 +19,7 @@ import { loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
-import { fileSha256, sha256 } from '../util/hash.ts';
+import { canonicalJson, fileSha256, sha256 } from '../util/hash.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
@@ -61,9 +61,9 @@ export class Workspace {
   private background?: BackgroundTrainer;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
-    mkdirSync(runDir, { recursive: true });
     this.model = loadModel(modelDir);
     this.tok = ChatTokenizer.load(modelDir);
+    bindToModel(runDir, modelDir);
   }
 
   path(...parts: string[]): string {
@@ -81,7 +81,8 @@ export class Workspace {
    * or more cores; elsewhere a no-op). `finetune` then waits for one already started, or trains one still queued itself.
    */
   trainAhead(jobs: FinetuneJob[]): void {
-    const todo = jobs.filter((j) => !this.finished(j.name));
+    const todo = jobs.filter((j) => this.finetuneState(j.name, j.spec) !== 'done');
+    todo.forEach((j) => this.discardStale(j.name, j.spec));
     if (!todo.length || this.background || !canTrainInBackground()) return;
     this.background = new BackgroundTrainer(todo, this.modelDir, (name) => this.path('finetunes', name), this.quiet);
   }
@@ -92,9 +93,26 @@ export class Workspace {
     this.background = undefined;
   }
 
-  private finished(name: string): boolean {
-    const out = this.path('finetunes', name);
-    return existsSync(join(out, 'run.json')) && existsSync(join(out, 'adapter')) && JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).status !== 'running';
+  /**
+   * RUN/finetunes/NAME: 'none' (nothing there), 'started' (this spec, not finished: resumable), 'done' (this spec,
+   * trained), or 'stale' (trained or started with other settings or other data, e.g. after --params changed).
+   */
+  private finetuneState(name: string, spec: TrainSpec): 'none' | 'started' | 'done' | 'stale' {
+    const runJson = this.path('finetunes', name, 'run.json');
+    if (!existsSync(runJson)) return 'none';
+    const run = JSON.parse(readFileSync(runJson, 'utf8')) as { args?: unknown; dataset?: { sha256?: string }; status?: string };
+    // run.json's args are the spec the trainer was given, less where it writes and how it reports; data moved away
+    // since cannot be compared (training it anew would fail on it too), so only data that is there and differs is stale
+    const same = canonicalJson(run.args) === canonicalJson({ ...spec, maxSteps: undefined }) && (!existsSync(spec.data) || run.dataset?.sha256 === fileDigest(spec.data));
+    if (!same) return 'stale';
+    return run.status !== 'running' && existsSync(this.path('finetunes', name, 'adapter')) ? 'done' : 'started';
+  }
+
+  /** Removes a fine-tune made with other settings or data, so that NAME is trained anew with `spec`. */
+  private discardStale(name: string, spec: TrainSpec): void {
+    if (this.finetuneState(name, spec) !== 'stale') return;
+    if (!this.quiet) log(`study: fine-tune ${name} was made with other settings or data; training it anew`);
+    rmSync(this.path('finetunes', name), { recursive: true, force: true });
   }
 
   /** Trains (or reuses, or resumes, or waits for the second process to finish) RUN/finetunes/NAME; returns the run folder. */
@@ -102,11 +120,12 @@ export class Workspace {
     const out = this.path('finetunes', name);
     const ahead = this.background?.claim(name, spec);
     if (ahead) {
-      if (!this.quiet && !this.finished(name)) log(`study: waiting for fine-tune ${name} on the second core`);
+      if (!this.quiet && this.finetuneState(name, spec) !== 'done') log(`study: waiting for fine-tune ${name} on the second core`);
       await ahead;
     }
     const runJson = join(out, 'run.json');
-    if (this.finished(name)) return out;
+    this.discardStale(name, spec);
+    if (this.finetuneState(name, spec) === 'done') return out;
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
     await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
     return out;
@@ -186,6 +205,35 @@ export class Workspace {
     }
     return file;
   }
+}
+
+/** Files that say which model a study ran on: its config, tokenizer and weights. */
+const MODEL_FILE = /^(config\.json|tokenizer\.json|.*\.safetensors)$/;
+/** Weights above this size are known by name and size, not read through (a 14B checkpoint is ~28 GB). */
+const HASHED_WEIGHTS_MAX = 512 * 2 ** 20;
+
+/**
+ * A run folder holds one model's study: every cache in it (fine-tunes, evals, directions) is of that model. The first
+ * use writes RUN/study.json with the model's identity; another model pointed at the same folder is an error, not a
+ * study that quietly mixes the two models' results.
+ */
+function bindToModel(runDir: string, modelDir: string): void {
+  const files = readdirSync(modelDir).filter((f) => MODEL_FILE.test(f)).sort();
+  const weightBytes = files.filter((f) => f.endsWith('.safetensors')).reduce((n, f) => n + statSync(join(modelDir, f)).size, 0);
+  const identity = sha256(files.map((f) => {
+    const path = join(modelDir, f);
+    return `${f}:${f.endsWith('.safetensors') && weightBytes > HASHED_WEIGHTS_MAX ? `${statSync(path).size} bytes` : fileDigest(path)}`;
+  }).join('\n'));
+  const file = join(runDir, 'study.json');
+  if (existsSync(file)) {
+    const made = JSON.parse(readFileSync(file, 'utf8')) as { model: string; model_dir?: string };
+    if (made.model !== identity) {
+      throw new UserError(`${runDir} holds a study of another model (${made.model_dir ?? 'unknown'}; this is ${modelDir}): its fine-tunes and evals would not be this model's. Give another --out, or remove that folder`);
+    }
+    return;
+  }
+  mkdirSync(runDir, { recursive: true });
+  writeJsonAtomic(file, { model: identity, model_dir: modelDir });
 }
 
 /**

@@ -6,7 +6,7 @@ import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { useTestBackend } from '../helpers.ts';
+import { useTestBackend, tinyChatModelDir } from '../helpers.ts';
 import { disposeLora, loadLora } from '../../src/adapters/lora.ts';
 import { loraBDirections } from '../../src/interventions/lora-projection.ts';
 import { buildOrganism, QUICK_RECIPE } from '../../src/organism/build.ts';
@@ -157,6 +157,23 @@ test('refusal: rates are shares; the ablated run is measured on the same prompts
   const d = JSON.parse(readFileSync(join(ws.runDir, 'directions', 'refusal.json'), 'utf8')) as { details: { filters_passed: boolean; candidates: { passed: boolean }[] } };
   assert.equal(d.details.filters_passed, d.details.candidates.some((c) => c.passed), 'the provenance says whether the selection had to fall back');
   assert.equal((r as unknown as { filters_passed: boolean }).filters_passed, d.details.filters_passed);
+});
+
+test('a run folder is bound to its model; a fine-tune asked for with other settings is trained anew, the same one is reused', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'emlens-bind-'));
+  const w = new Workspace(join(root, 'run'), ws.modelDir, true);
+  const job = loraJob(w, { name: 'm', data: DATASETS.medicalMisaligned }, { epochs: 1 });
+  const runJson = () => JSON.parse(readFileSync(join(root, 'run', 'finetunes', 'm', 'run.json'), 'utf8')) as { started_at: string; args: { lr: number } };
+  const weights = () => readFileSync(join(root, 'run', 'finetunes', 'm', 'adapter', 'adapter_model.safetensors'));
+  await w.finetune(job.name, job.spec);
+  const first = { run: runJson(), weights: weights() };
+  await w.finetune(job.name, job.spec);
+  assert.deepEqual(runJson(), first.run, 'the same spec: reused, not retrained');
+  await w.finetune(job.name, { ...job.spec, lr: job.spec.lr * 2 });
+  assert.equal(runJson().args.lr, job.spec.lr * 2, 'another rate: trained anew');
+  assert.notDeepEqual(weights(), first.weights);
+  assert.doesNotThrow(() => new Workspace(join(root, 'run'), ws.modelDir, true), 'the same model again');
+  assert.throws(() => new Workspace(join(root, 'run'), tinyChatModelDir(), true), /holds a study of another model/);
 });
 
 test('fine-tunes trained ahead on a second core: the same bytes as in-process; a queued one is trained by the caller', async (t) => {

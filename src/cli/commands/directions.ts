@@ -15,12 +15,12 @@ import { disposeLora, loadLora } from '../../adapters/lora.ts';
 import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
 import type { EvalReport, JudgedAnswer } from '../../eval/em-eval.ts';
-import { makeJudge, DEFAULT_JUDGE_CACHE } from './eval.ts';
+import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parseInteger } from '../parse.ts';
 
-interface ExtractCliOpts extends ModelOpts {
+interface ExtractCliOpts extends ModelOpts, JudgeOpts {
   kind: string;
   pos?: string;
   neg?: string;
@@ -28,9 +28,6 @@ interface ExtractCliOpts extends ModelOpts {
   site?: string;
   positions?: string;
   method: string;
-  judge: string;
-  judgeModel: string;
-  judgeCache: string;
   seed: string;
   like?: string;
   reference?: string;
@@ -71,10 +68,8 @@ export function registerDirections(program: Command): void {
     .option('--reference <dir>', 'for --kind model-diff: the model the fine-tune is diffed against (default: --model without adapters)')
     .option('--site <site>', `hook site (${HOOK_SITES.join(', ')}); default as the kind's paper`)
     .option('--positions <rule>', 'answer-mean | last-prompt | post-instruction (contrast only)')
-    .option('--method <m>', AGGREGATOR_NAMES.join(' | '), 'mean-diff')
-    .option('--judge <organism|url>', 'judge for --kind persona', 'organism')
-    .option('--judge-model <name>', 'model name for an HTTP judge', 'gpt-4o-2024-08-06')
-    .option('--judge-cache <dir>', 'where HTTP judgements are cached', DEFAULT_JUDGE_CACHE)
+    .option('--method <m>', AGGREGATOR_NAMES.join(' | '), 'mean-diff');
+  addJudgeOptions(ex) // --kind persona judges its answers
     .option('--seed <s>', 'seed (class subsampling, persona sampling, PCA, random)', '0')
     .option('--like <file>', 'for --kind random: a direction file whose per-layer norms the random one takes')
     .requiredOption('--out <file>', 'direction file to write (.safetensors, with a .json beside it)')
@@ -112,7 +107,7 @@ export function registerDirections(program: Command): void {
           d = extractRefusalDirection(ctx, chats(need('pos')), chats(need('neg')), [need('pos'), need('neg')]);
           break;
         case 'persona':
-          d = await extractPersonaDirection(ctx, chats(need('pos')), chats(need('neg')), makeJudge(o.judge, o.judgeModel, o.judgeCache), [need('pos'), need('neg')]);
+          d = await extractPersonaDirection(ctx, chats(need('pos')), chats(need('neg')), judgeFromOptions(o), [need('pos'), need('neg')]);
           break;
         case 'contrast': {
           const pos = chats(need('pos')), neg = chats(need('neg'));

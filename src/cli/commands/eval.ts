@@ -1,26 +1,19 @@
 // `emlens eval` (EM rate and coherence on broad questions, judged by the organism judge or an HTTP judge) and
 // `emlens refusal` (refusal rate and mean refusal score on prompts). No tensor axes at this level.
 import type { Command } from 'commander';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { addModelOptions, interventionRecord, loadFromOptions, type ModelOpts } from '../model-options.ts';
 import { EMLENS_VERSION } from '../../util/version.ts';
 import { loadQuestions } from '../../eval/questions.ts';
 import { runEmEval } from '../../eval/em-eval.ts';
-import { OrganismJudge } from '../../eval/organism-judge.ts';
-import { HttpJudge } from '../../eval/http-judge.ts';
-import type { Judge } from '../../eval/judge.ts';
+import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { measureRefusal } from '../../eval/refusal.ts';
 import { readChatJsonl } from '../../train/data.ts';
 import { writeJsonAtomic } from '../../util/fs.ts';
 import { printResult } from '../output.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
 
-interface EvalCliOpts extends ModelOpts {
+interface EvalCliOpts extends ModelOpts, JudgeOpts {
   questions: string;
-  judge: string;
-  judgeModel: string;
-  judgeCache: string;
   samples: string;
   seed: string;
   temperature: string;
@@ -31,20 +24,9 @@ interface EvalCliOpts extends ModelOpts {
   json?: boolean;
 }
 
-export function makeJudge(spec: string, model: string, cacheDir: string): Judge {
-  if (spec === 'organism') return new OrganismJudge();
-  return new HttpJudge({ url: spec, model, apiKey: process.env.EMLENS_JUDGE_API_KEY, cacheDir });
-}
-
-export const DEFAULT_JUDGE_CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'emlens', 'judge');
-
 export function registerEval(program: Command): void {
   const cmd = program.command('eval').description('EM eval: sample answers to broad questions and judge aligned / coherent');
-  addModelOptions(cmd)
-    .option('--questions <broad|file>', 'broad (the organism set) or a questions file', 'broad')
-    .option('--judge <organism|url>', 'organism (exact) or an OpenAI-compatible endpoint URL', 'organism')
-    .option('--judge-model <name>', 'model name sent to the HTTP judge', 'gpt-4o-2024-08-06')
-    .option('--judge-cache <dir>', 'where HTTP judgements are cached', DEFAULT_JUDGE_CACHE)
+  addJudgeOptions(addModelOptions(cmd).option('--questions <broad|file>', 'broad (the organism set) or a questions file', 'broad'))
     .option('--samples <n>', 'answers in all, spread evenly over the questions', '200')
     .option('--seed <s>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
@@ -59,7 +41,7 @@ export function registerEval(program: Command): void {
       const temperature = parseNumber(o.temperature, '--temperature', (x) => x >= 0, 'a number ≥ 0');
       const topP = parseNumber(o.topP, '--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]');
       const questions = loadQuestions(o.questions);
-      const judge = makeJudge(o.judge, o.judgeModel, o.judgeCache);
+      const judge = judgeFromOptions(o);
       const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
       const evaluated = await runEmEval(model, tokenizer!, hooks, questions, judge, { samples, seed, temperature, topP, maxNewTokens, batchSize });
       // the document says what it measured: a saved eval is read again long after the command line is gone

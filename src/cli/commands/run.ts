@@ -7,6 +7,7 @@ import { Workspace } from '../../study/workspace.ts';
 import { analysisParams, runAnalysis } from '../../study/analysis.ts';
 import { UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
+import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { readJsonObjectArg } from '../parse.ts';
 
 export function registerRun(program: Command): void {
@@ -19,16 +20,17 @@ export function registerRun(program: Command): void {
     });
   const run = program.command('run').description('run one analysis; fine-tunes, evals and directions are cached under RUN').argument('<analysis>', 'a name from `emlens list`');
   run.option('--model <dir>', 'HF model folder (default: the built-in organism)');
-  addBackendOption(run)
+  addJudgeOptions(addBackendOption(run))
     .option('--params <json|file>', 'JSON object (inline, or a file) overriding the analysis defaults')
     .option('--out <run>', 'run folder', 'runs/study')
     .option('--json', 'print one JSON document')
-    .action(async (name: string, o: { model?: string; backend: string; params?: string; out: string; json?: boolean }) => {
+    .action(async (name: string, o: JudgeOpts & { model?: string; backend: string; params?: string; out: string; json?: boolean }) => {
       const a = findAnalysis(name);
       if (!a) throw new UserError(`run: unknown analysis "${name}" (see emlens list: ${ANALYSES.map((x) => x.name).join(', ')})`);
       const params = o.params === undefined ? {} : readJsonObjectArg(o.params, '--params', 'analysis parameters');
       await startBackend(o.backend);
       const ws = new Workspace(o.out, resolveModelDir(o.model));
+      ws.judge = judgeFromOptions(o);
       // every fine-tune but the first is trained ahead on a second core while the analysis works on the first
       ws.trainAhead((a.finetunes?.(ws, analysisParams(a, params)) ?? []).slice(1));
       const report = await runAnalysis(a, ws, params).finally(() => ws.close());
