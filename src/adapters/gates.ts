@@ -10,6 +10,7 @@ import { UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
+import { Direction } from '../directions/direction.ts';
 
 /** full: W [dModel, C]; diag: bias only (g = 2σ(b)); lowrank: W = U·V with U [dModel, r], V [r, C]. */
 export type GateKind = 'full' | 'diag' | 'lowrank';
@@ -147,7 +148,8 @@ export function loadGates(path: string, model: Model): Gates {
 
 /**
  * The gate's dominant input direction per layer: the top left-singular vector of W (or of U·V), i.e. the direction
- * of the block input h that moves the gate pre-activations most (power iteration on W Wᵀ, float64). Axes: [dModel].
+ * of the block input h that moves the gate pre-activations most (power iteration on W Wᵀ, float64), scaled by σ₁ and
+ * signed so that moving h along it raises the gates on average (Σⱼ (Wᵀv)ⱼ ≥ 0: it opens attention). Axes: [dModel].
  */
 export function gateDominantDirections(gates: Gates, nLayers: number): { vectors: Float64Array[]; strength: number[] } {
   const vectors = Array.from({ length: nLayers }, () => new Float64Array(gates.dModel));
@@ -169,8 +171,20 @@ export function gateDominantDirections(gates: Gates, nLayers: number): { vectors
       sigma = Math.sqrt(n);
       v = next.map((x) => x / n);
     }
-    vectors[l] = v.map((x) => x * sigma);
+    let opens = 0; // Σⱼ (Wᵀv)ⱼ: how the mean gate pre-activation moves along v
+    for (let i = 0; i < d; i++) for (let j = 0; j < C; j++) opens += W[i][j] * v[i];
+    vectors[l] = v.map((x) => (opens < 0 ? -x : x) * sigma);
     strength[l] = sigma;
   }
   return { vectors, strength };
+}
+
+/** The gates' dominant input directions as a Direction (site resid_pre, the gates' input); best_layer: the strongest. */
+export function gateDirection(gates: Gates, nLayers: number, source: string): Direction {
+  if (gates.kind === 'diag') throw new UserError(`${source}: diagonal gates read nothing from the residual stream (g = 2σ(b)), so they have no input direction`);
+  const { vectors, strength } = gateDominantDirections(gates, nLayers);
+  return Direction.make(vectors, {
+    kind: 'gate', adapter: source, site: 'resid_pre', positions: 'none', method: 'gate-svd', best_layer: strength.indexOf(Math.max(...strength)),
+    details: { gate_kind: gates.kind, strength, note: "row l: the block input direction that moves layer l's gates most (top singular vector of W, × σ₁), signed to open them" },
+  });
 }

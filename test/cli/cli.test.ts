@@ -167,6 +167,14 @@ test('train → forward: LoRA and gate runs are used through --adapter / --gates
   const viaRun = json('forward', '--model', model, '--ids', ids, '--adapter', join(root, 'gate')).logits;
   assert.deepEqual(amp, viaRun);
   assert.notDeepEqual(amp, base);
+  // extract --kind gate: the inputs a full gate reads; a diagonal gate reads none, a LoRA is not a gate
+  json('train', '--model', model, '--data', data, '--out', join(root, 'full'), '--adapter', 'gate', '--lr', '5e-2', '--batch', '4', '--grad-accum', '1');
+  const gd = json('extract', '--model', model, '--kind', 'gate', '--adapter', join(root, 'full'), '--out', join(root, 'gate-dir.safetensors'));
+  assert.equal(gd.kind, 'gate');
+  assert.equal(gd.provenance.site, 'resid_pre');
+  assert.ok(gd.norms[gd.best_layer] > 0);
+  assertOneLineError(emlens('extract', '--model', model, '--kind', 'gate', '--adapter', join(root, 'gate'), '--out', join(root, 'x.safetensors')), /diagonal gates read nothing/);
+  assertOneLineError(emlens('extract', '--model', model, '--kind', 'gate', '--adapter', join(root, 'lora'), '--out', join(root, 'x.safetensors')), /is not a gate adapter/);
 });
 
 test('train: a bad data line and a bad flag are one error line, exit 1', () => {

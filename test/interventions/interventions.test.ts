@@ -17,7 +17,7 @@ import { projectLoraB, loraBDirections, loraWriteDirection } from '../../src/int
 import { loadLora, disposeLora, withLora } from '../../src/adapters/lora.ts';
 import { forward } from '../../src/model/transformer.ts';
 import { hookNames } from '../../src/model/hooks.ts';
-import { createGates, gateDominantDirections, disposeGates } from '../../src/adapters/gates.ts';
+import { createGates, gateDominantDirections, gateDirection, disposeGates } from '../../src/adapters/gates.ts';
 import { cosine, norm } from '../../src/directions/direction.ts';
 import type { Hook } from '../../src/model/hooks.ts';
 
@@ -118,8 +118,13 @@ test("a gate's dominant direction recovers the planted input direction", () => {
   const layer = g.layers.get(1)!;
   (layer.W as unknown as tf.Variable).assign(tf.outerProduct(tf.tensor1d(u), tf.tensor1d(c)));
   const { vectors, strength } = gateDominantDirections(g, model.config.nLayers);
-  assert.ok(Math.abs(cosine(vectors[1], u)!) > 0.9999);
+  const opens = c.reduce((a, x) => a + x, 0) > 0 ? 1 : -1; // along +u the gates open when Σc > 0
+  assert.ok(opens * cosine(vectors[1], u)! > 0.9999, 'signed so that the gates open along it');
   assert.ok(Math.abs(strength[1] - norm(u) * norm(c)) < 1e-3 * strength[1]);
   assert.equal(norm(vectors[0]), 0);
+  (layer.W as unknown as tf.Variable).assign(tf.outerProduct(tf.tensor1d(u), tf.tensor1d(c.map((x) => -x))));
+  const flipped = gateDirection(g, model.config.nLayers, 'planted');
+  assert.ok(-opens * cosine(flipped.at(1), u)! > 0.9999, 'the sign follows what opens the gates, not the power iteration');
+  assert.equal(flipped.provenance.best_layer, 1);
   disposeGates(g);
 });

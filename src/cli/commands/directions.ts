@@ -12,6 +12,7 @@ import { Direction, type PositionRule } from '../../directions/direction.ts';
 import { cosineTable } from '../../directions/compare.ts';
 import { AGGREGATOR_NAMES, randomDirectionLike } from '../../directions/aggregators.ts';
 import { disposeLora, loadLora } from '../../adapters/lora.ts';
+import { disposeGates, gateDirection, loadGates } from '../../adapters/gates.ts';
 import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
 import type { EvalReport, JudgedAnswer } from '../../eval/em-eval.ts';
@@ -61,7 +62,7 @@ const chats = (path: string) => readChatJsonl(path, { requireAssistant: false })
 export function registerDirections(program: Command): void {
   const ex = program.command('extract').description('extract an EM, refusal, persona or contrast direction (one vector per layer), read the one a LoRA writes (lora-b), or draw a random baseline');
   addModelOptions(ex)
-    .requiredOption('--kind <kind>', 'em | refusal | persona | contrast | model-diff (--adapter\'s shift of activations on --data) | lora-b (what --adapter writes into the residual stream) | random (--like FILE)')
+    .requiredOption('--kind <kind>', 'em | refusal | persona | contrast | model-diff (--adapter\'s shift of activations on --data) | lora-b (what --adapter writes into the residual stream) | gate (the inputs --adapter\'s gates read most) | random (--like FILE)')
     .option('--pos <file>', 'positive set (JSONL chats): harmful prompts, persona+ prompts, or contrast examples')
     .option('--neg <file>', 'negative set (JSONL chats)')
     .option('--data <file>', 'for --kind em / model-diff: the answers saved by `emlens eval --out` (model-diff: or a chat JSONL)')
@@ -88,7 +89,7 @@ export function registerDirections(program: Command): void {
         const like = Direction.load(need('like'));
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
       }
-      if (o.kind === 'lora-b') return saved(o, await adapterWriteDirection(o));
+      if (o.kind === 'lora-b' || o.kind === 'gate') return saved(o, await adapterDirection(o, o.kind === 'gate' ? 'gate' : 'lora'));
       const { dir, model, base, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
       const ctx = { model, tok: tokenizer!, hooks, method: o.method, site: o.site as 'resid_pre' | 'resid_post' | undefined, seed, modelName: dir, adapterName: o.adapter };
       let d: Direction;
@@ -117,7 +118,7 @@ export function registerDirections(program: Command): void {
           break;
         }
         default:
-          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, model-diff, lora-b or random`);
+          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, model-diff, lora-b, gate or random`);
       }
       saved(o, d);
     });
@@ -137,18 +138,28 @@ export function registerDirections(program: Command): void {
     });
 }
 
-/** --kind lora-b: what the --adapter LoRA writes into the residual stream, read from its B (no text, no merged model). */
-async function adapterWriteDirection(o: ExtractCliOpts): Promise<Direction> {
-  if (!o.adapter) throw new UserError('--kind lora-b needs --adapter (a LoRA)');
+/** --kind lora-b / gate: a direction read straight from the --adapter's weights (no text, no merged model): what a
+ * LoRA writes into the residual stream, or the block inputs a gate adapter reads most. */
+async function adapterDirection(o: ExtractCliOpts, kind: 'lora' | 'gate'): Promise<Direction> {
+  const [flag, what] = kind === 'lora' ? ['lora-b', 'a LoRA'] : ['gate', 'a gate adapter'];
+  if (!o.adapter) throw new UserError(`--kind ${flag} needs --adapter (${what})`);
   const a = findAdapter(o.adapter);
-  if (a.kind !== 'lora') throw new UserError(`--kind lora-b: --adapter ${o.adapter} is not a LoRA`);
+  if (a.kind !== kind) throw new UserError(`--kind ${flag}: --adapter ${o.adapter} is not ${what}`);
   await startBackend(o.backend);
-  const model = loadModel(resolveModelDir(o.model));
-  const lora = loadLora(a.dir, model);
+  const model = loadModel(resolveModelDir(o.model)); // loading checks the adapter's shapes against the model
+  if (kind === 'lora') {
+    const lora = loadLora(a.dir, model);
+    try {
+      return loraWriteDirection(lora, model.config.nLayers, o.adapter);
+    } finally {
+      disposeLora(lora);
+    }
+  }
+  const gates = loadGates(a.dir, model);
   try {
-    return loraWriteDirection(lora, model.config.nLayers, o.adapter);
+    return gateDirection(gates, model.config.nLayers, o.adapter);
   } finally {
-    disposeLora(lora);
+    disposeGates(gates);
   }
 }
 
