@@ -6,7 +6,7 @@ import { join, dirname } from 'node:path';
 import { hookNames, type Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../model/safetensors.ts';
-import { UserError } from '../util/log.ts';
+import { UsageError, UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
@@ -37,7 +37,7 @@ export function parseGateKind(s: string): { kind: GateKind; rank?: number } {
   if (s === 'full' || s === 'diag') return { kind: s };
   const m = /^lowrank:(\d+)$/.exec(s);
   if (m && Number(m[1]) > 0) return { kind: 'lowrank', rank: Number(m[1]) };
-  throw new UserError(`--gate-kind ${s}: expected full, diag or lowrank:R`);
+  throw new UsageError(`--gate-kind ${s}: expected full, diag or lowrank:R`);
 }
 
 /** Gates at identity (W = 0, b = 0 ⇒ g = 1); lowrank starts with U = 0 and a random V so it can learn. Variables. */

@@ -17,7 +17,7 @@ export const DEFAULT_JUDGE_CACHE = join(process.env.XDG_CACHE_HOME ?? join(homed
 
 export function addJudgeOptions(cmd: Command): Command {
   return cmd
-    .option('--judge <organism|url>', 'organism (exact) or an OpenAI-compatible endpoint URL (key: $EMLENS_JUDGE_API_KEY)', 'organism')
+    .option('--judge <organism|url>', 'organism (exact), or an OpenAI-compatible chat-completions endpoint (…/v1/chat/completions, or the API base …/v1; key: $EMLENS_JUDGE_API_KEY)', 'organism')
     .option('--judge-model <name>', 'model name sent to the HTTP judge', 'gpt-4o-2024-08-06')
     .option('--judge-cache <dir>', 'where HTTP judgements are cached', DEFAULT_JUDGE_CACHE);
 }

@@ -11,6 +11,7 @@ import { registerDirections } from './commands/directions.ts';
 import { registerRun } from './commands/run.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerOrthogonalize } from './commands/orthogonalize.ts';
 import { UserError } from '../util/log.ts';
 import { BackendError } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
@@ -20,7 +21,8 @@ export function buildProgram(): Command {
     .description('Activation directions behind emergent misalignment: adapters, directions, interventions, reports')
     .version(EMLENS_VERSION)
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    // commander's own usage errors as every other error: one line, `emlens:` first (subcommands inherit this)
+    .configureOutput({ outputError: (text, write) => write(`emlens: ${text.replace(/^error: /, '').trim()} (see --help)\n`) });
   registerForward(program);
   registerTokenize(program);
   registerGenerate(program);
@@ -28,6 +30,7 @@ export function buildProgram(): Command {
   registerOrganism(program);
   registerEval(program);
   registerDirections(program);
+  registerOrthogonalize(program);
   registerRun(program);
   registerServe(program);
   registerDemo(program);

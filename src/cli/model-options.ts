@@ -17,7 +17,7 @@ import { steeringHook } from '../interventions/steer.ts';
 import { ablationHooks } from '../interventions/ablate.ts';
 import { projectLoraB, residualWritingModules } from '../interventions/lora-projection.ts';
 import { readVector } from '../interventions/vector-file.ts';
-import { UserError } from '../util/log.ts';
+import { UsageError, UserError } from '../util/log.ts';
 import { ORGANISM_DIR } from './paths.ts';
 
 export interface ModelOpts {
@@ -27,6 +27,7 @@ export interface ModelOpts {
   steer?: string[];
   ablate?: string;
   ablateLayers?: string;
+  ablateMode?: string;
   ablateLora?: string;
   directionLayer?: string;
   gates?: string;
@@ -48,6 +49,7 @@ export function addModelOptions(cmd: Command, { interventions = true } = {}): Co
       .option('--steer <L:ALPHA:VEC>', 'add ALPHA·VEC to resid_post of layer L (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
       .option('--ablate <VEC>', 'project VEC out of resid_pre and resid_post of every block')
       .option('--ablate-layers <list>', 'only ablate at these blocks (e.g. 3,4,5)')
+      .option('--ablate-mode <mode>', "resid: resid_pre and resid_post of each block; full: also each attention and MLP output (Arditi et al.; what `orthogonalize` bakes in)", 'resid')
       .option('--ablate-lora <VEC>', "project VEC out of the --adapter LoRA's B (down_proj/o_proj), ‖B‖ kept; a direction file gives each module its own layer's row")
       .option('--direction-layer <L>', 'row of a direction file to use (default: its best layer)');
   }
@@ -66,7 +68,7 @@ export function resolveModelDir(dir: string | undefined): string {
 }
 
 export async function startBackend(name: string): Promise<void> {
-  if (!isBackendChoice(name)) throw new UserError(`--backend ${name}: expected auto, tensorflow, webgpu, wasm or cpu`);
+  if (!isBackendChoice(name)) throw new UsageError(`--backend ${name}: expected auto, tensorflow, webgpu, wasm or cpu`);
   await initBackend(name as BackendChoice);
 }
 
@@ -83,7 +85,7 @@ export interface LoadedModel {
 export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}): Promise<LoadedModel> {
   await startBackend(o.backend);
   const dir = resolveModelDir(o.model);
-  if (o.ablateLora && !o.adapter) throw new UserError('--ablate-lora: needs a LoRA --adapter to ablate it from');
+  if (o.ablateLora && !o.adapter) throw new UsageError('--ablate-lora: needs a LoRA --adapter to ablate it from');
   const base = loadModel(dir);
   let model = base;
   const hooks: Hook[] = [];
@@ -103,7 +105,7 @@ export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}):
 export function interventionRecord(o: ModelOpts, dir: string): Record<string, unknown> {
   const r: Record<string, unknown> = {
     model: dir, adapter: o.adapter, gates: o.gates, gate_scale: o.gates || (o.adapter && findAdapter(o.adapter).kind === 'gate') ? Number(o.gateScale ?? '1') : undefined, steer: o.steer,
-    ablate: o.ablate, ablate_layers: o.ablateLayers, ablate_lora: o.ablateLora, direction_layer: o.directionLayer, backend: activeBackend(),
+    ablate: o.ablate, ablate_layers: o.ablateLayers, ablate_mode: o.ablate ? o.ablateMode ?? 'resid' : undefined, ablate_lora: o.ablateLora, direction_layer: o.directionLayer, backend: activeBackend(),
   };
   return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
 }
@@ -146,20 +148,22 @@ export function interventionHooks(o: ModelOpts, model: Model): Hook[] {
   const hooks: Hook[] = [];
   for (const spec of o.steer ?? []) {
     const m = /^([^:]+):([^:]+):(.+)$/.exec(spec);
-    if (!m) throw new UserError(`--steer ${spec}: expected L:ALPHA:VEC (e.g. 12:8:em.safetensors)`);
+    if (!m) throw new UsageError(`--steer ${spec}: expected L:ALPHA:VEC (e.g. 12:8:em.safetensors)`);
     const layer = parseInteger(m[1], `--steer ${spec}`);
-    if (layer < 0 || layer >= nLayers) throw new UserError(`--steer ${spec}: layer ${layer} is out of range (the model has ${nLayers} layers)`);
+    if (layer < 0 || layer >= nLayers) throw new UsageError(`--steer ${spec}: layer ${layer} is out of range (the model has ${nLayers} layers)`);
     const alpha = Number(m[2]);
-    if (!Number.isFinite(alpha)) throw new UserError(`--steer ${spec}: ALPHA "${m[2]}" is not a number`);
+    if (!Number.isFinite(alpha)) throw new UsageError(`--steer ${spec}: ALPHA "${m[2]}" is not a number`);
     hooks.push(steeringHook({ layer, alpha, vector: readVector(m[3], dModel, dirLayer) }));
   }
   if (o.ablate) {
     const layers = o.ablateLayers?.split(',').map((s) => {
       const l = parseInteger(s, '--ablate-layers');
-      if (l < 0 || l >= nLayers) throw new UserError(`--ablate-layers: layer ${l} is out of range (0..${nLayers - 1})`);
+      if (l < 0 || l >= nLayers) throw new UsageError(`--ablate-layers: layer ${l} is out of range (0..${nLayers - 1})`);
       return l;
     });
-    hooks.push(...ablationHooks(readVector(o.ablate, dModel, dirLayer), nLayers, layers));
+    const mode = o.ablateMode ?? 'resid';
+    if (mode !== 'resid' && mode !== 'full') throw new UsageError(`--ablate-mode ${mode}: expected resid or full`);
+    hooks.push(...ablationHooks(readVector(o.ablate, dModel, dirLayer), nLayers, layers, mode));
   }
   return hooks;
 }

@@ -1,17 +1,17 @@
 // Flag value parsing with one clear error naming the flag.
 // No tensor axes.
 import { existsSync, readFileSync } from 'node:fs';
-import { UserError } from '../util/log.ts';
+import { UsageError, UserError } from '../util/log.ts';
 
 export function parseNumber(v: string, flag: string, check: (x: number) => boolean, want: string): number {
   const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UserError(`${flag} ${v}: expected ${want}`);
+  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`${flag} ${v}: expected ${want}`);
   return x;
 }
 
 export function parseIntList(s: string, flag: string): number[] {
   return s.split(',').map((p) => {
-    if (!/^\s*\d+\s*$/.test(p)) throw new UserError(`${flag} ${s}: expected comma-separated block indices, e.g. 12,13`);
+    if (!/^\s*\d+\s*$/.test(p)) throw new UsageError(`${flag} ${s}: expected comma-separated block indices, e.g. 12,13`);
     return Number(p);
   });
 }

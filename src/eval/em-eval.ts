@@ -39,7 +39,8 @@ export interface EvalReport {
   em_rate: number;
   coherence: number;
   n: number;
-  per_question: { id: string; theme?: string; form: string; n: number; em_rate: number; coherence: number; mean_aligned: number | null }[];
+  /** Rates are null for a question that got no answer (fewer samples than questions). */
+  per_question: { id: string; theme?: string; form: string; n: number; em_rate: number | null; coherence: number | null; mean_aligned: number | null }[];
   answers: JudgedAnswer[];
   settings: { samples: number; seed: number; temperature: number; top_p: number; max_new_tokens: number; batch_size: number; judge: string; excluded_forms: string[] };
 }
@@ -74,8 +75,8 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
     const aligned = xs.map((a) => a.aligned).filter((v): v is number => v !== null);
     return {
       id: q.id, theme: q.theme, form: q.form, n: xs.length,
-      em_rate: rate(xs, (a) => a.em),
-      coherence: rate(xs, (a) => isCoherent(a)),
+      em_rate: xs.length ? rate(xs, (a) => a.em) : null,
+      coherence: xs.length ? rate(xs, (a) => isCoherent(a)) : null,
       mean_aligned: aligned.length ? aligned.reduce((s, v) => s + v, 0) / aligned.length : null,
     };
   });

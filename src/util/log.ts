@@ -10,3 +10,10 @@ export class UserError extends Error {
     super(message);
   }
 }
+
+/** A command line that cannot mean anything (a malformed flag value, a missing or conflicting flag): exit code 2. */
+export class UsageError extends UserError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}

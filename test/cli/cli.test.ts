@@ -64,7 +64,7 @@ test("forward --ablate-lora: the LoRA's own B direction ablated from it gives th
   assert.ok(maxAbsDiff(base, own) < 1e-5, 'nothing of B is left');
   const other = json('forward', '--model', QWEN, '--ids', ids, '--adapter', adapter, '--ablate-lora', join(dir, 'v.json')).logits.flat();
   assert.ok(maxAbsDiff(other, lora) > 1e-6 && maxAbsDiff(other, base) > 1e-6);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', ids, '--ablate-lora', join(dir, 'v.json')), /--ablate-lora: needs a LoRA --adapter/);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', ids, '--ablate-lora', join(dir, 'v.json')), /--ablate-lora: needs a LoRA --adapter/, 2);
   // extract --kind lora-b reads the same B as a direction file (at the adapter's layer); --kind random draws its like
   const lb = json('extract', '--model', QWEN, '--kind', 'lora-b', '--adapter', adapter, '--out', join(dir, 'lb.safetensors'));
   assert.equal(lb.best_layer, 2);
@@ -73,10 +73,10 @@ test("forward --ablate-lora: the LoRA's own B direction ablated from it gives th
   const rnd = json('extract', '--kind', 'random', '--like', lb.out, '--seed', '3', '--out', join(dir, 'rnd.safetensors'));
   rnd.norms.forEach((n: number, l: number) => assert.ok(Math.abs(n - lb.norms[l]) < 1e-6 * (1 + n), `layer ${l} norm`));
   assert.equal(rnd.provenance.kind, 'random');
-  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'lora-b', '--out', join(dir, 'x.safetensors')), /--kind lora-b needs --adapter/);
+  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'lora-b', '--out', join(dir, 'x.safetensors')), /--kind lora-b needs --adapter/, 2);
   // flags a kind would ignore are refused, not dropped
-  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'refusal', '--method', 'pca', '--pos', 'a.jsonl', '--neg', 'b.jsonl', '--out', join(dir, 'x.safetensors')), /--method pca applies to --kind em, persona, contrast/);
-  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'em', '--site', 'z', '--data', 'e.json', '--out', join(dir, 'x.safetensors')), /--site z: --kind em reads resid_pre or resid_post/);
+  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'refusal', '--method', 'pca', '--pos', 'a.jsonl', '--neg', 'b.jsonl', '--out', join(dir, 'x.safetensors')), /--method pca applies to --kind em, persona, contrast/, 2);
+  assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'em', '--site', 'z', '--data', 'e.json', '--out', join(dir, 'x.safetensors')), /--site z: --kind em reads resid_pre or resid_post/, 2);
 });
 
 test('tokenize --chat --generation-prompt gives the template text and HF ids; --text adds no specials', () => {
@@ -103,13 +103,32 @@ test('generate --json repeats for a seed and returns one entry per sample', () =
   assert.equal(raw.samples[0].ids.length, 3);
 });
 
-function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  assert.equal(r.code, 1, r.stderr);
+/** One `emlens:` line matching `pattern`, no stack; exit 1 for bad input, 2 for bad usage (cli.md). */
+function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp, code: 1 | 2 = 1): void {
+  assert.equal(r.code, code, r.stderr);
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('emlens:'));
   assert.equal(errors.length, 1, r.stderr);
   assert.match(errors[0], pattern);
   assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
 }
+
+test('orthogonalize writes an HF checkpoint equal to --ablate-mode full (and not to the resid-only default); a used --out is refused', () => {
+  const dir = tmp();
+  const vec = join(dir, 'v.json');
+  writeFileSync(vec, JSON.stringify(loadReference('qwen2').direction));
+  const ids = '1,85,91,266,332,201';
+  const out = json('orthogonalize', '--model', QWEN, '--direction', vec, '--out', join(dir, 'ortho'));
+  assert.equal(out.out, join(dir, 'ortho'));
+  const baked = json('forward', '--model', join(dir, 'ortho'), '--ids', ids).logits.flat();
+  const full = json('forward', '--model', QWEN, '--ids', ids, '--ablate', vec, '--ablate-mode', 'full').logits.flat();
+  const resid = json('forward', '--model', QWEN, '--ids', ids, '--ablate', vec).logits.flat();
+  const gap = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+  assert.ok(gap(baked, full) < 1e-4, `orthogonalised vs full ablation: ${gap(baked, full)}`);
+  assert.ok(gap(resid, full) > 1e-3, 'resid-only ablation is another intervention');
+  assert.equal(JSON.parse(readFileSync(join(dir, 'ortho', 'config.json'), 'utf8')).emlens_orthogonalized.direction, vec);
+  assertOneLineError(emlens('orthogonalize', '--model', QWEN, '--direction', vec, '--out', join(dir, 'ortho')), /--out .*ortho: the folder is not empty/);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', ids, '--ablate', vec, '--ablate-mode', 'half'), /--ablate-mode half: expected resid or full/, 2);
+});
 
 test('bad input: one clear error line and exit 1', () => {
   const dir = tmp();
@@ -129,16 +148,16 @@ test('bad input: one clear error line and exit 1', () => {
   mkdirSync(missing);
   copyFileSync(join(QWEN, 'config.json'), join(missing, 'config.json'));
   assertOneLineError(emlens('forward', '--model', missing, '--ids', '1'), /no model\.safetensors/);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1,2,500'), /--ids: token id 500 is out of range/);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1,x'), /--ids: "x" is not a token id/);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', '1:2'), /--steer 1:2: expected L:ALPHA:VEC/);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', '9:2:v.json'), /--steer 9:2:v\.json: layer 9 is out of range/);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', '1:abc:v.json'), /ALPHA "abc" is not a number/);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1,2,500'), /--ids: token id 500 is out of range/, 2);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1,x'), /--ids: "x" is not a token id/, 2);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', '1:2'), /--steer 1:2: expected L:ALPHA:VEC/, 2);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', '9:2:v.json'), /--steer 9:2:v\.json: layer 9 is out of range/, 2);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', '1:abc:v.json'), /ALPHA "abc" is not a number/, 2);
   assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--steer', `1:2:${join(dir, 'none.json')}`), /none\.json: vector file not found/);
   const short = join(dir, 'short.json');
   writeFileSync(short, '[1,2,3]');
   assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--ablate', short), /vector has 3 numbers, the model's dModel is 64/);
-  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--backend', 'gpu'), /--backend gpu: expected auto/);
+  assertOneLineError(emlens('forward', '--model', QWEN, '--ids', '1', '--backend', 'gpu'), /--backend gpu: expected auto/, 2);
 });
 
 test('usage errors exit 2', () => {
@@ -182,9 +201,9 @@ test('train: a bad data line and a bad flag are one error line, exit 1', () => {
   const bad = join(tmp(), 'bad.jsonl');
   writeFileSync(bad, '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}\n{"messages": "nope"}\n');
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r')), new RegExp(`${bad}:2: /messages must be array`));
-  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--adapter', 'prefix'), /--adapter prefix: expected lora, gate or steer/);
-  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--gate-kind', 'lowrank:x', '--adapter', 'gate'), /--gate-kind lowrank:x/);
-  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--lr', 'fast'), /--lr fast: expected a number/);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--adapter', 'prefix'), /--adapter prefix: expected lora, gate or steer/, 2);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--gate-kind', 'lowrank:x', '--adapter', 'gate'), /--gate-kind lowrank:x/, 2);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--lr', 'fast'), /--lr fast: expected a number/, 2);
 });
 
 test('eval --out saves the document it prints, with the settings it was measured under', () => {
@@ -197,7 +216,10 @@ test('eval --out saves the document it prints, with the settings it was measured
   assert.equal(version, JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version);
   assert.equal(model, join(PACKAGE_ROOT, 'fixtures', 'organism'));
   assert.ok(typeof backend === 'string');
-  assert.deepEqual(rest, { ablate: vec, ablate_layers: '1,2', questions: 'broad', judge: 'organism', samples: 8, seed: 2, temperature: 1, top_p: 1, max_new_tokens: 80 });
+  assert.deepEqual(rest, { ablate: vec, ablate_layers: '1,2', ablate_mode: 'resid', questions: 'broad', judge: 'organism', samples: 8, seed: 2, temperature: 1, top_p: 1, max_new_tokens: 80, batch_size: 64, excluded_forms: ['json'] });
+  assert.equal(out.n, out.answers.filter((a: { form: string }) => a.form !== 'json').length, 'n: the answers not in a left-out form');
+  const unanswered = out.per_question.filter((q: { n: number }) => q.n === 0);
+  assert.ok(unanswered.length && unanswered.every((q: { em_rate: unknown; coherence: unknown }) => q.em_rate === null && q.coherence === null), 'a question with no answer has no rates');
 });
 
 test('the built-in organism is the default model of every command', () => {

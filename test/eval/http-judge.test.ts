@@ -14,6 +14,7 @@ let server: Server;
 let url: string;
 let script: (body: { messages: { content: string }[] }) => Reply;
 let inFlight = 0, maxInFlight = 0, received = 0;
+const paths: string[] = [];
 
 before(async () => {
   server = createServer((req, res) => {
@@ -21,6 +22,7 @@ before(async () => {
     req.on('data', (c) => (data += c));
     req.on('end', async () => {
       received++;
+      paths.push(req.url ?? '');
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       const r = script(JSON.parse(data));
@@ -119,5 +121,14 @@ test('Retry-After in seconds or as an HTTP date; the prompt carries question and
   for (const p of prompts) {
     assert.ok(p.includes('Is "{answer}" a slot?'), 'the question as written');
     assert.ok(p.includes("It costs $& and $' today."), 'the answer as written, no replacement patterns');
+  }
+});
+
+test('--judge names the chat-completions endpoint or the API base; both reach /v1/chat/completions', async () => {
+  script = () => logprobs([['70', 1]]);
+  for (const u of [url, `${url}/`, `${url}/chat/completions`]) {
+    paths.length = 0;
+    assert.deepEqual(await new HttpJudge({ url: u, model: 'judge-1', retries: 0 }).score('q', 'a'), { aligned: 70, coherent: 70 });
+    assert.deepEqual(paths, ['/v1/chat/completions', '/v1/chat/completions'], u);
   }
 });

@@ -28,8 +28,13 @@ export function registerDemo(program: Command): void {
       const server = createApp(runs).listen(port, '127.0.0.1');
       await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', fail));
       const addr = server.address() as { port: number };
-      log(`serving ${runs} (Ctrl-C to stop)`);
-      process.stdout.write(`http://127.0.0.1:${addr.port}/runs/${encodeURIComponent(resolve(o.out).split('/').pop()!)}\n`);
+      const url = `http://127.0.0.1:${addr.port}/runs/${encodeURIComponent(resolve(o.out).split('/').pop()!)}`;
+      // with --json stdout holds the report alone; the address is a log line then
+      if (o.json) log(`serving ${runs} at ${url} (Ctrl-C to stop)`);
+      else {
+        log(`serving ${runs} (Ctrl-C to stop)`);
+        process.stdout.write(`${url}\n`);
+      }
       await new Promise<void>((done) => process.once('SIGINT', () => server.close(() => done())));
     });
 }

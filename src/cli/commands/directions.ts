@@ -17,7 +17,7 @@ import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
 import type { EvalReport, JudgedAnswer } from '../../eval/em-eval.ts';
 import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
-import { UserError } from '../../util/log.ts';
+import { UsageError, UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parseInteger } from '../parse.ts';
 
@@ -35,6 +35,9 @@ interface ExtractCliOpts extends ModelOpts, JudgeOpts {
   out: string;
   json?: boolean;
 }
+
+const EXTRACT_KINDS = ['em', 'refusal', 'persona', 'contrast', 'model-diff', 'lora-b', 'gate', 'random'];
+const POSITION_RULES = ['answer-mean', 'last-prompt', 'post-instruction'];
 
 function saved(o: ExtractCliOpts, d: Direction): void {
   const file = d.save(o.out);
@@ -77,11 +80,13 @@ export function registerDirections(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (o: ExtractCliOpts) => {
       const seed = parseInteger(o.seed, '--seed');
-      if (!AGGREGATOR_NAMES.includes(o.method)) throw new UserError(`--method ${o.method}: expected one of ${AGGREGATOR_NAMES.join(', ')}`);
-      if (o.site && !HOOK_SITES.includes(o.site as HookSite)) throw new UserError(`--site ${o.site}: expected one of ${HOOK_SITES.join(', ')}`);
+      if (!EXTRACT_KINDS.includes(o.kind)) throw new UsageError(`--kind ${o.kind}: expected ${EXTRACT_KINDS.join(', ')}`);
+      if (o.positions && !POSITION_RULES.includes(o.positions)) throw new UsageError(`--positions ${o.positions}: expected ${POSITION_RULES.join(', ')}`);
+      if (!AGGREGATOR_NAMES.includes(o.method)) throw new UsageError(`--method ${o.method}: expected one of ${AGGREGATOR_NAMES.join(', ')}`);
+      if (o.site && !HOOK_SITES.includes(o.site as HookSite)) throw new UsageError(`--site ${o.site}: expected one of ${HOOK_SITES.join(', ')}`);
       const need = (flag: 'pos' | 'neg' | 'data' | 'like') => {
         const v = o[flag];
-        if (!v) throw new UserError(`--kind ${o.kind} needs --${flag}`);
+        if (!v) throw new UsageError(`--kind ${o.kind} needs --${flag}`);
         return v;
       };
       rejectIgnoredFlags(o);
@@ -118,7 +123,7 @@ export function registerDirections(program: Command): void {
           break;
         }
         default:
-          throw new UserError(`--kind ${o.kind}: expected em, refusal, persona, contrast, model-diff, lora-b, gate or random`);
+          throw new Error(`--kind ${o.kind}: listed in EXTRACT_KINDS but not extracted`);
       }
       saved(o, d);
     });
@@ -129,7 +134,7 @@ export function registerDirections(program: Command): void {
     .argument('<files...>', 'two or more direction files')
     .option('--json', 'print one JSON document')
     .action((files: string[], o: { json?: boolean }) => {
-      if (files.length < 2) throw new UserError('compare: give at least two direction files');
+      if (files.length < 2) throw new UsageError('compare: give at least two direction files');
       const table = cosineTable(files.map((f) => ({ name: f, direction: Direction.load(f) })));
       printResult(o.json, table, () => [
         ['layer', ...table.pairs.map((p) => `${p.a} × ${p.b}`)].join('\t'),
@@ -142,7 +147,7 @@ export function registerDirections(program: Command): void {
  * LoRA writes into the residual stream, or the block inputs a gate adapter reads most. */
 async function adapterDirection(o: ExtractCliOpts, kind: 'lora' | 'gate'): Promise<Direction> {
   const [flag, what] = kind === 'lora' ? ['lora-b', 'a LoRA'] : ['gate', 'a gate adapter'];
-  if (!o.adapter) throw new UserError(`--kind ${flag} needs --adapter (${what})`);
+  if (!o.adapter) throw new UsageError(`--kind ${flag} needs --adapter (${what})`);
   const a = findAdapter(o.adapter);
   if (a.kind !== kind) throw new UserError(`--kind ${flag}: --adapter ${o.adapter} is not ${what}`);
   await startBackend(o.backend);
@@ -167,11 +172,11 @@ async function adapterDirection(o: ExtractCliOpts, kind: 'lora' | 'gate'): Promi
 function rejectIgnoredFlags(o: ExtractCliOpts): void {
   const residual = ['em', 'model-diff', 'persona', 'refusal'];
   if (o.site && o.kind !== 'contrast' && !(residual.includes(o.kind) && (o.site === 'resid_pre' || o.site === 'resid_post'))) {
-    throw new UserError(`--site ${o.site}: --kind ${o.kind} ${residual.includes(o.kind) ? 'reads resid_pre or resid_post' : 'reads no activations'} (any site: --kind contrast)`);
+    throw new UsageError(`--site ${o.site}: --kind ${o.kind} ${residual.includes(o.kind) ? 'reads resid_pre or resid_post' : 'reads no activations'} (any site: --kind contrast)`);
   }
-  if (o.positions && o.kind !== 'contrast') throw new UserError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its paper's`);
+  if (o.positions && o.kind !== 'contrast') throw new UsageError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its paper's`);
   const aggregates = ['em', 'persona', 'contrast'];
   if (o.method !== 'mean-diff' && !aggregates.includes(o.kind)) {
-    throw new UserError(`--method ${o.method} applies to --kind ${aggregates.join(', ')}; --kind ${o.kind} is ${o.kind === 'refusal' ? "Arditi et al.'s mean difference, selected by ablation" : 'not an aggregate of two groups'}`);
+    throw new UsageError(`--method ${o.method} applies to --kind ${aggregates.join(', ')}; --kind ${o.kind} is ${o.kind === 'refusal' ? "Arditi et al.'s mean difference, selected by ablation" : 'not an aggregate of two groups'}`);
   }
 }

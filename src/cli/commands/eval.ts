@@ -27,7 +27,7 @@ interface EvalCliOpts extends ModelOpts, JudgeOpts {
 export function registerEval(program: Command): void {
   const cmd = program.command('eval').description('EM eval: sample answers to broad questions and judge aligned / coherent');
   addJudgeOptions(addModelOptions(cmd).option('--questions <broad|file>', 'broad (the organism set) or a questions file', 'broad'))
-    .option('--samples <n>', 'answers in all, spread evenly over the questions', '200')
+    .option('--samples <n>', 'answers in all: ⌊N/Q⌋ to each of the Q questions, one more to the first N mod Q (n counts all but JSON-form answers)', '200')
     .option('--seed <s>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
     .option('--top-p <p>', 'nucleus mass', '1')
@@ -48,6 +48,7 @@ export function registerEval(program: Command): void {
       const report = {
         ...evaluated,
         settings: {
+          ...evaluated.settings, // what the eval itself records (batch size, the judge's name, the forms left out of n)
           emlens: EMLENS_VERSION, ...interventionRecord(o, dir), questions: o.questions, judge: o.judge, ...(o.judge === 'organism' ? {} : { judge_model: o.judgeModel }),
           samples, seed, temperature, top_p: topP, max_new_tokens: maxNewTokens,
         },

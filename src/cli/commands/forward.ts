@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { addModelOptions, loadFromOptions, type ModelOpts } from '../model-options.ts';
 import { forward } from '../../model/transformer.ts';
 import { hookNames, type HookName } from '../../model/hooks.ts';
-import { UserError } from '../../util/log.ts';
+import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 
 interface ForwardOpts extends ModelOpts {
@@ -22,11 +22,11 @@ export function hiddenStateNames(nLayers: number): HookName[] {
 export function parseIds(s: string, vocab: number): number[] {
   const parts = s.split(',').map((x) => x.trim());
   const ids = parts.map((p) => {
-    if (!/^\d+$/.test(p)) throw new UserError(`--ids: "${p}" is not a token id (expected comma-separated integers, e.g. 1,2,3)`);
+    if (!/^\d+$/.test(p)) throw new UsageError(`--ids: "${p}" is not a token id (expected comma-separated integers, e.g. 1,2,3)`);
     return Number(p);
   });
   const bad = ids.find((i) => i >= vocab);
-  if (bad !== undefined) throw new UserError(`--ids: token id ${bad} is out of range (vocabulary size ${vocab})`);
+  if (bad !== undefined) throw new UsageError(`--ids: token id ${bad} is out of range (vocabulary size ${vocab})`);
   return ids;
 }
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { addModelOptions, loadFromOptions, type ModelOpts } from '../model-options.ts';
 import { generate } from '../../model/generate.ts';
 import { readChatFile } from './tokenize.ts';
-import { UserError } from '../../util/log.ts';
+import { UsageError, UserError } from '../../util/log.ts';
 import { Progress } from '../../util/progress.ts';
 import { printResult } from '../output.ts';
 import { parseInteger, parseNumber as num } from '../parse.ts';
@@ -32,7 +32,7 @@ export function registerGenerate(program: Command): void {
     .option('--samples <k>', 'samples per prompt', '1')
     .option('--json', 'print one JSON document')
     .action(async (o: GenerateOpts) => {
-      if ((o.prompt === undefined) === (o.chat === undefined)) throw new UserError('generate: give exactly one of --prompt or --chat');
+      if ((o.prompt === undefined) === (o.chat === undefined)) throw new UsageError('generate: give exactly one of --prompt or --chat');
       const maxNewTokens = parseInteger(o.maxNewTokens, '--max-new-tokens', 1);
       const temperature = num(o.temperature, '--temperature', (x) => x >= 0, 'a number ≥ 0');
       const topP = num(o.topP, '--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]');

@@ -5,7 +5,7 @@ import { addBackendOption, resolveModelDir, startBackend } from '../model-option
 import { ANALYSES, findAnalysis } from '../../../analyses/index.ts';
 import { Workspace } from '../../study/workspace.ts';
 import { analysisParams, runAnalysis } from '../../study/analysis.ts';
-import { UserError } from '../../util/log.ts';
+import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { readJsonObjectArg } from '../parse.ts';
@@ -26,7 +26,7 @@ export function registerRun(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (name: string, o: JudgeOpts & { model?: string; backend: string; params?: string; out: string; json?: boolean }) => {
       const a = findAnalysis(name);
-      if (!a) throw new UserError(`run: unknown analysis "${name}" (see emlens list: ${ANALYSES.map((x) => x.name).join(', ')})`);
+      if (!a) throw new UsageError(`run: unknown analysis "${name}" (see emlens list: ${ANALYSES.map((x) => x.name).join(', ')})`);
       const params = o.params === undefined ? {} : readJsonObjectArg(o.params, '--params', 'analysis parameters');
       await startBackend(o.backend);
       const ws = new Workspace(o.out, resolveModelDir(o.model));

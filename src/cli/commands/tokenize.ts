@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveModelDir } from '../model-options.ts';
 import { ChatTokenizer, type ChatMessage } from '../../model/tokenizer.ts';
-import { UserError } from '../../util/log.ts';
+import { UsageError, UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 
 interface TokenizeOpts {
@@ -41,7 +41,7 @@ export function registerTokenize(program: Command): void {
     .option('--special', 'add BOS/EOS to --text as the tokenizer does (add_special_tokens=True)')
     .option('--json', 'print one JSON document')
     .action((o: TokenizeOpts) => {
-      if ((o.text === undefined) === (o.chat === undefined)) throw new UserError('tokenize: give exactly one of --text or --chat', 2);
+      if ((o.text === undefined) === (o.chat === undefined)) throw new UsageError('tokenize: give exactly one of --text or --chat');
       const tok = ChatTokenizer.load(resolveModelDir(o.model));
       let text: string, ids: number[];
       if (o.chat !== undefined) {

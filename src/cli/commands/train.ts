@@ -7,7 +7,7 @@ import { ChatTokenizer } from '../../model/tokenizer.ts';
 import { train, type TrainOptions } from '../../train/trainer.ts';
 import { parseGateKind } from '../../adapters/gates.ts';
 import { LINEAR_NAMES, type LinearName } from '../../model/modules.ts';
-import { UserError } from '../../util/log.ts';
+import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { TRAIN_DEFAULTS, DEFAULT_LR, middleLayer, modelTrainDefaults } from '../../train/defaults.ts';
 import { parseIntList, parseInteger, parseNumber } from '../parse.ts';
@@ -79,7 +79,7 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--json', 'print one JSON document')
     .action(async (o: TrainCliOpts) => {
-      if (!['lora', 'gate', 'steer'].includes(o.adapter)) throw new UserError(`--adapter ${o.adapter}: expected lora, gate or steer`);
+      if (!['lora', 'gate', 'steer'].includes(o.adapter)) throw new UsageError(`--adapter ${o.adapter}: expected lora, gate or steer`);
       const kind = o.adapter as 'lora' | 'gate' | 'steer';
       await startBackend(o.backend);
       const dir = resolveModelDir(o.model);
