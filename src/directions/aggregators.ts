@@ -4,6 +4,8 @@
 import { PCA } from 'ml-pca';
 import { Rng } from '../util/rng.ts';
 import { Direction, dot, norm, type Provenance } from './direction.ts';
+import { topEigenvector } from '../util/linalg.ts';
+import { log } from '../util/log.ts';
 
 export interface Group {
   /** [layer] pooled mean. */
@@ -50,7 +52,7 @@ function differences(pos: Float64Array[], neg: Float64Array[], posMean: Float64A
 
 /**
  * First principal component, uncentered (the top right-singular vector: for paired differences the shared shift is
- * the signal, so it must not be subtracted): ml-pca where the width allows, power iteration (float64) from 1024.
+ * the signal, so it must not be subtracted): ml-pca where the width allows, a randomized PCA (float64) from 1024.
  */
 export function firstComponent(rows: Float64Array[], seed: number, center = false): Float64Array {
   const d = rows[0].length;
@@ -60,22 +62,57 @@ export function firstComponent(rows: Float64Array[], seed: number, center = fals
   }
   const mean = new Float64Array(d);
   if (center) for (const r of rows) for (let j = 0; j < d; j++) mean[j] += r[j] / rows.length;
-  const centered = rows.map((r) => sub(r, mean));
+  const r = randomizedTopComponent(rows.map((x) => sub(x, mean)), seed);
+  if (!r.converged) log(`pca: the randomized PCA had not converged after ${r.iterations} iterations (leading components nearly equal); using its last estimate`);
+  return r.vector;
+}
+
+/**
+ * Top right-singular vector of X [n, d] by randomized subspace iteration (Halko, Martinsson & Tropp 2011): a random
+ * block Q [d, p] (p = min(n, 10)) is pushed through XᵀX and re-orthonormalised until the top Ritz vector (Rayleigh–Ritz
+ * on the p × p matrix (XQ)ᵀ(XQ)) stops moving. It converges as (σ_{p+1}/σ₁)^(2·iterations), where plain power iteration
+ * goes as (σ₂/σ₁)^(2·iterations): close leading components are what activation differences have.
+ */
+export function randomizedTopComponent(X: Float64Array[], seed: number, maxIterations = 200, tolerance = 1e-12): { vector: Float64Array; iterations: number; converged: boolean } {
+  const d = X[0].length;
+  const p = Math.min(X.length, 10);
   const rng = new Rng(seed);
-  let v = Float64Array.from({ length: d }, () => rng.normal());
-  for (let it = 0; it < 100; it++) {
+  let Q = orthonormalize(Array.from({ length: p }, () => Float64Array.from({ length: d }, () => rng.normal()))); // p columns [d]
+  let v = new Float64Array(d);
+  const project = (cols: Float64Array[]) => X.map((x) => Float64Array.from(cols, (q) => dot(x, q))); // XQ [n][p]
+  for (let it = 1; it <= maxIterations; it++) {
+    const XQ = project(Q);
+    // Rayleigh–Ritz: the top eigenvector w of (XQ)ᵀ(XQ) [p, p] gives the Ritz vector Q·w
+    const gram = Array.from({ length: p }, (_, a) => Array.from({ length: p }, (__, b) => XQ.reduce((s, row) => s + row[a] * row[b], 0)));
+    const w = topEigenvector(gram);
     const next = new Float64Array(d);
-    for (const r of centered) {
-      const s = dot(r, v);
-      for (let j = 0; j < d; j++) next[j] += s * r[j];
-    }
-    const n = norm(next);
-    if (!(n > 0)) break;
-    const prev = v;
-    v = next.map((x) => x / n);
-    if (Math.abs(Math.abs(dot(v, prev)) - 1) < 1e-12) break;
+    Q.forEach((q, k) => { for (let j = 0; j < d; j++) next[j] += w[k] * q[j]; });
+    const moved = 1 - Math.abs(dot(next, v)) / (norm(next) * (norm(v) || 1));
+    v = next.map((x) => x / (norm(next) || 1));
+    if (moved < tolerance) return { vector: v, iterations: it, converged: true };
+    // Q ← orth(XᵀX Q)
+    Q = orthonormalize(Array.from({ length: p }, (_, k) => {
+      const col = new Float64Array(d);
+      X.forEach((x, i) => { const s = XQ[i][k]; for (let j = 0; j < d; j++) col[j] += s * x[j]; });
+      return col;
+    }));
   }
-  return v;
+  return { vector: v, iterations: maxIterations, converged: false };
+}
+
+/** Modified Gram–Schmidt on columns (a column that vanishes is replaced by zeros and stays out of the span). */
+function orthonormalize(cols: Float64Array[]): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (const c of cols) {
+    const u = Float64Array.from(c);
+    for (const q of out) {
+      const s = dot(u, q);
+      for (let j = 0; j < u.length; j++) u[j] -= s * q[j];
+    }
+    const n = norm(u);
+    out.push(n > 1e-300 ? u.map((x) => x / n) : new Float64Array(u.length));
+  }
+  return out;
 }
 
 /** Scales unit v so positives project higher, by the gap of the group means along it (activation units). */

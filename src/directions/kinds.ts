@@ -105,7 +105,9 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
   const sH = scores(harmful), sS = scores(harmless);
   const keep = (prompts: ChatMessage[][], sc: number[], refuses: boolean) => {
     const kept = prompts.filter((_, i) => (sc[i] > 0) === refuses);
-    return kept.length >= 4 ? kept : prompts;
+    if (kept.length >= 4) return kept;
+    log(`refusal: only ${kept.length} of ${prompts.length} ${refuses ? 'harmful prompts are refused' : 'harmless prompts are complied with'} by the model; using all of them (details.kept says so)`);
+    return prompts;
   };
   const split = (prompts: ChatMessage[][], sc: number[], refuses: boolean) => [
     keep(prompts.slice(0, prompts.length - nVal), sc.slice(0, prompts.length - nVal), refuses),
