@@ -2,7 +2,7 @@
 // layer by layer. Axes: [layer][coefficient].
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { emFinetune, loraJob } from '../src/study/steps.ts';
+import { emFinetune, loraJob, withGivenDirection } from '../src/study/steps.ts';
 
 interface Params {
   source: { name: string; data: string };
@@ -10,6 +10,8 @@ interface Params {
   coefficients: number[];
   samples: number;
   seed: number;
+  /** A direction file to sweep instead of the source fine-tune's EM direction (null: extract it from its eval). */
+  direction: string | null;
 }
 
 export interface SteeringSweep {
@@ -24,7 +26,7 @@ export interface SteeringSweep {
 export const steeringSweep: Analysis<Params, SteeringSweep> = {
   name: 'steering-sweep',
   description: 'EM% and coherence vs steering coefficient per layer, adding an EM direction to the base model',
-  defaults: { source: { name: 'medical', data: DATASETS.medicalMisaligned }, layers: 'all', coefficients: [0, 2, 4, 8, 16], samples: 100, seed: 1 },
+  defaults: { source: { name: 'medical', data: DATASETS.medicalMisaligned }, layers: 'all', coefficients: [0, 2, 4, 8, 16], samples: 100, seed: 1, direction: null },
   resultSchema: {
     type: 'object',
     required: ['source', 'layers', 'coefficients', 'em', 'coherence'],
@@ -33,7 +35,7 @@ export const steeringSweep: Analysis<Params, SteeringSweep> = {
   finetunes: (ws, p) => [loraJob(ws, p.source)],
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
-    const src = await emFinetune(ws, p.source, s);
+    const src = withGivenDirection(await emFinetune(ws, p.source, s), p.direction, 'steering-sweep.direction');
     const layers = p.layers === 'all' ? Array.from({ length: ws.model.config.nLayers }, (_, l) => l) : p.layers;
     const em: number[][] = [], coherence: number[][] = [];
     for (const layer of layers) {

@@ -7,7 +7,8 @@ import { Direction } from '../src/directions/direction.ts';
 import { contentDigest } from '../src/study/workspace.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
-import { emFinetune, loraJob, loraWriteDirectionFile, type FinetuneResult } from '../src/study/steps.ts';
+import { emFinetune, loraJob, loraWriteDirectionFile, withGivenDirection, type FinetuneResult } from '../src/study/steps.ts';
+import { UserError } from '../src/util/log.ts';
 
 interface Params {
   finetunes: { name: string; data: string }[];
@@ -19,6 +20,8 @@ interface Params {
   lora_ablation: boolean;
   /** Also ablate the direction each source's LoRA writes into the residual stream (its B), at the source's block only. */
   write_ablation: boolean;
+  /** Direction files by fine-tune name, used instead of the EM directions extracted from their evals (null: none). */
+  directions: Record<string, string> | null;
 }
 
 interface Cell { em: number; coherence: number }
@@ -57,7 +60,7 @@ const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_ra
 export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   name: 'steering-transfer',
   description: "EM of each fine-tune with each source's EM direction ablated (residual stream; LoRA B) and with its LoRA's write direction ablated, and of the base with the EM direction added, vs random baselines",
-  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true },
+  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true, directions: null },
   resultSchema: {
     type: 'object',
     required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
@@ -67,7 +70,9 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
     const fts: FinetuneResult[] = [];
-    for (const ft of p.finetunes) fts.push(await emFinetune(ws, ft, s));
+    const unknown = Object.keys(p.directions ?? {}).filter((n) => !p.finetunes.some((f) => f.name === n));
+    if (unknown.length) throw new UserError(`--params: steering-transfer.directions names ${unknown.join(', ')}, not among the fine-tunes (${p.finetunes.map((f) => f.name).join(', ')})`);
+    for (const ft of p.finetunes) fts.push(withGivenDirection(await emFinetune(ws, ft, s), p.directions?.[ft.name], `steering-transfer.directions.${ft.name}`));
     const base = cell(await ws.evaluate('base', {}, s));
     // each source's EM direction, read once: the random baseline's norms and the reported best layer come from it
     const directions = new Map(fts.flatMap((f) => (f.direction ? [[f.name, Direction.load(f.direction)] as const] : [])));

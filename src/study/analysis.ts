@@ -49,7 +49,14 @@ export const CONVENTIONS = {
 /** Runs an analysis in a workspace and writes RUN/analyses/NAME.json (validated). */
 /** The defaults with `overrides` on top; an unknown parameter is an error. */
 export function analysisParams<P extends object>(a: Analysis<P, object>, overrides: Partial<P> = {}): P {
-  for (const k of Object.keys(overrides)) if (!(k in a.defaults)) throw new UserError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
+  for (const [k, v] of Object.entries(overrides)) {
+    if (!(k in a.defaults)) throw new UserError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
+    const want = jsonType((a.defaults as Record<string, unknown>)[k]), got = jsonType(v);
+    // a parameter whose default is null takes any value (or null); the others keep their default's JSON type
+    if (want !== 'null' && got !== want && !(got === 'null' && want === 'object')) {
+      throw new UserError(`--params: ${a.name}.${k} must be ${want === 'array' || want === 'object' ? 'an' : 'a'} ${want} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
+    }
+  }
   return { ...a.defaults, ...overrides } as P;
 }
 
@@ -64,4 +71,11 @@ export async function runAnalysis<P extends object, R extends object>(a: Analysi
   };
   writeJsonAtomic(join(ws.runDir, 'analyses', `${a.name}.json`), report);
   return report;
+}
+
+function jsonType(v: unknown): 'null' | 'array' | 'object' | 'number' | 'string' | 'boolean' | 'other' {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  const t = typeof v;
+  return t === 'object' || t === 'number' || t === 'string' || t === 'boolean' ? t : 'other';
 }

@@ -1,5 +1,6 @@
 // Steps the analyses share: a narrow EM fine-tune with its eval and EM direction; the refusal and persona
 // directions of the base model. Each result is cached in the workspace. Axes: directions [nLayers][dModel].
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readChatJsonl } from '../train/data.ts';
 import { disposeLora, loadLora } from '../adapters/lora.ts';
@@ -47,6 +48,16 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
     log(`study: no EM direction for ${ft.name}: ${e.message}`);
   }
   return { name: ft.name, run, eval: report, direction };
+}
+
+/**
+ * The fine-tune with a direction file given by the researcher (from a larger eval, another tool, a planted test
+ * vector) in place of the one extracted from its eval; `param` names where it was given, for the error.
+ */
+export function withGivenDirection(ft: FinetuneResult, file: string | null | undefined, param: string): FinetuneResult {
+  if (file === null || file === undefined) return ft;
+  if (!existsSync(file)) throw new UserError(`--params: ${param}: ${file} not found`);
+  return { ...ft, direction: file };
 }
 
 /** The direction a fine-tune's LoRA writes into the residual stream (`extract --kind lora-b`), cached as lora-write-NAME. */

@@ -16,6 +16,7 @@ import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
 import { loraJob } from '../../src/study/steps.ts';
 import { middleLayer } from '../../src/train/defaults.ts';
+import { phaseTransition } from '../../src/train/phase.ts';
 import { canTrainInBackground } from '../../src/study/background.ts';
 
 let ws: Workspace;
@@ -68,16 +69,36 @@ test('direction-comparison: every direction has cosine 1 with itself; the random
   random.norms.forEach((n, l) => assert.ok(Math.abs(n - ref.norms[l]) < 1e-6 * Math.max(1, n)));
 });
 
-test('steering-sweep: coefficient 0 is the base model at every layer', async () => {
-  const r = (await runAnalysis(findAnalysis('steering-sweep')!, ws, { ...small, coefficients: [0, 4] })).result as { em: number[][]; coherence: number[][] };
+/** A direction file of random rows, each of norm `size`, saved in the run (a planted stand-in for an EM direction). */
+async function planted(name: string, size: number, seed: number): Promise<string> {
+  const { Direction } = await import('../../src/directions/direction.ts');
+  const { nLayers, dModel } = ws.model.config;
+  const ones = Array.from({ length: nLayers }, () => new Float64Array(dModel).fill(size / Math.sqrt(dModel)));
+  const { randomLike } = await import('../../src/directions/aggregators.ts');
+  const file = ws.path(`${name}.safetensors`);
+  Direction.make(randomLike(ones, seed), { kind: 'contrast', site: 'resid_post', positions: 'none', method: 'random', best_layer: 1 }).save(file);
+  return file;
+}
+
+test('steering-sweep: coefficient 0 is the base model at every layer; a planted direction added changes every layer\'s answers', async () => {
+  const direction = await planted('planted-sweep', 40, 7);
+  const r = (await runAnalysis(findAnalysis('steering-sweep')!, ws, { ...small, coefficients: [0, 4], direction })).result as { em: number[][]; coherence: number[][]; direction: string };
+  assert.equal(r.direction, direction);
   const base = JSON.parse(readFileSync(join(ws.runDir, 'evals', 'base.json'), 'utf8'));
   for (const row of r.em) assert.equal(row[0], base.em_rate);
   for (const row of r.coherence) assert.equal(row[0], base.coherence);
+  const texts = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { answers: { text: string }[] }).answers.map((a) => a.text);
+  for (let l = 0; l < ws.model.config.nLayers; l++) {
+    assert.notDeepEqual(texts(ws.path('evals', `sweep-medical-L${l}-a4.json`)), base.answers.map((a: { text: string }) => a.text), `layer ${l}: steered`);
+  }
+  await assert.rejects(runAnalysis(findAnalysis('steering-sweep')!, ws, { direction: ws.path('none.safetensors') }), /steering-sweep\.direction: .*none\.safetensors not found/);
+  await assert.rejects(runAnalysis(findAnalysis('steering-sweep')!, ws, { samples: '16' } as never), /steering-sweep\.samples must be a number/);
 });
 
 test('steering-transfer: matrices are sources × targets; evaluating them leaves no tensors behind', async () => {
   const tensors = tf.memory().numTensors;
-  const r = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two })).result as {
+  const directions = { medical: await planted('planted-medical', 4, 1), sports: await planted('planted-sports', 4, 2) };
+  const r = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two, directions })).result as {
     ablation: unknown[][]; random_ablation: unknown[][]; lora_ablation: unknown[][]; random_lora_ablation: unknown[]; sources: string[]; targets: string[];
     write_ablation: unknown[][]; random_write_ablation: unknown[]; write_layers: number[][];
   };
@@ -90,6 +111,17 @@ test('steering-transfer: matrices are sources × targets; evaluating them leaves
   for (const row of r.write_ablation) assert.equal(row.length, r.targets.length);
   assert.equal(r.random_write_ablation.length, r.targets.length);
   assert.deepEqual(r.write_layers, r.sources.map(() => [middleLayer(ws.model.config.nLayers)]), 'each rank-1 LoRA writes at its one block');
+  // each random baseline has its source direction's norm at every layer; reductions are 1 − ablated / baseline
+  const { Direction } = await import('../../src/directions/direction.ts');
+  for (const src of r.sources) {
+    const em = Direction.load(directions[src as keyof typeof directions]), rnd = Direction.load(ws.path('directions', `random-${src}.safetensors`));
+    em.norms().forEach((n, l) => assert.ok(Math.abs(rnd.norms()[l] - n) < 1e-5 * Math.max(1, n), `${src} layer ${l}`));
+  }
+  const x = r as unknown as { baseline: { em: number }[]; ablation: ({ em: number } | null)[][]; ablation_reduction: (number | null)[][] };
+  x.ablation.forEach((row, i) => row.forEach((c, j) => {
+    assert.ok(c, 'every source has a direction, so every cell is measured');
+    assert.equal(x.ablation_reduction[i][j], x.baseline[j].em > 0 ? 1 - c.em / x.baseline[j].em : null);
+  }));
 });
 
 test("a LoRA-side ablation of a fine-tune along its own B is the base model", async () => {
@@ -140,6 +172,17 @@ test('phase-transition: one B snapshot per step, local cosines in [−1, 1]', as
   assert.deepEqual(r.steps, Array.from({ length: r.loss.length + 1 }, (_, i) => i));
   for (const k of ['5', '10', '15']) for (const c of r.local_cosine[k]) assert.ok(c === null || (c >= -1 - 1e-9 && c <= 1 + 1e-9));
   assert.ok(r.transition_step === null || r.steps.includes(r.transition_step));
+  const b = (r as unknown as { b_norm: number[] }).b_norm;
+  assert.equal(b[0], 0, 'LoRA B starts at zero');
+  assert.ok(b[b.length - 1] > 0, 'and moves');
+});
+
+test('phase-transition detection: a B trajectory that runs along e1 and turns to e2 at step 20 turns at 20', () => {
+  const snaps = Array.from({ length: 41 }, (_, t) => ({ step: t, vectors: { '2.down_proj': t <= 20 ? [t * 0.01, 0] : [0.2, (t - 20) * 0.01] } }));
+  const ph = phaseTransition(snaps);
+  assert.equal(ph.transitionStep, 20);
+  assert.ok(Math.abs(ph.localCosine['5'][20]! - 0) < 1e-12, 'a right-angle turn: cosine 0');
+  assert.ok(Math.abs(ph.localCosine['5'][10]! + 1) < 1e-12, 'a straight run: cosine −1');
 });
 
 test('rebound: one point per amount, from the base and from the positive model', async () => {
@@ -147,6 +190,12 @@ test('rebound: one point per amount, from the base and from the positive model',
   assert.equal(r.from_base.length, 2);
   assert.equal(r.from_positive.length, 2);
   assert.ok(existsSync(join(ws.runDir, 'models', 'positive', 'model.safetensors')));
+  for (const k of [16, 32]) {
+    assert.equal(readFileSync(ws.path('data', `contradictory-${k}.jsonl`), 'utf8').split('\n').filter(Boolean).length, k, `the first ${k} contradictory examples`);
+    const run = (dir: string) => JSON.parse(readFileSync(join(dir, 'finetunes', `rebound-${dir.endsWith('from-positive') ? 'positive' : 'base'}-${k}`, 'run.json'), 'utf8')) as { model: { dir: string } };
+    assert.equal(run(ws.runDir).model.dir, ws.modelDir, 'from the base');
+    assert.equal(run(ws.path('from-positive')).model.dir, ws.path('models', 'positive'), 'from the positively fine-tuned model');
+  }
 });
 
 test('refusal: rates are shares; the ablated run is measured on the same prompts', async () => {
@@ -157,6 +206,10 @@ test('refusal: rates are shares; the ablated run is measured on the same prompts
   const d = JSON.parse(readFileSync(join(ws.runDir, 'directions', 'refusal.json'), 'utf8')) as { details: { filters_passed: boolean; candidates: { passed: boolean }[] } };
   assert.equal(d.details.filters_passed, d.details.candidates.some((c) => c.passed), 'the provenance says whether the selection had to fall back');
   assert.equal((r as unknown as { filters_passed: boolean }).filters_passed, d.details.filters_passed);
+  // the direction does what it was selected for: ablated, harmful prompts score lower; added, harmless ones higher
+  const x = r as unknown as { harmful_base: { mean_refusal_score: number }; harmful_ablated: { mean_refusal_score: number }; harmless_base: { mean_refusal_score: number }; harmless_added: { mean_refusal_score: number } };
+  assert.ok(x.harmful_ablated.mean_refusal_score < x.harmful_base.mean_refusal_score);
+  assert.ok(x.harmless_added.mean_refusal_score > x.harmless_base.mean_refusal_score);
 });
 
 test('a run folder is bound to its model; a fine-tune asked for with other settings is trained anew, the same one is reused', async () => {
