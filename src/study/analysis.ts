@@ -52,9 +52,10 @@ export function analysisParams<P extends object>(a: Analysis<P, object>, overrid
   for (const [k, v] of Object.entries(overrides)) {
     if (!(k in a.defaults)) throw new UserError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
     const want = jsonType((a.defaults as Record<string, unknown>)[k]), got = jsonType(v);
-    // a parameter whose default is null takes any value (or null); the others keep their default's JSON type
-    if (want !== 'null' && got !== want && !(got === 'null' && want === 'object')) {
-      throw new UserError(`--params: ${a.name}.${k} must be ${want === 'array' || want === 'object' ? 'an' : 'a'} ${want} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
+    // numbers, booleans and lists keep their default's JSON type ("200" for a sample count is a mistake); a string or
+    // null default may stand for a union (layers: "all" or a list; a direction file or null), so it takes any value
+    if ((want === 'number' || want === 'boolean' || want === 'array') && got !== want) {
+      throw new UserError(`--params: ${a.name}.${k} must be ${want === 'array' ? 'a list' : `a ${want}`} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
     }
   }
   return { ...a.defaults, ...overrides } as P;
