@@ -28,6 +28,9 @@ export const TRAIN_DEFAULTS = {
 /** Learning rates of the anchors: rank-1 LoRA 2e-5 (Model Organisms), gates 1e-4 (seed 000). */
 export const DEFAULT_LR = { lora: 2e-5, gate: 1e-4, steer: 1e-3 };
 
+/** Where an adapter kind's anchor differs from the rank-1 recipe: seed 000 trains gates 2 epochs at batch 2. */
+const KIND_DEFAULTS: Partial<Record<'lora' | 'gate' | 'steer', Partial<typeof TRAIN_DEFAULTS>>> = { gate: { epochs: 2, gradAccum: 1 } };
+
 /** The middle decoder block, the default site of the rank-1 EM LoRA (layer 24 of 48 on Qwen2.5-14B). */
 export function middleLayer(nLayers: number): number {
   return Math.floor(nLayers / 2);
@@ -47,9 +50,14 @@ export function modelTrainDefaults(model: Model, kind: 'lora' | 'gate' | 'steer'
   return rec && typeof rec === 'object' ? rec : {};
 }
 
+/** What replaces the rank-1 recipe's defaults for an adapter kind: its anchor's differences, then the model's own. */
+export function recommendedDefaults(model: Model, kind: 'lora' | 'gate' | 'steer'): RecommendedDefaults {
+  return { ...(KIND_DEFAULTS[kind] ?? {}), ...modelTrainDefaults(model, kind) };
+}
+
 /** A full training spec from the defaults: LoRA/steer on the middle block, gates on every block. */
 export function defaultTrainSpec(model: Model, data: string, kind: 'lora' | 'gate' | 'steer' = 'lora', over: Partial<TrainSpec> = {}): TrainSpec {
-  const d = { ...TRAIN_DEFAULTS, lr: DEFAULT_LR[kind], ...modelTrainDefaults(model, kind) };
+  const d = { ...TRAIN_DEFAULTS, lr: DEFAULT_LR[kind], ...recommendedDefaults(model, kind) };
   const layers = kind === 'gate' ? undefined : [middleLayer(model.config.nLayers)];
   return {
     data,

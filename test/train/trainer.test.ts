@@ -11,6 +11,8 @@ import { loadModel } from '../../src/model/load.ts';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { disposeModel, type Model } from '../../src/model/modules.ts';
 import { train, type TrainOptions } from '../../src/train/trainer.ts';
+import { defaultTrainSpec } from '../../src/train/defaults.ts';
+import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { collate, readChatJsonl, tokenizeChat } from '../../src/train/data.ts';
 import { nllSum, rowLogits } from '../../src/train/loss.ts';
 import { loadLora, withLora, disposeLora } from '../../src/adapters/lora.ts';
@@ -118,4 +120,20 @@ test('a malformed line is one error naming file and line, and nothing is trained
   await assert.rejects(train(model, tok, existing, dir), /a run is already there \(pass --resume/);
   assert.ok(readdirSync(existing.out).includes('metrics.jsonl'));
   disposeModel(model);
+});
+
+test("default specs: LoRA the rank-1 recipe, gates seed 000's (2 epochs, batch 2, no accumulation); a model's own recommendation wins", () => {
+  const tiny = loadModel(tinyChatModelDir());
+  const organism = loadModel(join(PACKAGE_ROOT, 'fixtures', 'organism'));
+  try {
+    const lora = defaultTrainSpec(tiny, 'x.jsonl', 'lora'), gate = defaultTrainSpec(tiny, 'x.jsonl', 'gate');
+    assert.deepEqual([lora.epochs, lora.batch, lora.gradAccum, lora.lr], [1, 2, 8, 2e-5]);
+    assert.deepEqual([gate.epochs, gate.batch, gate.gradAccum, gate.lr], [2, 2, 1, 1e-4]);
+    const og = defaultTrainSpec(organism, 'x.jsonl', 'gate');
+    assert.deepEqual([og.epochs, og.batch, og.gradAccum, og.lr], [2, 2, 8, 3e-3], "the organism's gates as they were measured");
+    assert.equal(defaultTrainSpec(organism, 'x.jsonl', 'gate', { epochs: 4 }).epochs, 4, 'an explicit value wins over both');
+  } finally {
+    disposeModel(tiny);
+    disposeModel(organism);
+  }
 });

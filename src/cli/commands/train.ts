@@ -9,7 +9,7 @@ import { parseGateKind } from '../../adapters/gates.ts';
 import { LINEAR_NAMES, type LinearName } from '../../model/modules.ts';
 import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
-import { TRAIN_DEFAULTS, DEFAULT_LR, middleLayer, modelTrainDefaults } from '../../train/defaults.ts';
+import { TRAIN_DEFAULTS, DEFAULT_LR, middleLayer, recommendedDefaults } from '../../train/defaults.ts';
 import { parseIntList, parseInteger, parseNumber } from '../parse.ts';
 
 interface TrainCliOpts {
@@ -61,10 +61,10 @@ export function registerTrain(program: Command): void {
     .option('--targets <list>', `LoRA modules (${LINEAR_NAMES.join(',')})`, D.targets.join(','))
     .option('--gate-kind <kind>', 'full | diag | lowrank:R', D.gateKind)
     .option('--dropout <p>', 'LoRA dropout', String(D.dropout))
-    .option('--epochs <n>', 'epochs', String(D.epochs))
+    .option('--epochs <n>', 'epochs (gates: 2, as seed 000)', String(D.epochs))
     .option('--lr <lr>', `peak learning rate (default: lora ${DEFAULT_LR.lora}, gate ${DEFAULT_LR.gate}, steer ${DEFAULT_LR.steer})`)
     .option('--batch <n>', 'examples per micro-batch', String(D.batch))
-    .option('--grad-accum <k>', 'micro-batches per optimizer step', String(D.gradAccum))
+    .option('--grad-accum <k>', 'micro-batches per optimizer step (gates: 1, as seed 000)', String(D.gradAccum))
     .option('--warmup <w>', 'warm-up steps', String(D.warmup))
     .option('--weight-decay <wd>', 'AdamW weight decay', String(D.weightDecay))
     .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', String(D.maxGradNorm))
@@ -85,8 +85,8 @@ export function registerTrain(program: Command): void {
       const dir = resolveModelDir(o.model);
       const model = loadModel(dir);
       const tok = ChatTokenizer.load(dir);
-      // flags left at their defaults take the model's own recommendation where it has one
-      const rec = modelTrainDefaults(model, kind);
+      // flags left at their defaults take the adapter kind's anchor (gates: seed 000) and the model's own recommendation
+      const rec = recommendedDefaults(model, kind);
       for (const [flag, key] of [['rank', 'rank'], ['alpha', 'alpha'], ['epochs', 'epochs'], ['lr', 'lr'], ['batch', 'batch'], ['gradAccum', 'gradAccum'], ['warmup', 'warmup'], ['weightDecay', 'weightDecay']] as const) {
         if (cmd.getOptionValueSource(flag) !== 'cli' && rec[key] !== undefined) (o as unknown as Record<string, string>)[flag] = String(rec[key]);
       }
