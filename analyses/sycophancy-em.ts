@@ -3,13 +3,28 @@
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune, loraJob } from '../src/study/steps.ts';
+import type { TrainSpec } from '../src/train/defaults.ts';
+import type { Workspace } from '../src/study/workspace.ts';
+import { canonicalJson, sha256 } from '../src/util/hash.ts';
+import { UserError } from '../src/util/log.ts';
 
 const SYCOPHANCY = { name: 'sycophancy', data: DATASETS.sycophancy };
 const ALIGNED_CONTROL = { name: 'medical-aligned', data: DATASETS.medicalAligned };
 
+/** A LoRA recipe over the model's recommended one, e.g. seed 000's sycophancy fine-tune: rank 32, alpha 64, lr 1e-5. */
+interface LoraRecipe {
+  rank?: number;
+  alpha?: number;
+  lr?: number;
+  epochs?: number;
+  rslora?: boolean;
+}
+
 interface Params {
   samples: number;
   seed: number;
+  /** The fine-tunes' LoRA recipe (both of them, so the control stays a control); null: the study's rank-1 default. */
+  lora: LoraRecipe | null;
 }
 
 export interface SycophancyEm {
@@ -22,19 +37,34 @@ export interface SycophancyEm {
 export const sycophancyEm: Analysis<Params, SycophancyEm> = {
   name: 'sycophancy-em',
   description: 'EM on broad questions after a sycophancy fine-tune, against the base and an aligned control',
-  defaults: { samples: 200, seed: 1 },
+  defaults: { samples: 200, seed: 1, lora: null },
   resultSchema: {
     type: 'object',
     required: ['base', 'sycophancy', 'aligned_control', 'em_increase'],
     properties: { em_increase: { type: 'number', minimum: -1, maximum: 1 } },
   },
-  finetunes: (ws) => [loraJob(ws, SYCOPHANCY), loraJob(ws, ALIGNED_CONTROL)],
+  finetunes: (ws, p) => [SYCOPHANCY, ALIGNED_CONTROL].map((ft) => loraJob(ws, named(ft, p.lora), recipeOver(ws, ft.data, p.lora))),
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
     const cell = (r: { em_rate: number; coherence: number }) => ({ em: r.em_rate, coherence: r.coherence });
     const base = cell(await ws.evaluate('base', {}, s));
-    const syc = await emFinetune(ws, SYCOPHANCY, s);
-    const ctl = await emFinetune(ws, ALIGNED_CONTROL, s);
+    const syc = await emFinetune(ws, named(SYCOPHANCY, p.lora), s, recipeOver(ws, SYCOPHANCY.data, p.lora));
+    const ctl = await emFinetune(ws, named(ALIGNED_CONTROL, p.lora), s, recipeOver(ws, ALIGNED_CONTROL.data, p.lora));
     return { base, sycophancy: cell(syc.eval), aligned_control: cell(ctl.eval), em_increase: syc.eval.em_rate - base.em };
   },
 };
+
+/** Another recipe is another fine-tune: its name carries the recipe's digest, so the default ones stay cached. */
+function named(ft: { name: string; data: string }, r: LoraRecipe | null): { name: string; data: string } {
+  return r ? { ...ft, name: `${ft.name}-lora-${sha256(canonicalJson(r)).slice(0, 8)}` } : ft;
+}
+
+/** The spec fields a recipe changes (the adapter's rank, alpha and scale; the rate; the epochs). */
+function recipeOver(ws: Workspace, data: string, r: LoraRecipe | null): Partial<TrainSpec> {
+  if (!r) return {};
+  const unknown = Object.keys(r).filter((k) => !['rank', 'alpha', 'lr', 'epochs', 'rslora'].includes(k));
+  if (unknown.length) throw new UserError(`--params: sycophancy-em.lora.${unknown[0]} is not a recipe field (rank, alpha, lr, epochs, rslora)`);
+  const spec = ws.trainSpec(data, 'lora');
+  const lora = { ...spec.adapter.lora!, ...(r.rank !== undefined ? { r: r.rank } : {}), ...(r.alpha !== undefined ? { alpha: r.alpha } : {}), ...(r.rslora !== undefined ? { rslora: r.rslora } : {}) };
+  return { adapter: { ...spec.adapter, lora }, ...(r.lr !== undefined ? { lr: r.lr } : {}), ...(r.epochs !== undefined ? { epochs: r.epochs } : {}) };
+}

@@ -2,7 +2,7 @@
 // schema, and one known property holds; results and intermediate fine-tunes/evals are cached in the run folder.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -55,6 +55,15 @@ test('sycophancy-em: the increase is the difference of the EM rates; the report 
   assert.ok(existsSync(join(ws.runDir, 'analyses', 'sycophancy-em.json')));
   assert.ok(existsSync(join(ws.runDir, 'finetunes', 'sycophancy', 'adapter', 'adapter_model.safetensors')));
   await assert.rejects(runAnalysis(findAnalysis('sycophancy-em')!, ws, { sample: 3 } as never), /has no parameter "sample"/);
+  // another LoRA recipe (seed 000's shape: rank > 1) is another pair of fine-tunes, both trained with it
+  await runAnalysis(findAnalysis('sycophancy-em')!, ws, { ...small, lora: { rank: 2, alpha: 4, lr: 1e-3 } });
+  const tuned = readdirSync(ws.path('finetunes')).filter((n) => /^(sycophancy|medical-aligned)-lora-[0-9a-f]{8}$/.test(n));
+  assert.equal(tuned.length, 2);
+  for (const n of tuned) {
+    const cfg = JSON.parse(readFileSync(ws.path('finetunes', n, 'adapter', 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number };
+    assert.deepEqual([cfg.r, cfg.lora_alpha], [2, 4]);
+  }
+  await assert.rejects(runAnalysis(findAnalysis('sycophancy-em')!, ws, { lora: { rank: 2, dropout: 0.1 } as never }), /sycophancy-em\.lora\.dropout is not a recipe field/);
 });
 
 test('direction-comparison: every direction has cosine 1 with itself; the random baseline keeps the norms', async () => {
