@@ -21,7 +21,8 @@ export interface Aggregated {
   details?: Record<string, unknown>;
 }
 
-export type Aggregator = (pos: Group, neg: Group, seed: number) => Aggregated;
+/** `paired`: example i of pos and of neg belong together (the same question under two system prompts). */
+export type Aggregator = (pos: Group, neg: Group, seed: number, o?: { paired?: boolean }) => Aggregated;
 
 const sub = (a: Float64Array, b: Float64Array) => a.map((x, i) => x - b[i]);
 
@@ -44,9 +45,12 @@ export const meanDiff: Aggregator = (pos, neg) => {
   return { vectors, separation: vectors.map((v, l) => separation(pos.examples?.[l], neg.examples?.[l], v)) };
 };
 
-/** Differences to take PCA of: paired by index when the groups are equal in size, else each example against the other mean. */
-function differences(pos: Float64Array[], neg: Float64Array[], posMean: Float64Array, negMean: Float64Array): Float64Array[] {
-  if (pos.length === neg.length) return pos.map((p, i) => sub(p, neg[i]));
+/**
+ * Differences to take PCA of: pair by pair where the examples are paired (and equal in number), else each example
+ * against the other group's mean (EM classes are different answers: pairing them by index would mean nothing).
+ */
+function differences(pos: Float64Array[], neg: Float64Array[], posMean: Float64Array, negMean: Float64Array, paired: boolean): Float64Array[] {
+  if (paired && pos.length === neg.length) return pos.map((p, i) => sub(p, neg[i]));
   return [...pos.map((p) => sub(p, negMean)), ...neg.map((q) => sub(posMean, q))];
 }
 
@@ -122,9 +126,10 @@ function orientAndScale(v: Float64Array, posMean: Float64Array, negMean: Float64
   return u.map((x) => x * gap); // a negative gap flips the sign: positives then project higher
 }
 
-export const pcaDiff: Aggregator = (pos, neg, seed) => {
+export const pcaDiff: Aggregator = (pos, neg, seed, o = {}) => {
   if (!pos.examples || !neg.examples) throw new Error('pca needs per-example activations');
-  const vectors = pos.mean.map((pm, l) => orientAndScale(firstComponent(differences(pos.examples![l], neg.examples![l], pm, neg.mean[l]), seed + l), pm, neg.mean[l]));
+  const paired = o.paired ?? true;
+  const vectors = pos.mean.map((pm, l) => orientAndScale(firstComponent(differences(pos.examples![l], neg.examples![l], pm, neg.mean[l], paired), seed + l), pm, neg.mean[l]));
   return { vectors, separation: vectors.map((v, l) => separation(pos.examples![l], neg.examples![l], v)) };
 };
 

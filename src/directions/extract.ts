@@ -29,12 +29,12 @@ export function samplesFor(tok: ChatTokenizer, chats: ChatMessage[][], rule: Pos
   });
 }
 
-/** Aggregates one slot of two collections into per-layer vectors. */
-export function aggregate(pos: Collected, neg: Collected, slot: number, method: string, pooling: 'token' | 'example', seed: number): Aggregated {
+/** Aggregates one slot of two collections into per-layer vectors (`paired`: example i of each belongs together). */
+export function aggregate(pos: Collected, neg: Collected, slot: number, method: string, pooling: 'token' | 'example', seed: number, paired = true): Aggregated {
   const agg = AGGREGATORS[method];
   if (!agg) throw new UserError(`--method ${method}: expected one of ${Object.keys(AGGREGATORS).join(', ')}`);
   const group = (c: Collected) => ({ mean: pooledMean(c, slot, pooling), examples: c.examples?.map((perSlot) => perSlot[slot]) });
-  return agg(group(pos), group(neg), seed);
+  return agg(group(pos), group(neg), seed, { paired });
 }
 
 /** Index of the largest finite value (ties: the earliest). */

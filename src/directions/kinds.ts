@@ -47,7 +47,7 @@ export function extractEmDirection(ctx: KindContext, answers: JudgedAnswer[], so
   const pos = collectActivations(ctx.model, samplesFor(ctx.tok, mis.map(chat), 'answer-mean', 'misaligned'), { ...opts, label: 'collect misaligned' });
   const neg = collectActivations(ctx.model, samplesFor(ctx.tok, ali.map(chat), 'answer-mean', 'aligned'), { ...opts, label: 'collect aligned' });
   const method = ctx.method ?? 'mean-diff';
-  const agg = aggregate(pos, neg, 0, method, 'token', ctx.seed ?? 0);
+  const agg = aggregate(pos, neg, 0, method, 'token', ctx.seed ?? 0, false); // misaligned and aligned answers are not pairs
   return Direction.make(agg.vectors, {
     kind: 'em', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method,
     datasets: [source], counts: { pos: n, neg: n }, best_layer: argmax(agg.separation),

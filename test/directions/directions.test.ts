@@ -59,6 +59,15 @@ test('every aggregator recovers a planted direction, oriented so positives proje
   }
 });
 
+test('PCA of unpaired groups (EM classes) does not depend on the order of either group; paired groups are differenced pair by pair', () => {
+  const { pos, neg } = planted(4, 64, 30);
+  const shuffled = { mean: neg.mean, examples: neg.examples.map((xs) => [...xs].reverse()) };
+  const a = AGGREGATORS.pca(pos, neg, 0, { paired: false }), b = AGGREGATORS.pca(pos, shuffled, 0, { paired: false });
+  for (let l = 0; l < 2; l++) assert.ok(cosine(a.vectors[l], b.vectors[l])! > 1 - 1e-9, `layer ${l}`);
+  const p1 = AGGREGATORS.pca(pos, neg, 0, { paired: true }), p2 = AGGREGATORS.pca(pos, shuffled, 0, { paired: true });
+  assert.ok(cosine(p1.vectors[0], p2.vectors[0])! < 1 - 1e-6, 'paired: another pairing is another set of differences');
+});
+
 test('randomized PCA (width ≥ 1024) equals ml-pca on a wide problem whose two leading components are close', () => {
   const rng = new Rng(3);
   const d = 1100;
