@@ -22,6 +22,9 @@ interface Params {
   write_ablation: boolean;
   /** Direction files by fine-tune name, used instead of the EM directions extracted from their evals (null: none). */
   directions: Record<string, string> | null;
+  /** Where the EM direction is projected out: 'all' blocks (design.md), or its 'best' layer's block only (research.md §2,
+   * the paper's one-layer ablation); the random baseline goes where its direction goes. */
+  ablation_blocks: 'all' | 'best';
 }
 
 interface Cell { em: number; coherence: number }
@@ -60,7 +63,7 @@ const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_ra
 export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   name: 'steering-transfer',
   description: "EM of each fine-tune with each source's EM direction ablated (residual stream; LoRA B) and with its LoRA's write direction ablated, and of the base with the EM direction added, vs random baselines",
-  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true, directions: null },
+  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true, directions: null, ablation_blocks: 'all' },
   resultSchema: {
     type: 'object',
     required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
@@ -82,14 +85,18 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       if (!d) continue;
       randoms.set(src.name, await ws.direction(`random-${src.name}`, { like: contentDigest(src.direction!), seed: p.seed }, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
     }
+    if (p.ablation_blocks !== 'all' && p.ablation_blocks !== 'best') throw new UserError(`--params: steering-transfer.ablation_blocks must be "all" or "best", not ${JSON.stringify(p.ablation_blocks)}`);
+    // one block (the direction's best layer) or every block; the suffix keeps the two settings' evals apart
+    const at = (name: string) => (p.ablation_blocks === 'best' ? { at: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
+    const tag = p.ablation_blocks === 'best' ? '-at-best' : '';
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
     const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
     for (const src of fts) {
       const rnd = randoms.get(src.name);
       const row: (Cell | null)[] = [], rrow: (Cell | null)[] = [];
       for (const tgt of fts) {
-        row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-ablate-${src.name}`, { lora: tgt.run, ablate: { direction: src.direction } }, s)) : null);
-        rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-ablate-random-${src.name}`, { lora: tgt.run, ablate: { direction: rnd } }, s)) : null);
+        row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-ablate-${src.name}${tag}`, { lora: tgt.run, ablate: { direction: src.direction, ...at(src.name) } }, s)) : null);
+        rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-ablate-random-${src.name}${tag}`, { lora: tgt.run, ablate: { direction: rnd, ...at(src.name) } }, s)) : null);
       }
       ablation.push(row);
       randomAblation.push(rrow);

@@ -131,6 +131,15 @@ test('steering-transfer: matrices are sources × targets; evaluating them leaves
     assert.ok(c, 'every source has a direction, so every cell is measured');
     assert.equal(x.ablation_reduction[i][j], x.baseline[j].em > 0 ? 1 - c.em / x.baseline[j].em : null);
   }));
+  // the paper's one-layer ablation: each direction (and its random twin) projected out at its best layer's block only
+  await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two, directions, ablation_blocks: 'best', lora_ablation: false, write_ablation: false });
+  for (const src of r.sources) {
+    const best = Direction.load(directions[src as keyof typeof directions]).provenance.best_layer;
+    for (const name of [`medical-ablate-${src}-at-best`, `medical-ablate-random-${src}-at-best`]) {
+      const saved = JSON.parse(readFileSync(ws.path('evals', `${name}.json`), 'utf8')) as { intervention: { ablate: { at: number[] } } };
+      assert.deepEqual(saved.intervention.ablate.at, [best], name);
+    }
+  }
 });
 
 test("a LoRA-side ablation of a fine-tune along its own B is the base model", async () => {
