@@ -1,7 +1,7 @@
 // steering-transfer: does a direction from one fine-tune control EM in another? EM% of each target fine-tune with
 // each source's EM direction ablated — from the residual stream, and from the target's LoRA B (research.md §2) — with
-// the direction the source's LoRA writes ablated at its block, and EM% of the base with the EM direction added, each
-// against a random direction of equal norm. Axes: matrices [source][target].
+// the direction the source's LoRA writes ablated at its block, and EM% of the base (optionally of every target) with the
+// EM direction added, each against a random direction of equal norm. Axes: matrices [source][target].
 import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { contentDigest } from '../src/study/workspace.ts';
@@ -25,6 +25,8 @@ interface Params {
   /** Where the EM direction is projected out: 'all' blocks (design.md), or its 'best' layer's block only (research.md §2,
    * the paper's one-layer ablation); the random baseline goes where its direction goes. */
   ablation_blocks: 'all' | 'best';
+  /** Add each source's direction to the base only ('base'), or also to every target fine-tune ('all': a matrix). */
+  addition_targets: 'base' | 'all';
 }
 
 interface Cell { em: number; coherence: number }
@@ -41,6 +43,10 @@ export interface SteeringTransfer {
   random_ablation_reduction: (number | null)[][];
   addition: (Cell | null)[];
   random_addition: (Cell | null)[];
+  /** The source's direction added (α) to each target fine-tune [source][target], and a random one of equal norm;
+   * null unless addition_targets is 'all'. */
+  addition_matrix: (Cell | null)[][] | null;
+  random_addition_matrix: (Cell | null)[][] | null;
   layers: (number | null)[];
   /** LoRA-side ablation [source][target], and with a random direction [target] (only r̂ matters there, so one random
    * direction serves every source); null when not asked for. */
@@ -63,11 +69,11 @@ const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_ra
 export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
   name: 'steering-transfer',
   description: "EM of each fine-tune with each source's EM direction ablated (residual stream; LoRA B) and with its LoRA's write direction ablated, and of the base with the EM direction added, vs random baselines",
-  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true, directions: null, ablation_blocks: 'all' },
+  defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true, directions: null, ablation_blocks: 'all', addition_targets: 'base' },
   resultSchema: {
     type: 'object',
     required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
-    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' }, lora_ablation: { type: ['array', 'null'] }, random_lora_ablation: { type: ['array', 'null'] }, write_ablation: { type: ['array', 'null'] }, random_write_ablation: { type: ['array', 'null'] }, write_layers: { type: ['array', 'null'] } },
+    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' }, lora_ablation: { type: ['array', 'null'] }, random_lora_ablation: { type: ['array', 'null'] }, write_ablation: { type: ['array', 'null'] }, addition_matrix: { type: ['array', 'null'] }, random_addition_matrix: { type: ['array', 'null'] }, random_write_ablation: { type: ['array', 'null'] }, write_layers: { type: ['array', 'null'] } },
   },
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
@@ -89,6 +95,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     // one block (the direction's best layer) or every block; the suffix keeps the two settings' evals apart
     const at = (name: string) => (p.ablation_blocks === 'best' ? { at: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
     const tag = p.ablation_blocks === 'best' ? '-at-best' : '';
+    if (p.addition_targets !== 'base' && p.addition_targets !== 'all') throw new UserError(`--params: steering-transfer.addition_targets must be "base" or "all", not ${JSON.stringify(p.addition_targets)}`);
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
     const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
     for (const src of fts) {
@@ -102,6 +109,21 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       randomAblation.push(rrow);
       addition.push(src.direction ? cell(await ws.evaluate(`base-add-${src.name}`, { steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
       randomAddition.push(rnd ? cell(await ws.evaluate(`base-add-random-${src.name}`, { steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
+    }
+    let additionMatrix: (Cell | null)[][] | null = null, randomAdditionMatrix: (Cell | null)[][] | null = null;
+    if (p.addition_targets === 'all') {
+      additionMatrix = [];
+      randomAdditionMatrix = [];
+      for (const src of fts) {
+        const rnd = randoms.get(src.name);
+        const row: (Cell | null)[] = [], rrow: (Cell | null)[] = [];
+        for (const tgt of fts) {
+          row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-add-${src.name}`, { lora: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
+          rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-add-random-${src.name}`, { lora: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
+        }
+        additionMatrix.push(row);
+        randomAdditionMatrix.push(rrow);
+      }
     }
     let loraAblation: (Cell | null)[][] | null = null, randomLoraAblation: (Cell | null)[] | null = null;
     if (p.lora_ablation) {
@@ -141,7 +163,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     return {
       sources: fts.map((f) => f.name), targets: fts.map((f) => f.name), baseline, base,
       ablation, random_ablation: randomAblation, ablation_reduction: reduction(ablation), random_ablation_reduction: reduction(randomAblation),
-      addition, random_addition: randomAddition,
+      addition, random_addition: randomAddition, addition_matrix: additionMatrix, random_addition_matrix: randomAdditionMatrix,
       layers: fts.map((f) => directions.get(f.name)?.provenance.best_layer ?? null),
       lora_ablation: loraAblation, lora_ablation_reduction: loraAblation && reduction(loraAblation),
       random_lora_ablation: randomLoraAblation, random_lora_ablation_reduction: randomLoraAblation && randomLoraAblation.map(reduce),

@@ -132,7 +132,10 @@ test('steering-transfer: matrices are sources × targets; evaluating them leaves
     assert.equal(x.ablation_reduction[i][j], x.baseline[j].em > 0 ? 1 - c.em / x.baseline[j].em : null);
   }));
   // the paper's one-layer ablation: each direction (and its random twin) projected out at its best layer's block only
-  await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two, directions, ablation_blocks: 'best', lora_ablation: false, write_ablation: false });
+  const best = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two, directions, ablation_blocks: 'best', lora_ablation: false, write_ablation: false, addition_targets: 'all' })).result as { addition_matrix: ({ em: number } | null)[][]; random_addition_matrix: unknown[][] };
+  assert.equal(best.addition_matrix.length, 2);
+  for (const row of [...best.addition_matrix, ...best.random_addition_matrix]) assert.equal(row.length, 2);
+  assert.equal((r as unknown as { addition_matrix: unknown }).addition_matrix, null, 'addition on the base only by default');
   for (const src of r.sources) {
     const best = Direction.load(directions[src as keyof typeof directions]).provenance.best_layer;
     for (const name of [`medical-ablate-${src}-at-best`, `medical-ablate-random-${src}-at-best`]) {
