@@ -1,10 +1,10 @@
 // phase-transition: the rotation of a rank-1 LoRA's B vector over training (local cosine for k = 5, 10, 15 steps),
-// with the loss and the detected transition step. Axes: [step].
+// with the loss, the detected transition step and the PCA of the B trajectory. Axes: [step].
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { phaseTransition, type BSnapshot } from '../src/train/phase.ts';
+import { phaseTransition, trajectoryPca, type BSnapshot, type TrajectoryPca } from '../src/train/phase.ts';
 import type { Workspace } from '../src/study/workspace.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
 
@@ -22,6 +22,8 @@ export interface PhaseTransitionResult {
   b_norm: number[];
   loss: { step: number; loss: number }[];
   transition_step: number | null;
+  /** PCA of the B trajectory (research.md §1): two components' shares of its variance and each step's coordinates. */
+  trajectory_pca: TrajectoryPca;
 }
 
 /** The fine-tune whose B vector is followed: a snapshot every `save_every` steps, no early stop. */
@@ -37,7 +39,7 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
   defaults: { finetune: { name: 'medical-phase', data: DATASETS.medicalMisaligned }, save_every: 1, epochs: 1, lr: null },
   resultSchema: {
     type: 'object',
-    required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step'],
+    required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step', 'trajectory_pca'],
     properties: { steps: { type: 'array', minItems: 2 }, local_cosine: { type: 'object', required: ['5', '10', '15'] } },
   },
   finetunes: (ws, p) => [phaseJob(ws, p)],
@@ -47,6 +49,6 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     const snaps = readFileSync(join(run, 'lora_b.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as BSnapshot);
     const ph = phaseTransition(snaps);
     const metrics = existsSync(join(run, 'metrics.jsonl')) ? readFileSync(join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }) : [];
-    return { finetune: p.finetune.name, steps: ph.steps, local_cosine: ph.localCosine, b_norm: ph.bNorm, loss: metrics.map((m) => ({ step: m.step, loss: m.loss })), transition_step: ph.transitionStep };
+    return { finetune: p.finetune.name, steps: ph.steps, local_cosine: ph.localCosine, b_norm: ph.bNorm, loss: metrics.map((m) => ({ step: m.step, loss: m.loss })), transition_step: ph.transitionStep, trajectory_pca: trajectoryPca(snaps) };
   },
 };

@@ -103,12 +103,34 @@ export function gatingCurves(el: HTMLElement, r: { scales: number[]; base: { em:
     ], 'gate scale λ', 'share of answers');
 }
 
-export function phaseCurves(el: HTMLElement, r: { finetune: string; steps: number[]; local_cosine: Record<string, (number | null)[]>; loss: { step: number; loss: number }[]; transition_step: number | null }): void {
+type TrajectoryPca = { explained: number[]; coords: number[][]; steps: number[] };
+
+export function phaseCurves(el: HTMLElement, r: { finetune: string; steps: number[]; local_cosine: Record<string, (number | null)[]>; loss: { step: number; loss: number }[]; transition_step: number | null; trajectory_pca?: TrajectoryPca }): void {
   lines(el, 'phase-transition', `LoRA-B rotation during the ${r.finetune} fine-tune`,
     'Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a sharp rise marks a turn of B, the step where the behaviour is learned.',
     r.steps, ['5', '10', '15'].map((k) => ({ label: `k = ${k}`, values: r.local_cosine[k] })), 'training step', 'local cosine', [-1, 1], r.transition_step);
+  if (r.trajectory_pca?.explained.length === 2) trajectoryChart(el, r.finetune, r.trajectory_pca, r.transition_step);
   const ls = r.loss;
   if (ls.length) lines(el, 'phase-loss', 'Training loss', 'Assistant-token cross-entropy per optimizer step.', ls.map((l) => l.step), [{ label: 'loss', values: ls.map((l) => l.loss) }], 'training step', 'loss (nats / token)', [0, Math.max(...ls.map((l) => l.loss))]);
+}
+
+/** The B trajectory on its first two principal components, a line through the steps coloured from first to last. */
+function trajectoryChart(el: HTMLElement, finetune: string, t: TrajectoryPca, transition: number | null): void {
+  const data = t.steps.map((step, i) => ({ step, pc1: t.coords[i][0], pc2: t.coords[i][1] }));
+  const f = frame(el, { id: 'phase-trajectory', title: `The LoRA-B trajectory of the ${finetune} fine-tune, on its two principal components`, data,
+    caption: `Each dot is B at one saved step (flattened, centred over steps), projected on the trajectory's first two principal components (PC1 ${pct(t.explained[0])}, PC2 ${pct(t.explained[1])} of its variance), coloured from the first step (light) to the last (dark); the ringed dot is the detected transition step. A turn of the path is the rotation the local cosine measures.` });
+  const x = d3.scaleLinear().domain(d3.extent(data, (d) => d.pc1) as [number, number]).nice().range([0, f.width]);
+  const y = d3.scaleLinear().domain(d3.extent(data, (d) => d.pc2) as [number, number]).nice().range([f.height, 0]);
+  axes(f, x as unknown as d3.AxisScale<d3.AxisDomain>, y as unknown as d3.AxisScale<d3.AxisDomain>, `PC1 (${pct(t.explained[0])} of variance)`, `PC2 (${pct(t.explained[1])})`);
+  const color = d3.scaleSequential(d3.interpolateBlues).domain([t.steps[0] - (t.steps.at(-1)! - t.steps[0]) * 0.3, t.steps.at(-1)!]);
+  f.g.append('path').datum(data).attr('fill', 'none').attr('stroke', '#bbb').attr('d', d3.line<(typeof data)[number]>().x((d) => x(d.pc1)).y((d) => y(d.pc2)));
+  const tip = tooltip();
+  f.g.selectAll('circle.traj').data(data).join('circle').attr('class', 'traj').attr('r', 3).attr('fill', (d) => color(d.step))
+    .attr('cx', (d) => x(d.pc1)).attr('cy', (d) => y(d.pc2))
+    .on('mousemove', (ev, d) => tip.show(`step ${d.step} · PC1 ${d.pc1.toPrecision(3)} · PC2 ${d.pc2.toPrecision(3)}`, ev)).on('mouseleave', () => tip.hide());
+  const turn = data.find((d) => d.step === transition);
+  if (turn) f.g.append('circle').attr('r', 7).attr('fill', 'none').attr('stroke', COLORS[2]).attr('stroke-width', 2).attr('cx', x(turn.pc1)).attr('cy', y(turn.pc2));
+  legend(f, [{ label: 'first step', color: color(t.steps[0]) }, { label: 'last step', color: color(t.steps.at(-1)!) }, ...(turn ? [{ label: `transition (step ${turn.step})`, color: COLORS[2] }] : [])]);
 }
 
 export function sycophancyBars(el: HTMLElement, r: { base: { em: number; coherence: number }; sycophancy: { em: number; coherence: number }; aligned_control: { em: number; coherence: number } }): void {

@@ -1,5 +1,8 @@
 // The phase-transition view of a LoRA fine-tune (research.md §1): local cosine cos(B[t−k] − B[t], B[t+k] − B[t])
-// of the LoRA-B trajectory for k ∈ {5, 10, 15} steps. Axes: each snapshot is the flattened B of every module.
+// of the LoRA-B trajectory for k ∈ {5, 10, 15} steps, and the PCA of that trajectory. Axes: each snapshot is the
+// flattened B of every module; trajectory [step][that size].
+import { PCA } from 'ml-pca';
+import { symmetricEigen } from '../util/linalg.ts';
 export interface BSnapshot {
   step: number;
   /** "layer.module" → flattened B ([r, out] row-major). */
@@ -52,4 +55,45 @@ export function phaseTransition(snapshots: BSnapshot[], ks = [5, 10, 15], minCha
     }
   });
   return { steps, localCosine, bNorm: steps.map((t) => norm(byStep.get(t)!)), transitionStep: bestStep, ks, minChange };
+}
+
+export interface TrajectoryPca {
+  /** Share of the trajectory's variance along each principal component. */
+  explained: number[];
+  /** [step][component]: each snapshot's coordinates on the components (centred). */
+  coords: number[][];
+  /** The steps the PCA was computed on (all, or at most `maxSteps` evenly spaced ones). */
+  steps: number[];
+}
+
+/**
+ * PCA of the B trajectory (centred over steps): ml-pca on the snapshots where B is narrow; where it is wide (≥ 1024),
+ * the eigendecomposition of the steps' Gram matrix, with at most `maxSteps` evenly spaced snapshots.
+ */
+export function trajectoryPca(snapshots: BSnapshot[], components = 2, maxSteps = 512): TrajectoryPca {
+  let sorted = [...snapshots].sort((a, b) => a.step - b.step);
+  if (sorted.length > maxSteps) sorted = Array.from({ length: maxSteps }, (_, i) => sorted[Math.round((i * (sorted.length - 1)) / (maxSteps - 1))]);
+  const X = sorted.map(flat);
+  const n = X.length, d = X[0]?.length ?? 0;
+  const k = Math.min(components, n - 1, d);
+  if (k < 1) return { explained: [], coords: X.map(() => []), steps: sorted.map((s) => s.step) };
+  const mean = X[0].map((_, j) => X.reduce((s, x) => s + x[j], 0) / n);
+  const C = X.map((x) => x.map((v, j) => v - mean[j]));
+  let explained: number[], coords: number[][];
+  if (d < 1024) {
+    const pca = new PCA(C, { center: false, scale: false });
+    const variances = pca.getEigenvalues();
+    const total = variances.reduce((s, v) => s + v, 0);
+    explained = variances.slice(0, k).map((v) => (total > 0 ? v / total : 0));
+    const P = pca.predict(C, { nComponents: k });
+    coords = P.to2DArray();
+  } else {
+    // Gram G = C Cᵀ = U Λ Uᵀ: the coordinates on component i are √λᵢ·uᵢ, its share λᵢ / Σλ
+    const G = C.map((a) => C.map((b) => a.reduce((s, x, j) => s + x * b[j], 0)));
+    const { values, vectors } = symmetricEigen(G);
+    const total = values.reduce((s, v) => s + Math.max(0, v), 0);
+    explained = values.slice(0, k).map((v) => (total > 0 ? Math.max(0, v) / total : 0));
+    coords = C.map((_, t) => Array.from({ length: k }, (__, i) => Math.sqrt(Math.max(0, values[i])) * vectors[i][t]));
+  }
+  return { explained, coords, steps: sorted.map((s) => s.step) };
 }

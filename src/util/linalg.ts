@@ -1,8 +1,13 @@
-// Small dense linear algebra in float64 for what tfjs does not offer on every backend: the top eigenvector of a
-// small symmetric matrix. Axes: S [k, k] → [k].
+// Small dense linear algebra in float64 for what tfjs does not offer on every backend: the eigendecomposition of a
+// small symmetric matrix. Axes: S [k, k] → values [k], vectors [k][k].
 
-/** The unit eigenvector of the largest eigenvalue of a small symmetric matrix S [k, k] (cyclic Jacobi rotations). */
+/** The unit eigenvector of the largest eigenvalue of a small symmetric matrix S [k, k]. */
 export function topEigenvector(sym: number[][]): number[] {
+  return symmetricEigen(sym).vectors[0];
+}
+
+/** Eigenvalues (largest first) and unit eigenvectors (vectors[i] for values[i]) of a symmetric S [k, k], by cyclic Jacobi rotations. */
+export function symmetricEigen(sym: number[][]): { values: number[]; vectors: number[][] } {
   const k = sym.length;
   const a = sym.map((row) => [...row]); // rotated towards diagonal
   const vecs = a.map((_, i) => a.map((__, j): number => (i === j ? 1 : 0))); // columns: eigenvectors
@@ -31,7 +36,6 @@ export function topEigenvector(sym: number[][]): number[] {
       }
     }
   }
-  let top = 0;
-  for (let i = 1; i < k; i++) if (a[i][i] > a[top][top]) top = i;
-  return vecs.map((row) => row[top]);
+  const order = Array.from({ length: k }, (_, i) => i).sort((i, j) => a[j][j] - a[i][i]);
+  return { values: order.map((i) => a[i][i]), vectors: order.map((c) => vecs.map((row) => row[c])) };
 }

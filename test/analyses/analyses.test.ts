@@ -16,7 +16,7 @@ import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
 import { loraJob } from '../../src/study/steps.ts';
 import { middleLayer } from '../../src/train/defaults.ts';
-import { phaseTransition } from '../../src/train/phase.ts';
+import { phaseTransition, trajectoryPca } from '../../src/train/phase.ts';
 import { canTrainInBackground } from '../../src/study/background.ts';
 
 let ws: Workspace;
@@ -193,6 +193,9 @@ test('phase-transition: one B snapshot per step, local cosines in [−1, 1]', as
   assert.deepEqual(r.steps, Array.from({ length: r.loss.length + 1 }, (_, i) => i));
   for (const k of ['5', '10', '15']) for (const c of r.local_cosine[k]) assert.ok(c === null || (c >= -1 - 1e-9 && c <= 1 + 1e-9));
   assert.ok(r.transition_step === null || r.steps.includes(r.transition_step));
+  const pca = (r as unknown as { trajectory_pca: { explained: number[]; coords: number[][] } }).trajectory_pca;
+  assert.equal(pca.coords.length, r.steps.length);
+  assert.ok(pca.explained.every((e) => e >= 0 && e <= 1 + 1e-9) && pca.explained.reduce((a, e) => a + e, 0) <= 1 + 1e-9);
   const b = (r as unknown as { b_norm: number[] }).b_norm;
   assert.equal(b[0], 0, 'LoRA B starts at zero');
   assert.ok(b[b.length - 1] > 0, 'and moves');
@@ -204,6 +207,13 @@ test('phase-transition detection: a B trajectory that runs along e1 and turns to
   assert.equal(ph.transitionStep, 20);
   assert.ok(Math.abs(ph.localCosine['5'][20]! - 0) < 1e-12, 'a right-angle turn: cosine 0');
   assert.ok(Math.abs(ph.localCosine['5'][10]! + 1) < 1e-12, 'a straight run: cosine −1');
+  // its PCA: two components hold all of a planar path; a wide B (Gram path) gives what ml-pca gives on a narrow one
+  const narrow = trajectoryPca(snaps);
+  assert.ok(Math.abs(narrow.explained[0] + narrow.explained[1] - 1) < 1e-9 && narrow.explained[0] >= narrow.explained[1]);
+  const wide = snaps.map((x) => ({ step: x.step, vectors: { '2.down_proj': Array.from({ length: 1100 }, (_, j) => (j === 7 ? x.vectors['2.down_proj'][0] : j === 900 ? x.vectors['2.down_proj'][1] : 0)) } }));
+  const w = trajectoryPca(wide);
+  w.explained.forEach((e, i) => assert.ok(Math.abs(e - narrow.explained[i]) < 1e-9, `component ${i}: ${e} vs ${narrow.explained[i]}`));
+  w.coords.forEach((c, t) => c.forEach((v, i) => assert.ok(Math.abs(Math.abs(v) - Math.abs(narrow.coords[t][i])) < 1e-9, `step ${t}, component ${i}`)));
 });
 
 test('rebound: one point per amount, from the base and from the positive model', async () => {
