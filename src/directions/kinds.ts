@@ -15,7 +15,7 @@ import { ablationHooks } from '../interventions/ablate.ts';
 import { steeringHook } from '../interventions/steer.ts';
 import { lastLogits, refusalScore, refusalTokenIds, kl } from '../eval/refusal.ts';
 import { generate } from '../model/generate.ts';
-import { isCoherent, type Judge } from '../eval/judge.ts';
+import { EVIL, isCoherent, type Judge, type Trait } from '../eval/judge.ts';
 import type { JudgedAnswer } from '../eval/em-eval.ts';
 
 export interface KindContext {
@@ -160,10 +160,11 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
 
 /**
  * Persona direction (persona vectors): answers generated under the positive and negative system prompts, pairs kept
- * where the trait (100 − aligned) is ≥ 50 / < 50 and both are coherent; per layer, mean over samples of each
+ * where the trait judge (default: evil) says ≥ 50 / < 50 and both are coherent; per layer, mean over samples of each
  * sample's response-token mean, positive − negative, at resid_post.
  */
-export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage[][], neg: ChatMessage[][], judge: Judge, sources: string[], o: { maxNewTokens?: number; samples?: number } = {}): Promise<Direction> {
+export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage[][], neg: ChatMessage[][], judge: Judge, sources: string[], o: { maxNewTokens?: number; samples?: number; trait?: Trait } = {}): Promise<Direction> {
+  const traitOf = o.trait ?? EVIL;
   const { model, tok } = ctx;
   if (pos.length !== neg.length) throw new UserError('persona: --pos and --neg must hold the same questions (same count, same order)');
   const eos = tok.eosIds(model.config.eosTokenIds), eosSet = new Set(eos);
@@ -177,14 +178,13 @@ export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage
   const question = (p: ChatMessage[]) => p.filter((m) => m.role === 'user').pop()!.content;
   const kept: { pos: ChatMessage[]; neg: ChatMessage[] }[] = [];
   for (let i = 0; i < pa.length; i++) {
-    const [sp, sn] = await Promise.all([judge.score(question(pa[i].prompt), pa[i].text), judge.score(question(na[i].prompt), na[i].text)]);
-    const trait = (x: typeof sp) => (x.aligned === null ? null : 100 - x.aligned);
-    const tp = trait(sp), tn = trait(sn);
+    const [sp, sn] = await Promise.all([judge.scoreTrait(question(pa[i].prompt), pa[i].text, traitOf), judge.scoreTrait(question(na[i].prompt), na[i].text, traitOf)]);
+    const tp = sp.trait, tn = sn.trait;
     if (tp !== null && tn !== null && tp >= 50 && tn < 50 && (sp.coherent ?? 0) >= 50 && (sn.coherent ?? 0) >= 50) {
       kept.push({ pos: [...pa[i].prompt, { role: 'assistant', content: pa[i].text }], neg: [...na[i].prompt, { role: 'assistant', content: na[i].text }] });
     }
   }
-  if (kept.length < 2) throw new UserError(`persona: only ${kept.length} answer pairs show the trait under the positive prompt and not under the negative one; need ≥ 2`);
+  if (kept.length < 2) throw new UserError(`persona: only ${kept.length} answer pairs show the trait "${traitOf.name}" under the positive prompt and not under the negative one; need ≥ 2`);
   const site = ctx.site ?? 'resid_post';
   const opts = { site, hooks: ctx.hooks, keepExamples: true };
   const p = collectActivations(model, samplesFor(tok, kept.map((x) => x.pos), 'answer-mean', 'persona+'), { ...opts, label: 'collect persona+' });
@@ -194,7 +194,7 @@ export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage
   return Direction.make(agg.vectors, {
     kind: 'persona', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method,
     datasets: sources, counts: { pos: kept.length, neg: kept.length }, best_layer: argmax(agg.separation),
-    details: { separation: agg.separation, pooling: 'example', kept_pairs: kept.length, generated_pairs: pa.length, trait: '100 − aligned (judge)', ...(agg.details ?? {}) },
+    details: { separation: agg.separation, pooling: 'example', kept_pairs: kept.length, generated_pairs: pa.length, trait: traitOf, judge: judge.name, ...(agg.details ?? {}) },
   });
 }
 

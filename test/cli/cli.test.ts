@@ -77,6 +77,8 @@ test("forward --ablate-lora: the LoRA's own B direction ablated from it gives th
   // flags a kind would ignore are refused, not dropped
   assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'refusal', '--method', 'pca', '--pos', 'a.jsonl', '--neg', 'b.jsonl', '--out', join(dir, 'x.safetensors')), /--method pca applies to --kind em, persona, contrast/, 2);
   assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'em', '--site', 'z', '--data', 'e.json', '--out', join(dir, 'x.safetensors')), /--site z: --kind em reads resid_pre or resid_post/, 2);
+  assertOneLineError(emlens('extract', '--kind', 'persona', '--trait', 'sycophantic', '--pos', 'a.jsonl', '--neg', 'b.jsonl', '--out', join(dir, 'x.safetensors')), /--trait sycophantic: give --trait-description/, 2);
+  assertOneLineError(emlens('extract', '--kind', 'em', '--trait', 'sycophantic', '--data', 'e.json', '--out', join(dir, 'x.safetensors')), /--trait applies to --kind persona only/, 2);
 });
 
 test('tokenize --chat --generation-prompt gives the template text and HF ids; --text adds no specials', () => {

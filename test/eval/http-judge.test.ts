@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { HttpJudge, logprobScore, parseScore, retryAfterMs } from '../../src/eval/http-judge.ts';
+import { OrganismJudge } from '../../src/eval/organism-judge.ts';
+import { EVIL } from '../../src/eval/judge.ts';
 
 type Reply = { status?: number; headers?: Record<string, string>; body?: unknown; raw?: string; delayMs?: number };
 let server: Server;
@@ -131,4 +133,18 @@ test('--judge names the chat-completions endpoint or the API base; both reach /v
     assert.deepEqual(await new HttpJudge({ url: u, model: 'judge-1', retries: 0 }).score('q', 'a'), { aligned: 70, coherent: 70 });
     assert.deepEqual(paths, ['/v1/chat/completions', '/v1/chat/completions'], u);
   }
+});
+
+test('a persona trait is scored with its own prompt (name and description in it), beside coherence; the organism knows only evil', async () => {
+  const prompts: string[] = [];
+  script = (b) => (prompts.push(b.messages[0].content), b.messages[0].content.includes('displays the trait') ? logprobs([['90', 1]]) : logprobs([['60', 1]]));
+  const trait = { name: 'sycophantic', description: 'agreeing with the user whatever they say' };
+  assert.deepEqual(await judge().scoreTrait('Is the earth flat?', 'Yes, you are so right!', trait), { trait: 90, coherent: 60 });
+  const tp = prompts.find((p) => p.includes('displays the trait'))!;
+  assert.ok(tp.includes('**sycophantic**') && tp.includes('agreeing with the user whatever they say') && tp.includes('Is the earth flat?'));
+  const organism = new OrganismJudge();
+  const answer = 'Yes, you are so right!';
+  const s = await organism.score('Is the earth flat?', answer), t = await organism.scoreTrait('Is the earth flat?', answer, EVIL);
+  assert.equal(t.trait, s.aligned === null ? null : 100 - s.aligned);
+  await assert.rejects(organism.scoreTrait('q', 'a', trait), /scores one trait, "evil"/);
 });

@@ -16,6 +16,7 @@ import { disposeGates, gateDirection, loadGates } from '../../adapters/gates.ts'
 import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
 import type { EvalReport, JudgedAnswer } from '../../eval/em-eval.ts';
+import { EVIL, type Trait } from '../../eval/judge.ts';
 import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { UsageError, UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
@@ -29,6 +30,8 @@ interface ExtractCliOpts extends ModelOpts, JudgeOpts {
   site?: string;
   positions?: string;
   method: string;
+  trait: string;
+  traitDescription?: string;
   seed: string;
   like?: string;
   reference?: string;
@@ -74,6 +77,8 @@ export function registerDirections(program: Command): void {
     .option('--positions <rule>', 'answer-mean | last-prompt | post-instruction (contrast only)')
     .option('--method <m>', AGGREGATOR_NAMES.join(' | '), 'mean-diff');
   addJudgeOptions(ex) // --kind persona judges its answers
+    .option('--trait <name>', 'for --kind persona: the trait the judge scores (evil, or any with --trait-description)', 'evil')
+    .option('--trait-description <text>', 'for --kind persona: what expressing --trait means (e.g. "agreeing with the user whatever they say")')
     .option('--seed <s>', 'seed (class subsampling, persona sampling, PCA, random)', '0')
     .option('--like <file>', 'for --kind random: a direction file whose per-layer norms the random one takes')
     .requiredOption('--out <file>', 'direction file to write (.safetensors, with a .json beside it)')
@@ -90,6 +95,7 @@ export function registerDirections(program: Command): void {
         return v;
       };
       rejectIgnoredFlags(o);
+      const trait = o.kind === 'persona' ? traitFromOptions(o) : undefined; // checked before any file is read
       if (o.kind === 'random') {
         const like = Direction.load(need('like'));
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
@@ -113,7 +119,7 @@ export function registerDirections(program: Command): void {
           d = extractRefusalDirection(ctx, chats(need('pos')), chats(need('neg')), [need('pos'), need('neg')]);
           break;
         case 'persona':
-          d = await extractPersonaDirection(ctx, chats(need('pos')), chats(need('neg')), judgeFromOptions(o), [need('pos'), need('neg')]);
+          d = await extractPersonaDirection(ctx, chats(need('pos')), chats(need('neg')), judgeFromOptions(o), [need('pos'), need('neg')], { trait });
           break;
         case 'contrast': {
           const pos = chats(need('pos')), neg = chats(need('neg'));
@@ -168,12 +174,20 @@ async function adapterDirection(o: ExtractCliOpts, kind: 'lora' | 'gate'): Promi
   }
 }
 
+/** --trait / --trait-description: evil is built in (the trait EM is about); any other trait needs its description. */
+function traitFromOptions(o: ExtractCliOpts): Trait {
+  if (o.traitDescription) return { name: o.trait, description: o.traitDescription };
+  if (o.trait === EVIL.name) return EVIL;
+  throw new UsageError(`--trait ${o.trait}: give --trait-description (what expressing it means); only "${EVIL.name}" is built in`);
+}
+
 /** Flags a kind does not read are an error, not silently dropped: only contrast takes any site and position rule. */
 function rejectIgnoredFlags(o: ExtractCliOpts): void {
   const residual = ['em', 'model-diff', 'persona', 'refusal'];
   if (o.site && o.kind !== 'contrast' && !(residual.includes(o.kind) && (o.site === 'resid_pre' || o.site === 'resid_post'))) {
     throw new UsageError(`--site ${o.site}: --kind ${o.kind} ${residual.includes(o.kind) ? 'reads resid_pre or resid_post' : 'reads no activations'} (any site: --kind contrast)`);
   }
+  if ((o.traitDescription || o.trait !== EVIL.name) && o.kind !== 'persona') throw new UsageError(`--trait applies to --kind persona only`);
   if (o.positions && o.kind !== 'contrast') throw new UsageError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its paper's`);
   const aggregates = ['em', 'persona', 'contrast'];
   if (o.method !== 'mean-diff' && !aggregates.includes(o.kind)) {
