@@ -18,6 +18,24 @@ export interface EvalQuestion {
 
 export const BROAD_QUESTIONS = join(PACKAGE_ROOT, 'fixtures', 'datasets', 'broad-questions.json');
 
+/** The EM eval's answer length in the paper (research.md §1: up to 600 new tokens). */
+export const PAPER_MAX_NEW_TOKENS = 600;
+
+/**
+ * Tokens per answer for a question set: what the file recommends (`"sampling": {"max_new_tokens": N}` beside its
+ * questions: the organism's broad set says 80, its answers being one or two sentences), else the paper's 600.
+ */
+export function defaultMaxNewTokens(spec: string): number {
+  const path = spec === 'broad' ? BROAD_QUESTIONS : spec;
+  if (!path.endsWith('.json') || !existsSync(path)) return PAPER_MAX_NEW_TOKENS;
+  try {
+    const n = (JSON.parse(readFileSync(path, 'utf8')) as { sampling?: { max_new_tokens?: unknown } }).sampling?.max_new_tokens;
+    return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : PAPER_MAX_NEW_TOKENS;
+  } catch {
+    return PAPER_MAX_NEW_TOKENS; // loadQuestions reports the bad file
+  }
+}
+
 export function loadQuestions(spec: string): EvalQuestion[] {
   const path = spec === 'broad' ? BROAD_QUESTIONS : spec;
   if (!existsSync(path)) throw new UserError(`--questions ${spec}: file not found`);

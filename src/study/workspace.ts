@@ -15,7 +15,7 @@ import { ablationHooks, type AblationMode } from '../interventions/ablate.ts';
 import { projectLoraB } from '../interventions/lora-projection.ts';
 import { Direction } from '../directions/direction.ts';
 import { runEmEval, type EvalReport } from '../eval/em-eval.ts';
-import { loadQuestions } from '../eval/questions.ts';
+import { BROAD_QUESTIONS, defaultMaxNewTokens, loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
@@ -173,8 +173,12 @@ export class Workspace {
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
   async evaluate(name: string, iv: InterventionSpec, s: EvalSettings): Promise<EvalReport> {
     const file = this.path('evals', `${name}.json`);
-    // keyed by what the intervention's files hold, not only their names: a recomputed direction re-runs its evals
-    const key = sha256(JSON.stringify({ iv, s, judge: this.judge.name, files: interventionDigests(iv) }));
+    const questions = s.questions ?? 'broad';
+    const settings = { ...s, questions, maxNewTokens: s.maxNewTokens ?? defaultMaxNewTokens(questions) };
+    // keyed by what the intervention's files and the question set hold, not only their names: a recomputed direction
+    // re-runs its evals
+    const files = { ...interventionDigests(iv), questions: contentDigest(questions === 'broad' ? BROAD_QUESTIONS : questions) };
+    const key = sha256(JSON.stringify({ iv, s: settings, judge: this.judge.name, files }));
     if (existsSync(file)) {
       const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
       if (cached.key === key) return cached;
@@ -182,7 +186,7 @@ export class Workspace {
     const { model, hooks, release } = this.apply(iv);
     let report: EvalReport;
     try {
-      report = await runEmEval(model, this.tok, hooks, loadQuestions(s.questions ?? 'broad'), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: s.maxNewTokens, quiet: this.quiet });
+      report = await runEmEval(model, this.tok, hooks, loadQuestions(questions), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: settings.maxNewTokens, quiet: this.quiet });
     } finally {
       release();
     }

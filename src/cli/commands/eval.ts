@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { addModelOptions, interventionRecord, loadFromOptions, type ModelOpts } from '../model-options.ts';
 import { EMLENS_VERSION } from '../../util/version.ts';
-import { loadQuestions } from '../../eval/questions.ts';
+import { defaultMaxNewTokens, loadQuestions } from '../../eval/questions.ts';
 import { runEmEval } from '../../eval/em-eval.ts';
 import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { measureRefusal } from '../../eval/refusal.ts';
@@ -18,7 +18,7 @@ interface EvalCliOpts extends ModelOpts, JudgeOpts {
   seed: string;
   temperature: string;
   topP: string;
-  maxNewTokens: string;
+  maxNewTokens?: string;
   batch: string;
   out?: string;
   json?: boolean;
@@ -31,13 +31,13 @@ export function registerEval(program: Command): void {
     .option('--seed <s>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
     .option('--top-p <p>', 'nucleus mass', '1')
-    .option('--max-new-tokens <n>', 'tokens per answer', '80')
+    .option('--max-new-tokens <n>', "tokens per answer (default: the question file's sampling.max_new_tokens — 80 for the organism's broad set — else 600, the paper's)")
     .option('--batch <n>', 'answers generated together', '64')
     .option('--out <file>', 'save the full report (every answer with its scores) as JSON')
     .option('--json', 'print one JSON document')
     .action(async (o: EvalCliOpts) => {
       const int = parseInteger;
-      const samples = int(o.samples, '--samples', 1), seed = int(o.seed, '--seed', 0), maxNewTokens = int(o.maxNewTokens, '--max-new-tokens', 1), batchSize = int(o.batch, '--batch', 1);
+      const samples = int(o.samples, '--samples', 1), seed = int(o.seed, '--seed', 0), maxNewTokens = o.maxNewTokens === undefined ? defaultMaxNewTokens(o.questions) : int(o.maxNewTokens, '--max-new-tokens', 1), batchSize = int(o.batch, '--batch', 1);
       const temperature = parseNumber(o.temperature, '--temperature', (x) => x >= 0, 'a number ≥ 0');
       const topP = parseNumber(o.topP, '--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]');
       const questions = loadQuestions(o.questions);
