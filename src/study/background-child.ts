@@ -9,6 +9,8 @@ import type { FromChild, ToChild } from './background.ts';
 
 let loaded: { dir: string; model: Model; tok: ChatTokenizer } | undefined;
 
+// the parent gone (exited, killed, or closed us): stop at the next step; the run keeps its last checkpoint and its
+// run.json says "running", so the next study resumes it
 process.on('disconnect', () => process.exit(0));
 process.on('message', async (m: ToChild) => {
   let reply: FromChild;
@@ -20,5 +22,6 @@ process.on('message', async (m: ToChild) => {
   } catch (e) {
     reply = { name: m.name, ok: false, message: e instanceof Error ? e.message : String(e) };
   }
-  process.send?.(reply);
+  // the parent may be gone by now (its channel closed while this fine-tune finished): nothing to report to
+  if (process.connected) process.send?.(reply, (e: Error | null) => e && process.exit(0));
 });

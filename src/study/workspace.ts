@@ -105,7 +105,8 @@ export class Workspace {
     // since cannot be compared (training it anew would fail on it too), so only data that is there and differs is stale
     const same = canonicalJson(run.args) === canonicalJson({ ...spec, maxSteps: undefined }) && (!existsSync(spec.data) || run.dataset?.sha256 === fileDigest(spec.data));
     if (!same) return 'stale';
-    return run.status !== 'running' && existsSync(this.path('finetunes', name, 'adapter')) ? 'done' : 'started';
+    // finished as asked; 'interrupted' (Ctrl-C) and 'max-steps' leave a resumable run, not the fine-tune
+    return (run.status === 'complete' || run.status === 'early-stop') && existsSync(this.path('finetunes', name, 'adapter')) ? 'done' : 'started';
   }
 
   /** Removes a fine-tune made with other settings or data, so that NAME is trained anew with `spec`. */
@@ -127,7 +128,8 @@ export class Workspace {
     this.discardStale(name, spec);
     if (this.finetuneState(name, spec) === 'done') return out;
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
-    await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
+    const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
+    if (r.status === 'interrupted') throw new UserError(`interrupted: fine-tune ${name} saved at step ${r.steps} of ${r.totalSteps}; run the same command again to resume`, 130);
     return out;
   }
 

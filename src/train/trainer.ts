@@ -155,6 +155,8 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
           status = 'max-steps';
           break outer;
         }
+        // a step is synchronous work: give signals (Ctrl-C) and a parent's IPC (a background trainer) their turn
+        await new Promise((ok) => setImmediate(ok));
       }
     }
   } finally {

@@ -2,8 +2,8 @@
 // and bad input → one "emlens: …" line on stderr and exit 1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, truncateSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, truncateSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
@@ -196,6 +196,27 @@ test('train → forward: LoRA and gate runs are used through --adapter / --gates
   assert.ok(gd.norms[gd.best_layer] > 0);
   assertOneLineError(emlens('extract', '--model', model, '--kind', 'gate', '--adapter', join(root, 'gate'), '--out', join(root, 'x.safetensors')), /diagonal gates read nothing/);
   assertOneLineError(emlens('extract', '--model', model, '--kind', 'gate', '--adapter', join(root, 'lora'), '--out', join(root, 'x.safetensors')), /is not a gate adapter/);
+});
+
+test('train: Ctrl-C mid-run stops at the end of the step with a checkpoint (exit 0, status interrupted); --resume finishes it', async () => {
+  const model = tinyChatModelDir();
+  const data = tinyDataset(16);
+  const out = join(tmp(), 'r');
+  const args = ['train', '--model', model, '--data', data, '--out', out, '--lr', '1e-3', '--batch', '4', '--grad-accum', '1', '--epochs', '200', '--no-early-stop', '--json'];
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  const metrics = join(out, 'metrics.jsonl');
+  while (!(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length >= 3)) await new Promise((ok) => setTimeout(ok, 50));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((ok) => child.on('close', ok));
+  assert.equal(code, 0);
+  const first = JSON.parse(stdout) as { status: string; steps: number };
+  assert.equal(first.status, 'interrupted');
+  assert.ok(first.steps >= 3 && first.steps < 800, `stopped at step ${first.steps}`);
+  assert.equal(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).status, 'interrupted');
+  const resumed = json(...args.slice(0, -1), '--max-steps', String(first.steps + 2), '--resume');
+  assert.equal(resumed.steps, first.steps + 2, 'continues from the checkpoint of the interrupted step');
 });
 
 test('train: a bad data line and a bad flag are one error line, exit 1', () => {
