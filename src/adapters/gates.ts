@@ -131,6 +131,8 @@ export function loadGates(path: string, model: Model): Gates {
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { kind: GateKind; rank?: number; layers: number[]; d_model: number; channels: number };
   const { dModel, nHeads, dHead } = model.config;
   if (cfg.d_model !== dModel || cfg.channels !== nHeads * dHead) throw new UserError(`--gates ${path}: made for dModel ${cfg.d_model} × ${cfg.channels} channels, the model has ${dModel} × ${nHeads * dHead}`);
+  const outside = cfg.layers.find((l) => !(Number.isInteger(l) && l >= 0 && l < model.config.nLayers));
+  if (outside !== undefined) throw new UserError(`--gates ${path}: a gate at layer ${outside}, the model has layers 0..${model.config.nLayers - 1}`);
   const f = SafetensorsFile.open(file);
   try {
     const gates: Gates = { kind: cfg.kind, rank: cfg.rank ?? undefined, dModel, channels: cfg.channels, layers: new Map() };

@@ -14,6 +14,8 @@ export interface LoraConfig {
   loraDropout: number;
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
+  /** Modules left out although targeted (PEFT's exclude_modules: a list of names or one regular expression). */
+  excludeModules?: string[] | string;
   /** Everything else in the file, kept so a round trip writes it back. */
   raw: Record<string, unknown>;
 }
@@ -32,6 +34,20 @@ export function readLoraConfig(dir: string): LoraConfig {
   if (Array.isArray(raw.modules_to_save) && raw.modules_to_save.length) throw new UserError(`${path}: modules_to_save is not supported`);
   if (raw.bias && raw.bias !== 'none') throw new UserError(`${path}: bias "${raw.bias}" is not supported (only "none")`);
   if (typeof raw.r !== 'number' || raw.r < 1) throw new UserError(`${path}: "r" must be a positive integer`);
+  // features that add weights or reshape the model: refused rather than loaded without them
+  for (const k of ['lora_bias', 'trainable_token_indices', 'layer_replication', 'target_parameters', 'fan_in_fan_out', 'use_qalora']) {
+    const v = raw[k];
+    if (v !== undefined && v !== null && v !== false && !(Array.isArray(v) && !v.length)) throw new UserError(`${path}: ${k} ${JSON.stringify(v)} is not supported`);
+  }
+  for (const k of ['target_modules', 'exclude_modules']) {
+    if (typeof raw[k] === 'string' && raw[k] !== 'all-linear') {
+      try {
+        new RegExp(raw[k] as string);
+      } catch (e) {
+        throw new UserError(`${path}: ${k} "${raw[k]}" is not a regular expression this runtime reads (${(e as Error).message})`);
+      }
+    }
+  }
   const ltt = raw.layers_to_transform;
   return {
     r: raw.r,
@@ -42,6 +58,7 @@ export function readLoraConfig(dir: string): LoraConfig {
     loraDropout: typeof raw.lora_dropout === 'number' ? raw.lora_dropout : 0,
     rankPattern: (raw.rank_pattern as Record<string, number>) ?? {},
     alphaPattern: (raw.alpha_pattern as Record<string, number>) ?? {},
+    excludeModules: (raw.exclude_modules as string[] | string | null | undefined) ?? undefined,
     raw,
   };
 }
@@ -63,6 +80,8 @@ export function modulePath(layer: number, name: LinearName): string {
 export function isTargeted(cfg: LoraConfig, layer: number, name: LinearName): boolean {
   if (cfg.layersToTransform && !cfg.layersToTransform.includes(layer)) return false;
   const path = modulePath(layer, name);
+  const ex = cfg.excludeModules;
+  if (ex && (typeof ex === 'string' ? new RegExp(`^(?:${ex})$`).test(path) : ex.some((k) => matchesKey(path, k)))) return false;
   const t = cfg.targetModules;
   if (typeof t === 'string') return t === 'all-linear' ? LINEAR_NAMES.includes(name) : new RegExp(`^(?:${t})$`).test(path);
   return t.some((k) => matchesKey(path, k));
@@ -85,46 +104,55 @@ export function peftConfigJson(cfg: LoraConfig, model: { config: { raw: Record<s
   const arch = Array.isArray(model.config.raw.architectures) ? String(model.config.raw.architectures[0]) : undefined;
   const modelType = model.config.modelType;
   return {
+    // PEFT 0.21's defaults, then a loaded adapter's own values for what we do not model (layers_pattern, task_type,
+    // revision …: a round trip keeps them), then what this adapter is
     alora_invocation_tokens: null,
-    alpha_pattern: cfg.alphaPattern,
     arrow_config: null,
-    auto_mapping: arch ? { base_model_class: arch, parent_library: `transformers.models.${modelType.replace(/_text$/, '')}.modeling_${modelType.replace(/_text$/, '')}` } : null,
-    base_model_name_or_path: model.source ?? null,
-    bias: 'none',
     corda_config: null,
     ensure_weight_tying: false,
     eva_config: null,
-    exclude_modules: null,
     fan_in_fan_out: false,
     inference_mode: true,
     init_lora_weights: true,
     kasa_config: null,
     layer_replication: null,
     layers_pattern: null,
-    layers_to_transform: cfg.layersToTransform ?? null,
     loftq_config: {},
-    lora_alpha: cfg.loraAlpha,
     lora_bias: false,
-    lora_dropout: cfg.loraDropout,
     lora_ga_config: null,
     megatron_config: null,
     megatron_core: 'megatron.core',
-    modules_to_save: null,
     monteclora_config: null,
-    peft_type: 'LORA',
     peft_version: '0.21.0',
     qalora_group_size: 16,
-    r: cfg.r,
-    rank_pattern: cfg.rankPattern,
     revision: null,
-    target_modules: cfg.targetModules,
     target_parameters: null,
     task_type: 'CAUSAL_LM',
     trainable_token_indices: null,
     use_bdlora: null,
-    use_dora: false,
     use_qalora: false,
-    use_rslora: cfg.useRslora,
     velora_config: null,
+    ...passThrough(cfg.raw),
+    alpha_pattern: cfg.alphaPattern,
+    auto_mapping: arch ? { base_model_class: arch, parent_library: `transformers.models.${modelType.replace(/_text$/, '')}.modeling_${modelType.replace(/_text$/, '')}` } : null,
+    base_model_name_or_path: model.source ?? null,
+    bias: 'none',
+    exclude_modules: cfg.excludeModules ?? null,
+    layers_to_transform: cfg.layersToTransform ?? null,
+    lora_alpha: cfg.loraAlpha,
+    lora_dropout: cfg.loraDropout,
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: cfg.r,
+    rank_pattern: cfg.rankPattern,
+    target_modules: cfg.targetModules,
+    use_dora: false,
+    use_rslora: cfg.useRslora,
   };
+}
+
+/** The keys of a loaded adapter_config.json this file does not write from the LoraConfig itself. */
+function passThrough(raw: Record<string, unknown>): Record<string, unknown> {
+  const modeled = new Set(['alpha_pattern', 'auto_mapping', 'base_model_name_or_path', 'bias', 'exclude_modules', 'layers_to_transform', 'lora_alpha', 'lora_dropout', 'modules_to_save', 'peft_type', 'r', 'rank_pattern', 'target_modules', 'use_dora', 'use_rslora']);
+  return Object.fromEntries(Object.entries(raw ?? {}).filter(([k]) => !modeled.has(k)));
 }

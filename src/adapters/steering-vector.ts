@@ -58,6 +58,8 @@ export function loadSteeringVectors(path: string, model: Model): SteeringVectors
   if (!existsSync(cfgPath)) throw new UserError(`${path}: no ${STEER_CONFIG} (written by emlens train --adapter steer)`);
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { layers: number[]; d_model: number };
   if (cfg.d_model !== model.config.dModel) throw new UserError(`${path}: vectors of size ${cfg.d_model}, the model's dModel is ${model.config.dModel}`);
+  const outside = cfg.layers.find((l) => !(Number.isInteger(l) && l >= 0 && l < model.config.nLayers));
+  if (outside !== undefined) throw new UserError(`${path}: a steering vector at layer ${outside}, the model has layers 0..${model.config.nLayers - 1}`);
   const f = SafetensorsFile.open(join(dir, STEER_FILE));
   try {
     return { dModel: cfg.d_model, vectors: new Map(cfg.layers.map((l) => [l, tf.tensor1d(f.readF32(`layers.${l}`))])) };

@@ -30,7 +30,7 @@ export class AdamW {
     }
   }
 
-  /** torch.optim.AdamW: p ← p(1 − lr·wd); m, v moments; p ← p − lr/bc1 · m / (√v/√bc2 + eps). */
+  /** torch.optim.AdamW: p ← p(1 − lr·wd) (biases, as in HF Trainer's groups, not decayed); m, v moments; p ← p − lr/bc1 · m / (√v/√bc2 + eps). */
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
     this.step++;
     const bc1 = 1 - this.b1 ** this.step;
@@ -42,7 +42,7 @@ export class AdamW {
         const m = this.m.get(p.name)!, v = this.v.get(p.name)!;
         m.assign(tf.add(tf.mul(m, this.b1), tf.mul(g, 1 - this.b1)));
         v.assign(tf.add(tf.mul(v, this.b2), tf.mul(tf.square(g), 1 - this.b2)));
-        const decayed = this.wd ? tf.mul(p, 1 - lr * this.wd) : p;
+        const decayed = this.wd && !isBias(p.name) ? tf.mul(p, 1 - lr * this.wd) : p;
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), this.eps);
         p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / bc1)));
       }
@@ -73,4 +73,9 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
     g.dispose();
   }
   return { grads: out, norm };
+}
+
+/** A bias among our trainable variables (a gate's b: `gate.L.b`): HF Trainer puts biases in the group without weight decay. */
+export function isBias(name: string): boolean {
+  return /(^|\.)(b|bias)$/.test(name);
 }

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestBackend, REF_DIR, flatLogits } from '../helpers.ts';
@@ -13,6 +13,8 @@ import { createLora, loadLora, saveLora, withLora, mergeLora, disposeLora, peftT
 import { createGates, gateHooks, saveGates, loadGates, disposeGates, gateValues } from '../../src/adapters/gates.ts';
 import { createSteeringVectors, steeringVectorHooks, disposeSteeringVectors } from '../../src/adapters/steering-vector.ts';
 import { SafetensorsFile } from '../../src/model/safetensors.ts';
+import { isTargeted, peftConfigJson, readLoraConfig } from '../../src/adapters/peft-config.ts';
+import { isBias } from '../../src/train/optim.ts';
 import { saveModel } from '../../src/model/save.ts';
 import type { Hook } from '../../src/model/hooks.ts';
 
@@ -119,4 +121,28 @@ test('saving the unmodified model round-trips its logits exactly', () => {
   const copy = loadModel(dir);
   assert.deepEqual(logits(copy), baseLogits);
   disposeModel(copy);
+});
+
+test('adapter_config.json: exclude_modules is honoured, weight-adding features are refused, a round trip keeps keys we do not model', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emlens-peftcfg-'));
+  const write = (raw: Record<string, unknown>) => writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 2, target_modules: ['down_proj'], ...raw }));
+  write({ exclude_modules: ['layers.1.mlp.down_proj'], layers_pattern: 'layers', task_type: 'CAUSAL_LM', revision: 'abc' });
+  const cfg = readLoraConfig(dir);
+  assert.equal(isTargeted(cfg, 0, 'down_proj'), true);
+  assert.equal(isTargeted(cfg, 1, 'down_proj'), false, 'excluded');
+  const out = peftConfigJson(cfg, { config: { raw: {}, modelType: 'qwen2' } });
+  assert.deepEqual([out.exclude_modules, out.layers_pattern, out.revision, out.r], [['layers.1.mlp.down_proj'], 'layers', 'abc', 1]);
+  write({ exclude_modules: '.*layers\\.0\\..*' });
+  assert.equal(isTargeted(readLoraConfig(dir), 0, 'down_proj'), false, 'a regular expression, fully matched');
+  for (const [k, v] of [['lora_bias', true], ['trainable_token_indices', [5]], ['layer_replication', [[0, 2]]]] as const) {
+    write({ [k]: v });
+    assert.throws(() => readLoraConfig(dir), new RegExp(`${k} .* is not supported`));
+  }
+  write({ target_modules: '(?<=x' });
+  assert.throws(() => readLoraConfig(dir), /target_modules "\(\?<=x" is not a regular expression/);
+});
+
+test('weight decay leaves biases alone (HF Trainer groups): gate b, not LoRA B or steering vectors', () => {
+  assert.equal(isBias('gate.3.b'), true);
+  for (const n of ['gate.3.W', 'gate.3.U', 'lora.2.down_proj.B', 'lora.2.down_proj.A', 'steer.2']) assert.equal(isBias(n), false, n);
 });
