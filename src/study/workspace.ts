@@ -19,7 +19,8 @@ import { BROAD_QUESTIONS, defaultMaxNewTokens, loadQuestions } from '../eval/que
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
-import { canonicalJson, fileSha256, sha256 } from '../util/hash.ts';
+import { cachedFileSha256, canonicalJson, sha256 } from '../util/hash.ts';
+import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
@@ -103,7 +104,7 @@ export class Workspace {
     const run = JSON.parse(readFileSync(runJson, 'utf8')) as { args?: unknown; dataset?: { sha256?: string }; status?: string };
     // run.json's args are the spec the trainer was given, less where it writes and how it reports; data moved away
     // since cannot be compared (training it anew would fail on it too), so only data that is there and differs is stale
-    const same = canonicalJson(run.args) === canonicalJson({ ...spec, maxSteps: undefined }) && (!existsSync(spec.data) || run.dataset?.sha256 === fileDigest(spec.data));
+    const same = canonicalJson(run.args) === canonicalJson({ ...spec, maxSteps: undefined }) && (!existsSync(spec.data) || run.dataset?.sha256 === cachedFileSha256(spec.data));
     if (!same) return 'stale';
     // finished as asked; 'interrupted' (Ctrl-C) and 'max-steps' leave a resumable run, not the fine-tune
     return (run.status === 'complete' || run.status === 'early-stop') && existsSync(this.path('finetunes', name, 'adapter')) ? 'done' : 'started';
@@ -213,23 +214,13 @@ export class Workspace {
   }
 }
 
-/** Files that say which model a study ran on: its config, tokenizer and weights. */
-const MODEL_FILE = /^(config\.json|tokenizer\.json|.*\.safetensors)$/;
-/** Weights above this size are known by name and size, not read through (a 14B checkpoint is ~28 GB). */
-const HASHED_WEIGHTS_MAX = 512 * 2 ** 20;
-
 /**
  * A run folder holds one model's study: every cache in it (fine-tunes, evals, directions) is of that model. The first
  * use writes RUN/study.json with the model's identity; another model pointed at the same folder is an error, not a
  * study that quietly mixes the two models' results.
  */
 function bindToModel(runDir: string, modelDir: string): void {
-  const files = readdirSync(modelDir).filter((f) => MODEL_FILE.test(f)).sort();
-  const weightBytes = files.filter((f) => f.endsWith('.safetensors')).reduce((n, f) => n + statSync(join(modelDir, f)).size, 0);
-  const identity = sha256(files.map((f) => {
-    const path = join(modelDir, f);
-    return `${f}:${f.endsWith('.safetensors') && weightBytes > HASHED_WEIGHTS_MAX ? `${statSync(path).size} bytes` : fileDigest(path)}`;
-  }).join('\n'));
+  const identity = modelIdentity(modelDir);
   const file = join(runDir, 'study.json');
   if (existsSync(file)) {
     const made = JSON.parse(readFileSync(file, 'utf8')) as { model: string; model_dir?: string };
@@ -248,25 +239,10 @@ function bindToModel(runDir: string, modelDir: string): void {
  */
 export function contentDigest(path: string): string | null {
   if (!existsSync(path)) return null;
-  if (statSync(path).isFile()) return fileDigest(path);
+  if (statSync(path).isFile()) return cachedFileSha256(path);
   const dir = existsSync(join(path, 'adapter')) ? join(path, 'adapter') : path;
   const files = readdirSync(dir).filter((f) => /\.(safetensors|json)$/.test(f)).sort();
-  return sha256(files.map((f) => `${f}:${fileDigest(join(dir, f))}`).join('\n'));
-}
-
-/**
- * A file's sha256, read again only when its inode, size or modification time changed (a study asks for the same
- * adapters and directions once per eval; atomic writes give a rewritten file a new inode).
- */
-const digests = new Map<string, { stamp: string; digest: string }>();
-function fileDigest(file: string): string {
-  const st = statSync(file);
-  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-  const known = digests.get(file);
-  if (known?.stamp === stamp) return known.digest;
-  const digest = fileSha256(file);
-  digests.set(file, { stamp, digest });
-  return digest;
+  return sha256(files.map((f) => `${f}:${cachedFileSha256(join(dir, f))}`).join('\n'));
 }
 
 /** The digests of every file an intervention reads (adapter, gates, directions). */

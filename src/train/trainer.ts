@@ -18,6 +18,7 @@ import { UserError, log } from '../util/log.ts';
 import { Progress } from '../util/progress.ts';
 import { activeBackend } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
+import { modelIdentity } from '../model/identity.ts';
 
 export interface TrainOptions {
   data: string;
@@ -76,25 +77,55 @@ interface ResumeState {
 
 /** Fine-tunes an adapter on `o.data` and writes RUN/adapter, RUN/metrics.jsonl, RUN/checkpoints, RUN/run.json. */
 export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, modelDir: string): Promise<TrainResult> {
-  const examples = readChatJsonl(o.data).map((e) => tokenizeChat(tok, e.messages, `${o.data}:${e.line}`));
+  const examples = withTargets(readChatJsonl(o.data).map((e) => tokenizeChat(tok, e.messages, `${o.data}:${e.line}`)), o.maxLen, o.data);
   const klExamples = o.klWeight > 0 ? loadKlData(tok, o) : [];
   const padId = base.config.padTokenId ?? 0;
   const args = { ...o, out: undefined, resume: undefined, quiet: undefined, maxSteps: undefined };
   const runJson = join(o.out, 'run.json');
   const datasetHash = fileSha256(o.data);
+  const identity = modelIdentity(modelDir);
+  const klHash = o.klWeight > 0 && o.klData ? fileSha256(o.klData) : undefined;
   if (o.resume && existsSync(runJson)) {
     const prev = JSON.parse(readFileSync(runJson, 'utf8'));
     if (JSON.stringify(prev.args) !== JSON.stringify(args) || prev.dataset?.sha256 !== datasetHash) {
       throw new UserError(`--resume: ${o.out} was started with other arguments or data; start a new run folder`);
     }
+    // the same arguments on another model (or other KL data) would continue a run it did not start
+    if (prev.model?.identity !== undefined && prev.model.identity !== identity) throw new UserError(`--resume: ${o.out} was started on another model (${prev.model.dir}); start a new run folder`);
+    if (prev.kl_data?.sha256 !== undefined && prev.kl_data.sha256 !== klHash) throw new UserError(`--resume: ${o.out} was started with other --kl-data; start a new run folder`);
   } else if (!o.resume && existsSync(join(o.out, 'metrics.jsonl'))) {
     throw new UserError(`--out ${o.out}: a run is already there (pass --resume to continue it, or choose a new folder)`);
   }
-  mkdirSync(o.out, { recursive: true });
 
-  const adapter = createAdapter(base, { ...o.adapter, seed: o.seed });
+  const adapter = createAdapter(base, { ...o.adapter, seed: o.seed }); // before the run folder: a bad spec leaves none
   const vars = adapter.variables();
   const opt = new AdamW(vars, { weightDecay: o.weightDecay });
+  try {
+    return await trainAdapter(base, o, modelDir, { examples, klExamples, padId, args, datasetHash, identity, klHash, adapter, vars, opt });
+  } finally {
+    // a failed run frees its variables too: the next run in this process (a background trainer's) registers them anew
+    adapter.dispose();
+    opt.dispose();
+  }
+}
+
+interface Prepared {
+  examples: TokenizedExample[];
+  klExamples: TokenizedExample[];
+  padId: number;
+  args: unknown;
+  datasetHash: string;
+  identity: string;
+  klHash?: string;
+  adapter: TrainableAdapter;
+  vars: tf.Variable[];
+  opt: AdamW;
+}
+
+async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: Prepared): Promise<TrainResult> {
+  const { examples, klExamples, padId, args, datasetHash, adapter, vars, opt } = r;
+  const run = { args, modelDir, base, datasetHash, identity: r.identity, klHash: r.klHash, examples: examples.length };
+  mkdirSync(o.out, { recursive: true });
   const lengths = examples.map((e) => e.ids.length);
   const groupsPerEpoch = Math.ceil(Math.ceil(examples.length / o.batch) / o.gradAccum);
   const totalSteps = groupsPerEpoch * o.epochs;
@@ -108,8 +139,9 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
     }
   }
   truncateJsonl(join(o.out, 'metrics.jsonl'), state.step);
-  truncateJsonl(join(o.out, 'lora_b.jsonl'), state.step);
-  writeRunJson(o.out, { args, modelDir, base, datasetHash, examples: examples.length, totalSteps, status: 'running' });
+  // from step 0 (no checkpoint yet) the trajectory starts again: its step-0 line is written anew, once
+  truncateJsonl(join(o.out, 'lora_b.jsonl'), state.step === 0 ? -1 : state.step);
+  writeRunJson(o.out, { ...run, totalSteps, status: 'running' });
   if (state.step === 0 && adapter.lora) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, 0)) + '\n');
 
   let interrupted = false;
@@ -120,7 +152,7 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
   };
   process.once('SIGINT', onSigint);
   const progress = o.quiet ? undefined : new Progress('train', totalSteps, 'step');
-  progress?.tick(state.step);
+  progress?.resumeAt(state.step); // restored steps count as done, not toward this session's rate
   let status: TrainResult['status'] = 'complete';
   let lastLoss = NaN;
   let klCursor = state.step;
@@ -166,9 +198,7 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
   const adapterDir = join(o.out, 'adapter');
   writeDirAtomic(adapterDir, (tmp) => adapter.save(tmp, base));
   if (adapter.lora) writeJsonAtomic(join(o.out, 'phase.json'), phaseTransition(readJsonl<BSnapshot>(join(o.out, 'lora_b.jsonl'))));
-  writeRunJson(o.out, { args, modelDir, base, datasetHash, examples: examples.length, totalSteps, status, steps: state.step, finalLoss: lastLoss });
-  adapter.dispose();
-  opt.dispose();
+  writeRunJson(o.out, { ...run, totalSteps, status, steps: state.step, finalLoss: lastLoss });
   return { steps: state.step, totalSteps, status, finalLoss: lastLoss, adapterDir };
 }
 
@@ -258,26 +288,60 @@ function saveCheckpoint(out: string, state: ResumeState, vars: tf.Variable[], op
   if (keep > 0) for (const old of stepDirs(out).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
 }
 
+/** The newest checkpoint that reads back (one damaged by a crash while it was written gives way to the one before). */
 function restoreLatest(out: string, vars: tf.Variable[], opt: AdamW): ResumeState | undefined {
-  const latest = stepDirs(out).pop();
-  if (!latest) return undefined;
-  const s = readTrainingState<ResumeState>(latest.dir, vars, opt);
-  return { step: s.step, epoch: s.epoch, group: s.group, lowLossRun: s.lowLossRun, elapsed: s.elapsed };
+  const dirs = stepDirs(out);
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    try {
+      const s = readTrainingState<ResumeState>(dirs[i].dir, vars, opt);
+      return { step: s.step, epoch: s.epoch, group: s.group, lowLossRun: s.lowLossRun, elapsed: s.elapsed };
+    } catch (e) {
+      if (i === 0) throw e;
+      log(`resume: ${dirs[i].dir} does not read back (${(e as Error).message}); trying the checkpoint before it`);
+    }
+  }
+  return undefined;
 }
 
+/** Lines of a log this trainer appends to; a last line cut short (a crash mid-write) is dropped, any other bad line named. */
 function readJsonl<T>(path: string): T[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const out: T[] = [];
+  lines.forEach((l, i) => {
+    if (!l.trim()) return;
+    try {
+      out.push(JSON.parse(l) as T);
+    } catch {
+      if (lines.slice(i + 1).some((x) => x.trim())) throw new UserError(`${path}:${i + 1}: not valid JSON (remove the line, or start a new run folder)`);
+      log(`${path}:${i + 1}: a line cut short (an interrupted write); dropped`);
+    }
+  });
+  return out;
 }
 
-/** Drops lines written after the step a resumed run restarts from. */
+/** Drops lines written after the step a resumed run restarts from (and a torn last line). */
 function truncateJsonl(path: string, step: number): void {
   if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8').split('\n').filter(Boolean).filter((l) => (JSON.parse(l) as { step: number }).step <= step);
-  writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
+  const kept = readJsonl<{ step: number }>(path).filter((x) => x.step <= step);
+  writeFileAtomic(path, kept.map((x) => JSON.stringify(x) + '\n').join(''));
 }
 
-function writeRunJson(out: string, r: { args: unknown; modelDir: string; base: Model; datasetHash: string; examples: number; totalSteps: number; status: string; steps?: number; finalLoss?: number }): void {
+/** The examples with at least one assistant token to train on (within maxLen); the others are left out, said once. */
+function withTargets(examples: TokenizedExample[], maxLen: number | undefined, where: string): TokenizedExample[] {
+  const trainable = (e: TokenizedExample) => {
+    const n = maxLen ? Math.min(e.ids.length, maxLen) : e.ids.length;
+    for (let p = 1; p < n; p++) if (e.target[p]) return true; // collate's loss rows: position p predicts token p
+    return false;
+  };
+  const kept = examples.filter(trainable);
+  const within = maxLen ? ` within --max-len ${maxLen}` : '';
+  if (!kept.length) throw new UserError(`${where}: no example has an assistant token to train on${within}`);
+  if (kept.length < examples.length) log(`train: ${examples.length - kept.length} of ${examples.length} examples of ${where} have no assistant token${within}; left out`);
+  return kept;
+}
+
+function writeRunJson(out: string, r: { args: unknown; modelDir: string; base: Model; datasetHash: string; identity: string; klHash?: string; examples: number; totalSteps: number; status: string; steps?: number; finalLoss?: number }): void {
   const path = join(out, 'run.json');
   const prev = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
   writeJsonAtomic(path, {
@@ -288,8 +352,9 @@ function writeRunJson(out: string, r: { args: unknown; modelDir: string; base: M
     started_at: prev.started_at ?? new Date().toISOString(),
     updated_at: new Date().toISOString(),
     args: r.args,
-    model: { dir: r.modelDir, model_type: r.base.config.modelType, n_layers: r.base.config.nLayers, d_model: r.base.config.dModel },
+    model: { dir: r.modelDir, identity: r.identity, model_type: r.base.config.modelType, n_layers: r.base.config.nLayers, d_model: r.base.config.dModel },
     dataset: { path: (r.args as TrainOptions).data, sha256: r.datasetHash, examples: r.examples },
+    ...(r.klHash ? { kl_data: { path: (r.args as TrainOptions).klData, sha256: r.klHash } } : {}),
     total_steps: r.totalSteps,
     status: r.status,
     ...(r.steps !== undefined ? { steps: r.steps, final_loss: r.finalLoss } : {}),

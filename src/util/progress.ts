@@ -2,6 +2,8 @@
 // Silent for work that finishes within the first two seconds. No tensor axes.
 export class Progress {
   private done = 0;
+  /** Work done before this process (a resumed run): counted as done, not in the rate. */
+  private before = 0;
   private readonly start = Date.now();
   private lastDraw = 0;
   private drawn = false;
@@ -17,6 +19,12 @@ export class Progress {
     this.draw(tty);
   }
 
+  /** Starts from `n` units already done in an earlier session. */
+  resumeAt(n: number): void {
+    this.done += n;
+    this.before += n;
+  }
+
   /** Final line (only if anything was drawn before). */
   finish(): void {
     if (this.drawn) {
@@ -28,7 +36,7 @@ export class Progress {
   private draw(tty: boolean): void {
     this.drawn = true;
     const secs = (Date.now() - this.start) / 1000;
-    const rate = this.done / Math.max(secs, 1e-9);
+    const rate = (this.done - this.before) / Math.max(secs, 1e-9);
     const left = rate > 0 ? (this.total - this.done) / rate : Infinity;
     const pct = this.total ? Math.min(1, this.done / this.total) : 0;
     const stats = `${this.done}/${this.total} ${this.unit} · ${rate.toFixed(rate < 10 ? 2 : 0)} ${this.unit}/s · ETA ${formatSeconds(left)}`;

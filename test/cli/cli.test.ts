@@ -227,6 +227,8 @@ test('train: a bad data line and a bad flag are one error line, exit 1', () => {
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--adapter', 'prefix'), /--adapter prefix: expected lora, gate or steer/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--gate-kind', 'lowrank:x', '--adapter', 'gate'), /--gate-kind lowrank:x/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--lr', 'fast'), /--lr fast: expected a number/, 2);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--dropout', '1.5'), /--dropout 1.5: expected a number in \[0, 1\)/, 2);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--layers', '1,1'), /--layers 1,1: a block is named twice/, 2);
 });
 
 test('eval --out saves the document it prints, with the settings it was measured under', () => {

@@ -3,7 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestBackend, tinyChatModelDir, tinyDataset } from '../helpers.ts';
@@ -135,5 +135,41 @@ test("default specs: LoRA the rank-1 recipe, gates seed 000's (2 epochs, batch 2
   } finally {
     disposeModel(tiny);
     disposeModel(organism);
+  }
+});
+
+test('a run that fails frees its variables (the next run in the process trains); a torn log line does not stop --resume; no trainable token is one clear error', async () => {
+  const model = loadModel(dir);
+  try {
+    const blocked = join(mkdtempSync(join(tmpdir(), 'emlens-run-')), 'file');
+    writeFileSync(blocked, 'not a folder');
+    const tensors = tf.memory().numTensors;
+    await assert.rejects(train(model, tok, options({ out: join(blocked, 'run') }), dir));
+    assert.equal(tf.memory().numTensors, tensors, 'the failed run left no tensors');
+    const o = options({ epochs: 1, saveEvery: 1, maxSteps: 2 });
+    assert.equal((await train(model, tok, o, dir)).steps, 2, 'the same variables register again');
+    appendFileSync(join(o.out, 'metrics.jsonl'), '{"step": 3, "lo'); // a crash mid-append
+    const resumed = await train(model, tok, { ...o, maxSteps: 3, resume: true }, dir);
+    assert.equal(resumed.steps, 3);
+    const steps = readFileSync(join(o.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    assert.deepEqual(steps, [1, 2, 3]);
+    const b0 = readFileSync(join(o.out, 'lora_b.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    assert.deepEqual(b0, [0, 1, 2, 3], 'one B snapshot per step, step 0 once');
+    await assert.rejects(train(model, tok, options({ maxLen: 2 }), dir), /no example has an assistant token to train on within --max-len 2/);
+  } finally {
+    disposeModel(model);
+  }
+});
+
+test('--resume before the first checkpoint starts the B trajectory once', async () => {
+  const model = loadModel(dir);
+  try {
+    const o = options({ epochs: 1, saveEvery: 0, maxSteps: 1 });
+    await train(model, tok, o, dir);
+    await train(model, tok, { ...o, maxSteps: 2, resume: true }, dir);
+    const steps = readFileSync(join(o.out, 'lora_b.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    assert.equal(steps.filter((s) => s === 0).length, 1, `steps ${steps}`);
+  } finally {
+    disposeModel(model);
   }
 });

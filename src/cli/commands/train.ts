@@ -92,6 +92,7 @@ export function registerTrain(program: Command): void {
       }
       if (cmd.getOptionValueSource('rslora') !== 'cli' && rec.rslora !== undefined) o.rslora = rec.rslora;
       const layers = o.layers ? parseIntList(o.layers, '--layers') : kind === 'gate' ? undefined : [middleLayer(model.config.nLayers)];
+      if (layers && new Set(layers).size !== layers.length) throw new UsageError(`--layers ${o.layers}: a block is named twice`);
       const targets = o.targets.split(',').map((t) => t.trim()) as LinearName[];
       const int = (v: string, flag: string, min = 0) => parseInteger(v, flag, min);
       const num = (v: string, flag: string) => parseNumber(v, flag, (x) => x >= 0, 'a number ≥ 0');
@@ -100,7 +101,7 @@ export function registerTrain(program: Command): void {
         out: o.out,
         adapter: {
           kind,
-          lora: { r: int(o.rank, '--rank', 1), alpha: num(o.alpha, '--alpha'), rslora: o.rslora, targets, layers, dropout: num(o.dropout, '--dropout') },
+          lora: { r: int(o.rank, '--rank', 1), alpha: num(o.alpha, '--alpha'), rslora: o.rslora, targets, layers, dropout: parseNumber(o.dropout, '--dropout', (x) => x >= 0 && x < 1, 'a number in [0, 1)') },
           gate: { ...parseGateKind(o.gateKind), layers },
           steerLayers: layers,
         },
