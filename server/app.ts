@@ -23,9 +23,8 @@ export function createApp(runsDir: string): Express {
   });
   app.get('/api/runs/:run/files/*path', (req, res) => {
     const parts = req.params.path as unknown as string[];
-    // dot-files inside a run are not served; the runs folder itself may sit below one (~/.cache/…): send's own
+    // runFile refuses dot-files inside a run; the runs folder itself may sit below one (~/.cache/…): send's own
     // dotfiles check would look at the whole absolute path and refuse every file there
-    if (parts.some((p) => p.startsWith('.'))) throw new HttpError(404, 'not found');
     res.sendFile(runFile(root, String(req.params.run), parts.join('/')), { dotfiles: 'allow' });
   });
   app.get('/runs/:run', (req, res) => {

@@ -17,5 +17,6 @@ export function vizBundle(): Promise<string> {
     minify: true,
     logLevel: 'silent',
   }).then((r) => r.outputFiles[0].text);
+  cached.catch(() => (cached = undefined)); // a failed build is tried again on the next request
   return cached;
 }

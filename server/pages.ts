@@ -18,10 +18,11 @@ th{background:#eef1f6;font-weight:600} .muted{color:#6b7385} .err{color:#b3261e}
 .tooltip{position:fixed;pointer-events:none;background:#1d2230;color:#fff;padding:6px 8px;border-radius:4px;font-size:12px;max-width:420px;white-space:pre-wrap;z-index:10}
 .axis text{font-size:11px} .legend text{font-size:11px}`;
 
-function shell(title: string, body: string, head = ''): string {
+/** The page around a body; `standalone` (an exported file) has no link to the server's index. */
+function shell(title: string, body: string, standalone = false): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · emlens</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style>${head}</head>
-<body><header><strong>emlens</strong><a href="/">runs</a><span class="muted">${esc(title)}</span></header><main>${body}</main></body></html>`;
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
+<body><header><strong>emlens</strong>${standalone ? '' : '<a href="/">runs</a>'}<span class="muted">${esc(title)}</span></header><main>${body}</main></body></html>`;
 }
 
 const pct = (v: number | string) => (typeof v === 'number' ? `${(100 * v).toFixed(1)}%` : esc(v));
@@ -39,10 +40,10 @@ export function indexPage(runs: (RunSummary | { name: string; error: string })[]
 }
 
 /** A run page: the viz bundle fetches the report (or reads it inlined, for a static export) and draws every chart. */
-export function runPage(name: string, opts: { bundle?: string; report?: unknown } = {}): string {
+export function runPage(name: string, opts: { bundle?: string; report?: unknown; standalone?: boolean } = {}): string {
   const data = opts.report === undefined ? '' : `<script type="application/json" id="emlens-report">${JSON.stringify(opts.report).replace(/</g, '\\u003c')}</script>`;
   const script = opts.bundle === undefined ? '<script src="/viz/bundle.js"></script>' : `<script>${opts.bundle.replace(/<\/script/gi, '<\\/script')}</script>`;
-  return shell(name, `<h1>${esc(name)}</h1><div id="charts" data-run="${esc(name)}"><p class="muted">loading…</p></div>${data}${script}`);
+  return shell(name, `<h1>${esc(name)}</h1><div id="charts" data-run="${esc(name)}"><p class="muted">loading…</p></div>${data}${script}`, opts.standalone);
 }
 
 export function notFoundPage(message: string): string {

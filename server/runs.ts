@@ -28,6 +28,8 @@ export interface RunReport {
   analyses: Record<string, Record<string, unknown>>;
   /** Names of the judged evals in RUN/evals (fetched one by one: they hold every answer). */
   evals: string[];
+  /** Analyses whose file could not be read, by name: the page shows these and draws the rest. */
+  errors: Record<string, string>;
 }
 
 /** Absolute path of a run folder; 404 for names that are not plain folder names under runsDir. */
@@ -55,31 +57,55 @@ export function insideOrThrow(root: string, path: string): string {
 /** A file inside a run, from a URL path (already decoded by the router). */
 export function runFile(runsDir: string, name: string, relPath: string): string {
   const dir = runDir(runsDir, name);
-  if (!relPath || isAbsolute(relPath) || relPath.split(/[\\/]/).some((p) => p === '..' || p === '')) throw new HttpError(403, 'bad path');
+  const parts = relPath.split(/[\\/]/);
+  if (!relPath || isAbsolute(relPath) || parts.some((p) => p === '..' || p === '')) throw new HttpError(403, 'bad path');
+  // dot-files inside a run are never served, however the slash reached us (an encoded %2f stays in one URL segment)
+  if (parts.some((p) => p.startsWith('.'))) throw new HttpError(404, 'not found');
   const file = insideOrThrow(dir, join(dir, relPath));
   if (!statSync(file).isFile()) throw new HttpError(404, 'not a file');
   return file;
 }
 
-function readJson(path: string): Record<string, unknown> {
+/**
+ * A JSON object inside the run (a symlink out of it is refused like any other path). The parser's message is not
+ * passed on: it quotes the file, which need not be a report at all.
+ */
+function readJson(dir: string, path: string): Record<string, unknown> {
+  const real = insideOrThrow(dir, path);
+  const where = relative(dir, path).split(sep).join('/');
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new HttpError(500, `${path.split(sep).slice(-2).join('/')}: malformed JSON (${(e as Error).message})`);
+    v = JSON.parse(readFileSync(real, 'utf8'));
+  } catch {
+    throw new HttpError(500, `${where}: malformed JSON (half written, or not a report)`);
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(500, `${where}: not a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 export function readRun(runsDir: string, name: string): RunReport {
-  const dir = runDir(runsDir, name);
+  return readRunAt(runDir(runsDir, name), name);
+}
+
+/** A run folder's reports, wherever it is (`emlens export` takes any folder, whatever its name). */
+export function readRunAt(dir: string, name: string): RunReport {
   const reportPath = join(dir, 'report.json');
   const analyses: RunReport['analyses'] = {};
+  const errors: RunReport['errors'] = {};
   const adir = join(dir, 'analyses');
   if (existsSync(adir)) {
-    for (const f of readdirSync(adir).filter((x) => x.endsWith('.json')).sort()) analyses[f.replace(/\.json$/, '')] = readJson(join(adir, f));
+    for (const f of readdirSync(adir).filter((x) => x.endsWith('.json') && !x.startsWith('.')).sort()) {
+      const a = f.replace(/\.json$/, '');
+      try {
+        analyses[a] = readJson(dir, join(adir, f));
+      } catch (e) {
+        errors[a] = (e as Error).message; // one unreadable analysis does not hide the others
+      }
+    }
   }
   const edir = join(dir, 'evals');
-  const evals = existsSync(edir) ? readdirSync(edir).filter((x) => x.endsWith('.json')).map((x) => x.replace(/\.json$/, '')).sort() : [];
-  return { name, report: existsSync(reportPath) ? readJson(reportPath) : null, analyses, evals };
+  const evals = existsSync(edir) ? readdirSync(edir).filter((x) => x.endsWith('.json') && !x.startsWith('.')).map((x) => x.replace(/\.json$/, '')).sort() : [];
+  return { name, report: existsSync(reportPath) ? readJson(dir, reportPath) : null, analyses, evals, errors };
 }
 
 function headline(r: RunReport): Record<string, number | string> {
@@ -105,11 +131,14 @@ export function listRuns(runsDir: string): (RunSummary | { name: string; error: 
       if (!statSync(dir).isDirectory() || (!existsSync(join(dir, 'report.json')) && !existsSync(join(dir, 'analyses')))) continue;
       insideOrThrow(runsDir, dir);
       const r = readRun(runsDir, name);
-      const first = (r.report ?? Object.values(r.analyses)[0] ?? {}) as { model?: string; finished_at?: string; started_at?: string };
+      const unreadable = Object.entries(r.errors);
+      if (!r.report && !Object.keys(r.analyses).length && unreadable.length) throw new HttpError(500, unreadable.map(([, m]) => m).join('; '));
+      const first = (r.report ?? Object.values(r.analyses)[0] ?? {}) as { model?: unknown; finished_at?: unknown; started_at?: unknown };
+      const text = (v: unknown) => (typeof v === 'string' ? v : undefined); // a report written by something else may hold anything
       out.push({
         name,
-        date: first.finished_at ?? first.started_at ?? statSync(dir).mtime.toISOString(),
-        model: first.model ?? null,
+        date: text(first.finished_at) ?? text(first.started_at) ?? statSync(dir).mtime.toISOString(),
+        model: text(first.model) ?? null,
         adapters: existsSync(join(dir, 'finetunes')) ? readdirSync(join(dir, 'finetunes')).sort() : [],
         analyses: [...new Set([...Object.keys(r.analyses), ...Object.keys((r.report?.sections as object) ?? {})])],
         headline: headline(r),

@@ -87,7 +87,15 @@ function lines(el: HTMLElement, id: string, title: string, caption: string, xs: 
   legend(f, series.map((s, k) => ({ label: s.label, color: COLORS[k % 10], dash: s.dash })));
 }
 
-export function steeringSweep(el: HTMLElement, r: { source: string; layers: number[]; coefficients: number[]; em: number[][]; coherence: number[][] }): void {
+export function steeringSweep(el: HTMLElement, r: { source: string; direction?: string | null; layers: number[]; coefficients: number[]; em: number[][]; coherence: number[][] }): void {
+  if (r.direction === null) {
+    // the analysis falls back to the base model's eval in every cell: flat lines would pass for a measured null effect
+    const box = el.appendChild(document.createElement('section'));
+    box.className = 'chart';
+    box.id = 'steering-sweep';
+    box.innerHTML = `<h2>Steering sweep</h2><p class="muted">No EM direction for ${r.source.replace(/</g, '&lt;')} (its eval gave too few misaligned or aligned answers): nothing was steered.</p>`;
+    return;
+  }
   lines(el, 'steering-sweep', `EM% and coherence vs steering coefficient (${r.source} EM direction added to the base)`,
     `h ← h + α·v at resid_post of the named layer, every prompt and generated token. Solid: EM%; dashed: coherence. ${LAYERS}`,
     r.coefficients, r.layers.flatMap((l, i) => [{ label: `EM, layer ${l}`, values: r.em[i] }, { label: `coherent, layer ${l}`, values: r.coherence[i], dash: '5 3' }]),
@@ -158,7 +166,7 @@ export function refusalBars(el: HTMLElement, r: { layer: number; harmful_base: {
     { condition: 'harmless', rate: r.harmless_base.refusal_rate }, { condition: 'harmless, added', rate: r.harmless_added.refusal_rate },
   ];
   const f = frame(el, { id: 'refusal', title: 'The refusal direction: ablated and added', data,
-    caption: `Share of held-out prompts whose greedy answer opens with a refusal. Ablated: the direction projected out of every block input and every attention and MLP output; added: the direction added at the block input of layer ${r.layer} (its selected layer). KL on harmless prompts under ablation: ${r.kl_harmless_ablated.toFixed(3)}${r.filters_passed === false ? ' (no candidate met the selection\'s KL < 0.1 and addition filters; this one ablates refusal best among all)' : ''}.` });
+    caption: `Share of held-out prompts whose greedy answer opens with a refusal. Ablated: the direction projected out of every block input and every attention and MLP output; added: the direction added at the block input of layer ${r.layer} (its selected layer). KL on harmless prompts under ablation: ${typeof r.kl_harmless_ablated === 'number' ? r.kl_harmless_ablated.toFixed(3) : '—'}${r.filters_passed === false ? ' (no candidate met the selection\'s KL < 0.1 and addition filters; this one ablates refusal best among all)' : ''}.` });
   const x = d3.scaleBand<string>().domain(data.map((d) => d.condition)).range([0, f.width]).padding(0.3);
   const y = d3.scaleLinear().domain([0, 1]).range([f.height, 0]);
   axes(f, x as unknown as d3.AxisScale<d3.AxisDomain>, y as unknown as d3.AxisScale<d3.AxisDomain>, 'prompts and intervention', 'refusal rate', (v) => pct(v as number));

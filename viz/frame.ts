@@ -59,7 +59,9 @@ export function frame(container: HTMLElement, spec: ChartSpec): Frame {
   const W = spec.width ?? 760, H = spec.height ?? 340;
   const box = d3.select(container).append('section').attr('class', 'chart').attr('id', spec.id);
   box.append('h2').text(spec.title);
-  const svg = box.append('svg').attr('xmlns', 'http://www.w3.org/2000/svg').attr('width', W).attr('height', H).attr('viewBox', `0 0 ${W} ${H}`).attr('font-family', 'system-ui, sans-serif');
+  const svg = box.append('svg').attr('xmlns', 'http://www.w3.org/2000/svg').attr('width', W).attr('height', H).attr('viewBox', `0 0 ${W} ${H}`).attr('font-family', 'system-ui, sans-serif')
+    .attr('role', 'img').attr('aria-label', `${spec.title}. ${spec.caption}`);
+  svg.append('title').text(spec.title); // also the name a downloaded SVG carries
   const g = svg.append('g').attr('transform', `translate(${m.left},${m.top})`);
   box.append('p').attr('class', 'caption').text(spec.caption);
   const dl = box.append('div').attr('class', 'downloads');

@@ -8,6 +8,8 @@ interface RunReport {
   report: { sections?: Record<string, unknown> & { em?: { name: string; em_rate: number; coherence: number; n: number }[] } } | null;
   analyses: Record<string, { result: unknown }>;
   evals: string[];
+  /** Analyses whose file could not be read, by name. */
+  errors?: Record<string, string>;
   /** Present in static exports. */
   evalData?: Record<string, { answers: JudgedAnswer[] }>;
 }
@@ -31,35 +33,53 @@ async function load(name: string): Promise<RunReport> {
   return res.json();
 }
 
-async function evals(r: RunReport): Promise<{ name: string; answers: JudgedAnswer[] }[]> {
+/** The run's judged evals; one that cannot be fetched or read is reported beside the others, not instead of them. */
+async function evals(r: RunReport, failed: (what: string, e: unknown) => void): Promise<{ name: string; answers: JudgedAnswer[] }[]> {
   if (r.evalData) return Object.entries(r.evalData).map(([name, e]) => ({ name, answers: e.answers }));
   const out = [];
   for (const name of r.evals) {
-    const res = await fetch(`/api/runs/${encodeURIComponent(r.name)}/files/evals/${encodeURIComponent(name)}.json`);
-    if (res.ok) out.push({ name, answers: ((await res.json()) as { answers: JudgedAnswer[] }).answers ?? [] });
+    try {
+      const res = await fetch(`/api/runs/${encodeURIComponent(r.name)}/files/evals/${encodeURIComponent(name)}.json`);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      out.push({ name, answers: ((await res.json()) as { answers?: JudgedAnswer[] }).answers ?? [] });
+    } catch (e) {
+      failed(`eval ${name}`, e);
+    }
   }
   return out;
 }
 
+const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
 async function main(): Promise<void> {
   const root = document.getElementById('charts')!;
+  // each chart on its own: a malformed result shows its error where its chart would be, and the rest are drawn
+  const failed = (what: string, e: unknown) => root.insertAdjacentHTML('beforeend', `<p class="err">${escapeHtml(what)}: ${escapeHtml(String((e as Error)?.message ?? e))}</p>`);
+  const draw = (what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      failed(what, e);
+    }
+  };
   try {
     const r = await load(root.dataset.run!);
     root.innerHTML = '';
-    if (r.report?.sections?.em) emBars(root, r.report.sections.em);
+    if (r.report?.sections?.em) draw('EM per fine-tune', () => emBars(root, r.report!.sections!.em!));
+    for (const [name, message] of Object.entries(r.errors ?? {})) failed(name, new Error(message));
     for (const [name, s] of Object.entries(r.analyses)) {
-      DRAW[name]?.(root, (s as { result: never }).result);
+      draw(name, () => DRAW[name]?.(root, (s as { result: never }).result));
       const proj = (s as { result?: { projection?: Parameters<typeof projectionChart>[1] | null } }).result?.projection;
-      if (name === 'direction-comparison' && proj) projectionChart(root, proj);
+      if (name === 'direction-comparison' && proj) draw('projections', () => projectionChart(root, proj));
     }
-    const ev = await evals(r);
+    const ev = await evals(r, failed);
     if (ev.length) {
-      quadrantScatter(root, ev);
-      answerBrowser(root, ev);
+      draw('answers', () => quadrantScatter(root, ev));
+      draw('answer browser', () => answerBrowser(root, ev));
     }
     if (!root.children.length) root.innerHTML = '<p class="muted">This run has no results to draw yet.</p>';
   } catch (e) {
-    root.innerHTML = `<p class="err">${String((e as Error).message).replace(/</g, '&lt;')}</p>`;
+    root.innerHTML = `<p class="err">${escapeHtml(String((e as Error).message))}</p>`;
   }
   document.body.dataset.ready = 'true';
 }

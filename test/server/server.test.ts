@@ -3,7 +3,7 @@
 // the runs folder is ever served (../, %2e%2e, absolute paths, symlinks); a malformed report is an error page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, symlinkSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
@@ -23,6 +23,18 @@ before(async () => {
   cpSync(join(PACKAGE_ROOT, 'fixtures', 'runs', 'quick-study'), join(runs, 'quick-study'), { recursive: true });
   mkdirSync(join(runs, 'broken', 'analyses'), { recursive: true });
   writeFileSync(join(runs, 'broken', 'analyses', 'gating.json'), '{"result": [truncated');
+  mkdirSync(join(runs, 'broken-report'));
+  writeFileSync(join(runs, 'broken-report', 'report.json'), '{"sections": [trunc');
+  // a run whose report files reach out of the runs folder, and one with a date that is not a string
+  cpSync(join(PACKAGE_ROOT, 'fixtures', 'runs', 'quick-study'), join(runs, 'mixed'), { recursive: true });
+  writeFileSync(join(runs, 'mixed', 'analyses', 'gating.json'), '{"result": [truncated');
+  mkdirSync(join(runs, 'mixed', 'sub'));
+  writeFileSync(join(runs, 'mixed', 'sub', '.env'), 'DOTSECRET');
+  const secretJson = join(mkdtempSync(join(tmpdir(), 'emlens-outside-')), 'secret.json');
+  writeFileSync(secretJson, '{"result": {"secret": "STOLEN"}}');
+  symlinkSync(secretJson, join(runs, 'mixed', 'analyses', 'steal.json'));
+  mkdirSync(join(runs, 'dated', 'analyses'), { recursive: true });
+  writeFileSync(join(runs, 'dated', 'analyses', 'refusal.json'), JSON.stringify({ finished_at: 1700000000, model: 7, result: {} }));
   const outside = mkdtempSync(join(tmpdir(), 'emlens-outside-'));
   writeFileSync(join(outside, 'secret.txt'), 'secret');
   symlinkSync(outside, join(runs, 'quick-study', 'escape'));
@@ -65,10 +77,22 @@ test('API: runs listed, report served, unknown run 404, malformed run listed wit
 });
 
 test('a malformed report is an error page, and the server keeps answering', async () => {
-  const r = await fetch(`${base}/runs/broken`);
+  const r = await fetch(`${base}/runs/broken-report`);
   assert.equal(r.status, 500);
   assert.match(await r.text(), /could not be read.*malformed JSON/s);
   assert.equal((await fetch(`${base}/api/runs`)).status, 200);
+});
+
+test('one unreadable analysis is reported beside the others; a symlink out of the run is not read; odd dates do not break the index', async () => {
+  const rep = (await (await fetch(`${base}/api/runs/mixed/report`)).json()) as { analyses: Record<string, unknown>; errors: Record<string, string> };
+  assert.equal(Object.keys(rep.analyses).length, 6, 'the readable ones');
+  assert.match(rep.errors.gating, /malformed JSON/);
+  assert.match(rep.errors.steal, /outside the runs folder/);
+  assert.ok(!JSON.stringify(rep).includes('STOLEN'));
+  assert.equal((await fetch(`${base}/api/runs/mixed/files/sub%2f.env`)).status, 404, 'an encoded slash does not reach a dot-file');
+  const index = await fetch(`${base}/`);
+  assert.equal(index.status, 200);
+  assert.match(await index.text(), /dated/);
 });
 
 test('nothing outside the runs folder is served: ../, %2e%2e, absolute paths, symlinks', async () => {
@@ -131,8 +155,12 @@ test('pages in Chromium: the index lists the run; the run page draws every chart
 
 test('emlens export writes one HTML that renders the same charts with the server stopped', async () => {
   const out = join(mkdtempSync(join(tmpdir(), 'emlens-export-')), 'report.html');
-  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'export', join(runs, 'quick-study'), '--html', out], { encoding: 'utf8' });
+  // any folder exports, whatever its name (the server's run names are stricter: they are URLs)
+  const folder = join(mkdtempSync(join(tmpdir(), 'emlens-export-')), 'my run');
+  cpSync(join(runs, 'quick-study'), folder, { recursive: true, filter: (src) => !/escape|secret-link/.test(src) });
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'export', folder, '--html', out], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
+  assert.ok(!readFileSync(out, 'utf8').includes('href="/"'), 'no link to a server the file does not have');
   const live = await browser.newPage();
   await live.goto(`${base}/runs/quick-study`);
   await live.waitForSelector('body[data-ready]');

@@ -1,10 +1,10 @@
 // `emlens serve [RUNS_DIR]` (the report server, 127.0.0.1 by default) and `emlens export RUN --html FILE`
 // (one self-contained HTML that opens offline). No tensor axes.
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { createApp } from '../../../server/app.ts';
-import { readRun } from '../../../server/runs.ts';
+import { readRunAt } from '../../../server/runs.ts';
 import { runPage } from '../../../server/pages.ts';
 import { vizBundle } from '../../../server/bundle.ts';
 import { writeFileAtomic } from '../../util/fs.ts';
@@ -35,10 +35,17 @@ export function registerServe(program: Command): void {
     .argument('<run>', 'run folder')
     .requiredOption('--html <file>', 'HTML file to write')
     .action(async (run: string, o: { html: string }) => {
-      if (!existsSync(run)) throw new UserError(`export: ${run} does not exist`);
-      const r = readRun(dirname(resolve(run)), basename(resolve(run)));
-      const evalData = Object.fromEntries(r.evals.map((e) => [e, JSON.parse(readFileSync(join(run, 'evals', `${e}.json`), 'utf8'))]));
-      writeFileAtomic(o.html, runPage(r.name, { bundle: await vizBundle(), report: { ...r, evalData } }));
+      if (!existsSync(run) || !statSync(run).isDirectory()) throw new UserError(`export: ${run} is not a run folder`);
+      const r = readRunAt(resolve(run), basename(resolve(run)));
+      const evalData = Object.fromEntries(r.evals.map((e) => {
+        const file = join(run, 'evals', `${e}.json`);
+        try {
+          return [e, JSON.parse(readFileSync(file, 'utf8'))];
+        } catch {
+          throw new UserError(`export: ${file}: malformed JSON (half written?)`);
+        }
+      }));
+      writeFileAtomic(o.html, runPage(r.name, { bundle: await vizBundle(), report: { ...r, evalData }, standalone: true }));
       process.stdout.write(`${o.html}\n`);
     });
 }
