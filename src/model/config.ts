@@ -61,14 +61,34 @@ export function loadConfig(dir: string): ModelConfig {
   } catch (e) {
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
   }
-  return parseConfig(raw, path);
+  const cfg = parseConfig(raw, path);
+  // generation_config.json's end-of-turn ids stop generation as they do in HF generate (Gemma's <end_of_turn>, …)
+  const gen = join(dir, 'generation_config.json');
+  if (existsSync(gen)) {
+    try {
+      const eos = (JSON.parse(readFileSync(gen, 'utf8')) as Json).eos_token_id;
+      const more = Array.isArray(eos) ? eos.map(Number) : typeof eos === 'number' ? [eos] : [];
+      cfg.eosTokenIds = [...new Set([...cfg.eosTokenIds, ...more.filter(Number.isInteger)])];
+    } catch (e) {
+      throw new UserError(`${gen}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  return cfg;
 }
 
 export function parseConfig(top: Json, where = 'config.json'): ModelConfig {
-  // Multimodal Gemma 3 keeps the language model's settings under text_config.
-  const raw: Json = top.text_config ? { ...(top.text_config as Json) } : top;
-  const modelType = String(raw.model_type ?? top.model_type ?? '');
+  // Multimodal Gemma 3 keeps the language model's settings under text_config, and only those that differ from
+  // Gemma3TextConfig's defaults: each family's config-class defaults go under what the file says, as in transformers
+  const given: Json = top.text_config ? { ...(top.text_config as Json) } : top;
+  const modelType = String(given.model_type ?? top.model_type ?? '');
   const family = familyFor(modelType, where);
+  // a composite config keeps the special-token ids and the tie flag at its top level
+  const shared = top.text_config ? Object.fromEntries(['eos_token_id', 'bos_token_id', 'pad_token_id', 'tie_word_embeddings'].filter((k) => top[k] !== undefined).map((k) => [k, top[k]])) : {};
+  const raw: Json = { ...family.configDefaults, ...shared, ...given };
+  for (const q of [top.quantization_config, given.quantization_config]) {
+    if (q) throw new UserError(`${where}: a quantized checkpoint (${JSON.stringify((q as Json).quant_method ?? 'quantization_config')}); load the unquantized weights (F32, F16 or BF16)`);
+  }
+  if (raw.use_bidirectional_attention === true) throw new UserError(`${where}: use_bidirectional_attention (an embedding model's non-causal attention) is not supported`);
   const num = (k: string, dflt?: number): number => {
     const v = raw[k];
     if (typeof v === 'number') return v;
@@ -186,6 +206,10 @@ function toSpec(p: Json, thetaFallback: number | undefined, where: string): Rope
   if (type !== 'default' && type !== 'linear' && type !== 'llama3' && type !== 'dynamic') {
     throw new UserError(`${where}: unsupported rope type "${type}" (supported: default, linear, llama3, dynamic)`);
   }
+  // what transformers requires of each scaled type (it raises where a key is missing; a silent default would not)
+  const required = type === 'llama3' ? ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'] : type === 'default' ? [] : ['factor'];
+  const missing = required.filter((k) => typeof p[k] !== 'number');
+  if (missing.length) throw new UserError(`${where}: rope type "${type}" needs ${missing.join(', ')}`);
   return {
     type,
     theta,

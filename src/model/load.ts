@@ -33,11 +33,15 @@ function findPrefix(ckpt: Checkpoint): string {
   return hit.slice(0, -'embed_tokens.weight'.length);
 }
 
+const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
+
 function readWeights(cfg: ModelConfig, ckpt: Checkpoint): Model['weights'] {
   const prefix = findPrefix(ckpt);
   const tensor = (name: string, shape: number[]): tf.Tensor => {
     const info = ckpt.info(name);
     if (info.shape.join() !== shape.join()) throw new UserError(`${ckpt.dir}: weight ${name} has shape [${info.shape}], config implies [${shape}]`);
+    // integer weights are quantized ones (int8 next to their scales): widened as floats they would run as garbage
+    if (!FLOAT_DTYPES.has(info.dtype)) throw new UserError(`${ckpt.dir}: weight ${name} is ${info.dtype}, a quantized checkpoint; load the unquantized weights (F32, F16 or BF16)`);
     return tf.tensor(ckpt.readF32(name), shape, 'float32');
   };
   const vec = (name: string, n: number) => tensor(name, [n]) as tf.Tensor1D;

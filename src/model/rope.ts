@@ -17,8 +17,9 @@ export function inverseFrequencies(spec: RopeSpec, dHead: number, maxPositionEmb
   const dim = dHead;
   let base = spec.theta;
   if (spec.type === 'dynamic') {
-    // HF dynamic NTK: grows the base once the sequence outruns the original context.
-    const orig = spec.originalMaxPositions ?? maxPositionEmbeddings;
+    // HF dynamic NTK (_compute_dynamic_ntk_parameters): grows the base once the sequence outruns
+    // config.max_position_embeddings (it reads no original_max_position_embeddings for this type)
+    const orig = maxPositionEmbeddings;
     const seqLen = maxPos + 1;
     if (seqLen > orig) {
       const f = spec.factor ?? 1;

@@ -2,7 +2,10 @@
 // rope scaling maths, layer-type patterns, family quirks, and clear errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../src/model/config.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, parseConfig } from '../../src/model/config.ts';
+import { tinyChatModelDir } from '../helpers.ts';
 import { inverseFrequencies } from '../../src/model/rope.ts';
 
 const base = { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 4, intermediate_size: 128, vocab_size: 100 };
@@ -84,4 +87,40 @@ test('unknown model_type and unsupported rope types are clear errors', () => {
   assert.throws(() => parseConfig({ ...base, model_type: 'llama', rope_scaling: { rope_type: 'yarn', factor: 4 } }), /unsupported rope type "yarn"/);
   assert.throws(() => parseConfig({ ...base, model_type: 'llama', hidden_size: undefined }), /missing number "hidden_size"/);
   assert.throws(() => parseConfig({ ...base, model_type: 'llama', num_key_value_heads: 3 }), /not a multiple/);
+});
+
+test("a multimodal Gemma 3 config as Google ships it (text_config holds only what differs from Gemma3TextConfig's defaults)", () => {
+  // google/gemma-3-4b-it's config.json, vision_config left out
+  const cfg = parseConfig({
+    architectures: ['Gemma3ForConditionalGeneration'], boi_token_index: 255999, eoi_token_index: 256000, eos_token_id: [1, 106], image_token_index: 262144,
+    initializer_range: 0.02, mm_tokens_per_image: 256, model_type: 'gemma3',
+    text_config: { hidden_size: 2560, intermediate_size: 10240, model_type: 'gemma3_text', num_hidden_layers: 34, rope_scaling: { factor: 8.0, rope_type: 'linear' }, sliding_window: 1024 },
+    torch_dtype: 'bfloat16',
+  });
+  assert.deepEqual([cfg.dModel, cfg.dMlp, cfg.nLayers, cfg.nHeads, cfg.nKvHeads, cfg.dHead, cfg.vocab], [2560, 10240, 34, 8, 4, 256, 262208]);
+  assert.equal(cfg.act, 'gelu_tanh');
+  assert.equal(cfg.attnScale, 256 ** -0.5);
+  assert.deepEqual(cfg.rope.full, { type: 'linear', theta: 1e6, factor: 8, lowFreqFactor: undefined, highFreqFactor: undefined, originalMaxPositions: undefined });
+  assert.deepEqual(cfg.rope.sliding, { type: 'default', theta: 10000 });
+  assert.equal(cfg.maxPositions, 131072);
+  assert.deepEqual(cfg.eosTokenIds, [1, 106], 'the composite config keeps the ids at its top level');
+  assert.equal(cfg.layerTypes.filter((t) => t === 'full').length, 5, 'every sixth layer global');
+});
+
+test('what would run wrong is refused: quantized weights, bidirectional attention, scaled rope without its parameters; Qwen2 windows from layer 28', () => {
+  assert.throws(() => parseConfig({ ...base, model_type: 'llama', quantization_config: { quant_method: 'bitsandbytes', load_in_8bit: true } }), /quantized checkpoint \("bitsandbytes"\)/);
+  assert.throws(() => parseConfig({ ...base, model_type: 'gemma3_text', head_dim: 16, use_bidirectional_attention: true }), /use_bidirectional_attention/);
+  assert.throws(() => parseConfig({ ...base, model_type: 'llama', rope_scaling: { rope_type: 'llama3', factor: 8 } }), /rope type "llama3" needs low_freq_factor, high_freq_factor, original_max_position_embeddings/);
+  assert.throws(() => parseConfig({ ...base, model_type: 'llama', rope_scaling: { rope_type: 'dynamic' } }), /rope type "dynamic" needs factor/);
+  const q = parseConfig({ ...base, num_hidden_layers: 30, model_type: 'qwen2', use_sliding_window: true, sliding_window: 16 });
+  assert.deepEqual([q.layerTypes.indexOf('sliding'), q.layerTypes.filter((t) => t === 'sliding').length], [28, 2], "transformers' max_window_layers default");
+});
+
+test("generation_config.json's eos_token_id stops generation too, as in HF generate", () => {
+  const dir = tinyChatModelDir();
+  const before = loadConfig(dir).eosTokenIds;
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [1, 77] }));
+  assert.deepEqual(loadConfig(dir).eosTokenIds.sort((a, b) => a - b), [...new Set([...before, 1, 77])].sort((a, b) => a - b));
+  writeFileSync(join(dir, 'generation_config.json'), '{"eos_token_id": [1,');
+  assert.throws(() => loadConfig(dir), /generation_config\.json: not valid JSON/);
 });

@@ -76,3 +76,18 @@ test('truncated and corrupt files give one clear error naming the file', () => {
   const len = readFileSync(join(REF_DIR, 'qwen2', 'model.safetensors')).length;
   assert.ok(len > 1000);
 });
+
+test('integer model weights (a quantized checkpoint) are refused by name, not widened into floats', async () => {
+  const { loadModel } = await import('../../src/model/load.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'emlens-int-'));
+  copyFileSync(join(REF_DIR, 'qwen2', 'config.json'), join(dir, 'config.json'));
+  const src = SafetensorsFile.open(join(REF_DIR, 'qwen2', 'model.safetensors'));
+  const tensors: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }> = {};
+  for (const [name, info] of src.tensors) {
+    const data = src.readF32(name);
+    tensors[name] = name.endsWith('layers.0.self_attn.q_proj.weight') ? { dtype: 'I32', shape: info.shape, data: Int32Array.from(data, (x) => Math.round(x * 127)) } : { dtype: 'F32', shape: info.shape, data };
+  }
+  src.close();
+  writeSafetensors(join(dir, 'model.safetensors'), tensors);
+  assert.throws(() => loadModel(dir), /layers\.0\.self_attn\.q_proj\.weight is I32, a quantized checkpoint/);
+});

@@ -20,4 +20,6 @@ export interface Family {
   name: FamilyName;
   modelTypes: string[];
   quirks(raw: Record<string, unknown>): Quirks;
+  /** transformers' config-class defaults, read where config.json leaves a key out (as from_pretrained does). */
+  configDefaults: Record<string, unknown>;
 }
