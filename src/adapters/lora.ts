@@ -77,7 +77,7 @@ export function createLora(model: Model, o: LoraOptions): LoraAdapter {
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= nLayers) throw new UserError(`--layers: layer ${l} is out of range (0..${nLayers - 1})`);
   for (const t of o.targets) if (!LINEAR_NAMES.includes(t)) throw new UserError(`--targets: unknown module ${t} (choose from ${LINEAR_NAMES.join(', ')})`);
   if (!Number.isInteger(o.r) || o.r < 1) throw new UserError(`--rank ${o.r}: expected a positive integer`);
-  const config = defaultLoraConfig(o, layers);
+  const config = { ...defaultLoraConfig(o, layers), modulePrefix: model.weightPrefix ?? 'model.' };
   const rng = new Rng(o.seed ?? 0);
   const modules = new Map<string, LoraModule>();
   for (const layer of layers) {
@@ -110,19 +110,24 @@ function defaultLoraConfig(o: LoraOptions, layers: number[]): LoraConfig {
   };
 }
 
-const TENSOR_RE = /layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
+/** base_model.model.<prefix>layers.N.(self_attn|mlp).<module>.lora_(A|B)[.<adapter name>].weight */
+const TENSOR_RE = /^base_model\.model\.(.*?)layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])(?:\.[\w-]+)?\.weight$/;
 
 /** Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors). */
 export function loadLora(dir: string, model: Model): LoraAdapter {
-  const config = readLoraConfig(dir);
+  const prefix = model.weightPrefix ?? 'model.';
+  const config = { ...readLoraConfig(dir), modulePrefix: prefix };
   const ckpt = Checkpoint.open(dir, 'adapter_model.safetensors');
   const found = new Map<string, { A?: string; B?: string }>();
   try {
     for (const name of ckpt.names()) {
       const m = TENSOR_RE.exec(name);
       if (!m) throw new UserError(`${dir}: adapter tensor ${name} is not a LoRA A/B weight of a decoder linear`);
-      const key = `${m[1]}.${m[2]}`;
-      found.set(key, { ...found.get(key), [m[3]]: name });
+      // another tower's layers (a vision encoder's) share the "layers.N" shape but not the language model's prefix
+      if (m[1] !== prefix) throw new UserError(`${dir}: adapter tensor ${name} is not on this model's decoder layers (${prefix}layers.N)`);
+      const key = `${m[2]}.${m[3]}`;
+      if (found.get(key)?.[m[4] as 'A' | 'B']) throw new UserError(`${dir}: two lora_${m[4]} tensors for ${modulePath(Number(m[2]), m[3] as LinearName, prefix)}`);
+      found.set(key, { ...found.get(key), [m[4]]: name });
     }
     const { nLayers } = model.config;
     const modules: LoraAdapter['modules'] = new Map();
@@ -133,8 +138,8 @@ export function loadLora(dir: string, model: Model): LoraAdapter {
         const layer = Number(layerS);
         if (!LINEAR_NAMES.includes(module)) throw new UserError(`${dir}: LoRA on unsupported module ${module}`);
         if (layer >= nLayers) throw new UserError(`${dir}: LoRA on layer ${layer}, but the model has ${nLayers} layers`);
-        if (!A || !B) throw new UserError(`${dir}: ${modulePath(layer, module)} has lora_${A ? 'B' : 'A'} missing`);
-        if (!isTargeted(config, layer, module)) throw new UserError(`${dir}: weights for ${modulePath(layer, module)}, which adapter_config.json does not target`);
+        if (!A || !B) throw new UserError(`${dir}: ${modulePath(layer, module, prefix)} has lora_${A ? 'B' : 'A'} missing`);
+        if (!isTargeted(config, layer, module)) throw new UserError(`${dir}: weights for ${modulePath(layer, module, prefix)}, which adapter_config.json does not target`);
         const base = model.weights.blocks[layer].linears[module];
         const { r, scale } = moduleRankAndScale(config, layer, module);
         const aInfo = ckpt.info(A), bInfo = ckpt.info(B);
@@ -157,8 +162,8 @@ export function loadLora(dir: string, model: Model): LoraAdapter {
 }
 
 /** PEFT's tensor name for one LoRA matrix. */
-export function peftTensorName(layer: number, module: LinearName, which: 'A' | 'B'): string {
-  return `base_model.model.${modulePath(layer, module)}.lora_${which}.weight`;
+export function peftTensorName(layer: number, module: LinearName, which: 'A' | 'B', prefix = 'model.'): string {
+  return `base_model.model.${modulePath(layer, module, prefix)}.lora_${which}.weight`;
 }
 
 /** Writes the adapter in PEFT's on-disk format (adapter_config.json + adapter_model.safetensors, F32). */
@@ -167,8 +172,8 @@ export function saveLora(lora: LoraAdapter, dir: string, model: Model): void {
   const tensors: Record<string, HostTensor> = {};
   for (const m of [...lora.modules.values()].sort((a, b) => a.layer - b.layer || a.module.localeCompare(b.module))) {
     const [inn, r] = m.A.shape, out = m.B.shape[1];
-    tensors[peftTensorName(m.layer, m.module, 'A')] = { dtype: 'F32', shape: [r, inn], data: tf.tidy(() => m.A.transpose().dataSync() as Float32Array) };
-    tensors[peftTensorName(m.layer, m.module, 'B')] = { dtype: 'F32', shape: [out, r], data: tf.tidy(() => m.B.transpose().dataSync() as Float32Array) };
+    tensors[peftTensorName(m.layer, m.module, 'A', lora.config.modulePrefix)] = { dtype: 'F32', shape: [r, inn], data: tf.tidy(() => m.A.transpose().dataSync() as Float32Array) };
+    tensors[peftTensorName(m.layer, m.module, 'B', lora.config.modulePrefix)] = { dtype: 'F32', shape: [out, r], data: tf.tidy(() => m.B.transpose().dataSync() as Float32Array) };
   }
   writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
   writeJsonAtomic(join(dir, 'adapter_config.json'), peftConfigJson(lora.config, model));

@@ -16,6 +16,9 @@ export interface LoraConfig {
   alphaPattern: Record<string, number>;
   /** Modules left out although targeted (PEFT's exclude_modules: a list of names or one regular expression). */
   excludeModules?: string[] | string;
+  /** Where the decoder's layers sit in the model's weight names ("model.", or "model.language_model." for a
+   * multimodal Gemma 3): PEFT names and matches modules by that full path. Set from the model; not in the file. */
+  modulePrefix?: string;
   /** Everything else in the file, kept so a round trip writes it back. */
   raw: Record<string, unknown>;
 }
@@ -72,14 +75,14 @@ function matchesKey(path: string, key: string): boolean {
   }
 }
 
-/** Module path PEFT sees, e.g. model.layers.3.mlp.down_proj. */
-export function modulePath(layer: number, name: LinearName): string {
-  return `model.layers.${layer}.${ATTN_LINEARS.includes(name) ? 'self_attn' : 'mlp'}.${name}`;
+/** Module path PEFT sees, e.g. model.layers.3.mlp.down_proj (prefix: where the model's layers sit). */
+export function modulePath(layer: number, name: LinearName, prefix = 'model.'): string {
+  return `${prefix}layers.${layer}.${ATTN_LINEARS.includes(name) ? 'self_attn' : 'mlp'}.${name}`;
 }
 
 export function isTargeted(cfg: LoraConfig, layer: number, name: LinearName): boolean {
   if (cfg.layersToTransform && !cfg.layersToTransform.includes(layer)) return false;
-  const path = modulePath(layer, name);
+  const path = modulePath(layer, name, cfg.modulePrefix);
   const ex = cfg.excludeModules;
   if (ex && (typeof ex === 'string' ? new RegExp(`^(?:${ex})$`).test(path) : ex.some((k) => matchesKey(path, k)))) return false;
   const t = cfg.targetModules;
@@ -89,7 +92,7 @@ export function isTargeted(cfg: LoraConfig, layer: number, name: LinearName): bo
 
 /** Rank and scale (alpha / r, or alpha / sqrt(r) with rsLoRA) of one module, honouring rank/alpha patterns. */
 export function moduleRankAndScale(cfg: LoraConfig, layer: number, name: LinearName): { r: number; scale: number } {
-  const path = modulePath(layer, name);
+  const path = modulePath(layer, name, cfg.modulePrefix);
   const pick = (pattern: Record<string, number>, dflt: number) => {
     const key = Object.keys(pattern).find((k) => matchesKey(path, k));
     return key === undefined ? dflt : pattern[key];

@@ -17,7 +17,7 @@ export function loadModel(dir: string): Model {
   try {
     const weights = readWeights(config, ckpt);
     tf.engine().endScope(modelTensorsOf(weights));
-    return { config, weights, source: dir, adapters: [] };
+    return { config, weights, source: dir, adapters: [], weightPrefix: findPrefix(ckpt) };
   } catch (e) {
     tf.engine().endScope(); // frees whatever was read before the failure
     throw e;

@@ -63,6 +63,8 @@ export interface Model {
   weights: ModelWeights;
   /** Folder it was loaded from, for provenance. */
   source?: string;
+  /** What precedes `layers.N.` in its weight names: "model." (CausalLM), "model.language_model." (multimodal Gemma 3) … */
+  weightPrefix?: string;
   /** Names of adapters applied on top of the base weights (shared with the base model object). */
   adapters: string[];
 }

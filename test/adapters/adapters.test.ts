@@ -12,7 +12,7 @@ import { disposeModel, type Model } from '../../src/model/modules.ts';
 import { createLora, loadLora, saveLora, withLora, mergeLora, disposeLora, peftTensorName } from '../../src/adapters/lora.ts';
 import { createGates, gateHooks, saveGates, loadGates, disposeGates, gateValues } from '../../src/adapters/gates.ts';
 import { createSteeringVectors, steeringVectorHooks, disposeSteeringVectors } from '../../src/adapters/steering-vector.ts';
-import { SafetensorsFile } from '../../src/model/safetensors.ts';
+import { SafetensorsFile, writeSafetensors as writeSafetensorsFile } from '../../src/model/safetensors.ts';
 import { isTargeted, peftConfigJson, readLoraConfig } from '../../src/adapters/peft-config.ts';
 import { isBias } from '../../src/train/optim.ts';
 import { saveModel } from '../../src/model/save.ts';
@@ -145,4 +145,36 @@ test('adapter_config.json: exclude_modules is honoured, weight-adding features a
 test('weight decay leaves biases alone (HF Trainer groups): gate b, not LoRA B or steering vectors', () => {
   assert.equal(isBias('gate.3.b'), true);
   for (const n of ['gate.3.W', 'gate.3.U', 'lora.2.down_proj.B', 'lora.2.down_proj.A', 'steer.2']) assert.equal(isBias(n), false, n);
+});
+
+test("a multimodal Gemma 3's LoRA is named on its language model's layers, as PEFT names it; another tower's tensors are refused", () => {
+  // the reference Gemma 3 text model, renamed and wrapped as Gemma3ForConditionalGeneration stores it
+  const dir = mkdtempSync(join(tmpdir(), 'emlens-mm-'));
+  const text = JSON.parse(readFileSync(join(REF_DIR, 'gemma3', 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['Gemma3ForConditionalGeneration'], model_type: 'gemma3', text_config: text }));
+  const src = SafetensorsFile.open(join(REF_DIR, 'gemma3', 'model.safetensors'));
+  const renamed: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+  for (const [name, info] of src.tensors) renamed[name.replace(/^model\./, 'model.language_model.')] = { dtype: 'F32', shape: info.shape, data: src.readF32(name) };
+  src.close();
+  writeSafetensorsFile(join(dir, 'model.safetensors'), renamed);
+  const mm = loadModel(dir);
+  try {
+    assert.equal(mm.weightPrefix, 'model.language_model.');
+    const lora = createLora(mm, { r: 1, alpha: 2, targets: ['down_proj'], layers: [1] });
+    const out = mkdtempSync(join(tmpdir(), 'emlens-mm-lora-'));
+    saveLora(lora, out, mm);
+    disposeLora(lora);
+    const names = [...SafetensorsFile.open(join(out, 'adapter_model.safetensors')).tensors.keys()];
+    assert.deepEqual(names.sort(), ['base_model.model.model.language_model.layers.1.mlp.down_proj.lora_A.weight', 'base_model.model.model.language_model.layers.1.mlp.down_proj.lora_B.weight']);
+    disposeLora(loadLora(out, mm));
+    // a vision encoder's "layers.1" is not the decoder's
+    const st = SafetensorsFile.open(join(out, 'adapter_model.safetensors'));
+    const tower: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+    for (const [name, info] of st.tensors) tower[name.replace('model.language_model.', 'model.vision_tower.vision_model.encoder.')] = { dtype: 'F32', shape: info.shape, data: st.readF32(name) };
+    st.close();
+    writeSafetensorsFile(join(out, 'adapter_model.safetensors'), tower);
+    assert.throws(() => loadLora(out, mm), /is not on this model's decoder layers \(model\.language_model\.layers\.N\)/);
+  } finally {
+    disposeModel(mm);
+  }
 });
