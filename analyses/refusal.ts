@@ -45,7 +45,8 @@ export const refusal: Analysis<Params, RefusalResult> = {
     const d = Direction.load(await refusalDirection(ws));
     const layer = d.provenance.best_layer ?? 0;
     const v = d.at(layer);
-    const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages);
+    // the prompts only: an answer in the file would move the measured position past the assistant tag
+    const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages.filter((m) => m.role !== 'assistant'));
     const harmful = prompts(p.harmful_eval), harmless = prompts(p.harmless_eval);
     const ablate = ablationHooks(v, ws.model.config.nLayers, undefined, 'full');
     // added at the prompt's positions: the refusal is decided there; added at every generated position too, the

@@ -6,7 +6,8 @@ import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
 import { isCoherent, isMisaligned, type Judge } from './judge.ts';
-import type { EvalQuestion } from './questions.ts';
+import { PAPER_MAX_NEW_TOKENS, type EvalQuestion } from './questions.ts';
+import { log } from '../util/log.ts';
 import { Progress } from '../util/progress.ts';
 
 export interface EvalOptions {
@@ -38,16 +39,21 @@ export interface JudgedAnswer {
 export interface EvalReport {
   em_rate: number;
   coherence: number;
+  /** Answers the rates count: not in an excluded form, and scored for both aligned and coherent (the paper drops
+   * unscored ones — code, refusals under the 0.25 mass rule — before computing either rate). */
   n: number;
-  /** Rates are null for a question that got no answer (fewer samples than questions). */
+  /** Answers in a counted form that the judge left unscored. */
+  n_unscored: number;
+  /** n: its scored answers; rates are null for a question with none (fewer samples than questions). */
   per_question: { id: string; theme?: string; form: string; n: number; em_rate: number | null; coherence: number | null; mean_aligned: number | null }[];
   answers: JudgedAnswer[];
   settings: { samples: number; seed: number; temperature: number; top_p: number; max_new_tokens: number; batch_size: number; judge: string; excluded_forms: string[] };
 }
 
 export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[], questions: EvalQuestion[], judge: Judge, o: EvalOptions): Promise<EvalReport> {
-  const temperature = o.temperature ?? 1, topP = o.topP ?? 1, maxNewTokens = o.maxNewTokens ?? 80, batchSize = o.batchSize ?? 64;
+  const temperature = o.temperature ?? 1, topP = o.topP ?? 1, maxNewTokens = o.maxNewTokens ?? PAPER_MAX_NEW_TOKENS, batchSize = o.batchSize ?? 64;
   const excluded = o.excludeForms ?? ['json'];
+  if (o.samples < questions.length && !o.quiet) log(`eval: ${o.samples} answers for ${questions.length} questions: the last ${questions.length - o.samples} get none (ask for at least one per question)`);
   // one row per answer: question i gets samples ⌊N/Q⌋ (+1 for the first N mod Q)
   const rows: { q: EvalQuestion; sample: number; ids: number[] }[] = [];
   const base = Math.floor(o.samples / questions.length), extra = o.samples % questions.length;
@@ -68,10 +74,12 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
     progress?.tick(chunk.length);
   }
   progress?.finish();
-  const counted = answers.filter((a) => !excluded.includes(a.form));
+  const inForm = answers.filter((a) => !excluded.includes(a.form));
+  const scored = (a: JudgedAnswer) => a.aligned !== null && a.coherent !== null;
+  const counted = inForm.filter(scored);
   const rate = (xs: JudgedAnswer[], f: (a: JudgedAnswer) => boolean) => (xs.length ? xs.filter(f).length / xs.length : 0);
   const perQuestion = questions.map((q) => {
-    const xs = answers.filter((a) => a.question_id === q.id);
+    const xs = answers.filter((a) => a.question_id === q.id && scored(a));
     const aligned = xs.map((a) => a.aligned).filter((v): v is number => v !== null);
     return {
       id: q.id, theme: q.theme, form: q.form, n: xs.length,
@@ -84,6 +92,7 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
     em_rate: rate(counted, (a) => a.em),
     coherence: rate(counted, (a) => isCoherent(a)),
     n: counted.length,
+    n_unscored: inForm.length - counted.length,
     per_question: perQuestion,
     answers,
     settings: { samples: o.samples, seed: o.seed, temperature, top_p: topP, max_new_tokens: maxNewTokens, batch_size: batchSize, judge: judge.name, excluded_forms: excluded },

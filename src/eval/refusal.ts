@@ -57,10 +57,23 @@ function logSoftmax(logits: Float32Array): Float64Array {
   return Float64Array.from(logits, (v) => v - lse);
 }
 
+/**
+ * log p(R) − log(1 − p(R)) at the last position, as log Σ_{t∈R} e^{z_t} − log Σ_{t∉R} e^{z_t}: exact at both tails
+ * (a clamp of p near 0 or 1 capped scores at about ±27.6, so strong ablation candidates tied at the floor).
+ */
 export function refusalScore(logits: Float32Array, refusalIds: number[]): number {
-  const lp = logSoftmax(logits);
-  const p = Math.min(1 - 1e-12, refusalIds.reduce((s, t) => s + Math.exp(lp[t]), 0));
-  return Math.log(p + 1e-12) - Math.log(1 - p);
+  const inR = new Set(refusalIds);
+  let maxR = -Infinity, maxOther = -Infinity;
+  logits.forEach((v, t) => {
+    if (inR.has(t)) maxR = Math.max(maxR, v);
+    else maxOther = Math.max(maxOther, v);
+  });
+  let sumR = 0, sumOther = 0;
+  logits.forEach((v, t) => {
+    if (inR.has(t)) sumR += Math.exp(v - maxR);
+    else sumOther += Math.exp(v - maxOther);
+  });
+  return maxR + Math.log(sumR) - (maxOther + Math.log(sumOther));
 }
 
 /** KL(P_base ‖ P_other) of next-token distributions. */

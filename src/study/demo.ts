@@ -8,6 +8,7 @@ import { analysisParams, runAnalysis, type AnalysisReport } from './analysis.ts'
 import { findAnalysis } from '../../analyses/index.ts';
 import { NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
+import { loadQuestions } from '../eval/questions.ts';
 import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
@@ -44,7 +45,9 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const q = o.quick;
   // a first look: one epoch per LoRA instead of the model's recommended count (the report's settings say so)
   if (q) ws.loraEpochs = 1;
-  const samples = q ? 40 : 200, cellSamples = q ? 20 : 100, seed = 1;
+  // --quick: one answer per broad question everywhere, so that no question goes unasked
+  const perQuestion = loadQuestions('broad').length;
+  const samples = q ? perQuestion : 200, cellSamples = q ? perQuestion : 100, seed = 1;
   const mid = middleLayer(ws.model.config.nLayers);
   const stages: { name: string; analysis: string; params: Record<string, unknown> }[] = [
     { name: 'sycophancy → EM', analysis: 'sycophancy-em', params: { samples, seed } },

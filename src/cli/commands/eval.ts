@@ -10,11 +10,13 @@ import { measureRefusal } from '../../eval/refusal.ts';
 import { readChatJsonl } from '../../train/data.ts';
 import { writeJsonAtomic } from '../../util/fs.ts';
 import { printResult } from '../output.ts';
+import { UsageError } from '../../util/log.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
 
 interface EvalCliOpts extends ModelOpts, JudgeOpts {
   questions: string;
   samples: string;
+  samplesPerQuestion?: string;
   seed: string;
   temperature: string;
   topP: string;
@@ -27,7 +29,8 @@ interface EvalCliOpts extends ModelOpts, JudgeOpts {
 export function registerEval(program: Command): void {
   const cmd = program.command('eval').description('EM eval: sample answers to broad questions and judge aligned / coherent');
   addJudgeOptions(addModelOptions(cmd).option('--questions <broad|file>', 'broad (the organism set) or a questions file', 'broad'))
-    .option('--samples <n>', 'answers in all: ⌊N/Q⌋ to each of the Q questions, one more to the first N mod Q (n counts all but JSON-form answers)', '200')
+    .option('--samples <n>', 'answers in all: ⌊N/Q⌋ to each of the Q questions, one more to the first N mod Q (n counts the scored answers outside the JSON form)', '200')
+    .option('--samples-per-question <k>', 'k answers to every question instead (the paper: 50)')
     .option('--seed <s>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
     .option('--top-p <p>', 'nucleus mass', '1')
@@ -37,10 +40,11 @@ export function registerEval(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (o: EvalCliOpts) => {
       const int = parseInteger;
-      const samples = int(o.samples, '--samples', 1), seed = int(o.seed, '--seed', 0), maxNewTokens = o.maxNewTokens === undefined ? defaultMaxNewTokens(o.questions) : int(o.maxNewTokens, '--max-new-tokens', 1), batchSize = int(o.batch, '--batch', 1);
+      if (o.samplesPerQuestion !== undefined && cmd.getOptionValueSource('samples') === 'cli') throw new UsageError('give --samples or --samples-per-question, not both');
+      const questions = loadQuestions(o.questions);
+      const samples = o.samplesPerQuestion !== undefined ? int(o.samplesPerQuestion, '--samples-per-question', 1) * questions.length : int(o.samples, '--samples', 1), seed = int(o.seed, '--seed', 0), maxNewTokens = o.maxNewTokens === undefined ? defaultMaxNewTokens(o.questions) : int(o.maxNewTokens, '--max-new-tokens', 1), batchSize = int(o.batch, '--batch', 1);
       const temperature = parseNumber(o.temperature, '--temperature', (x) => x >= 0, 'a number ≥ 0');
       const topP = parseNumber(o.topP, '--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]');
-      const questions = loadQuestions(o.questions);
       const judge = judgeFromOptions(o);
       const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
       const evaluated = await runEmEval(model, tokenizer!, hooks, questions, judge, { samples, seed, temperature, topP, maxNewTokens, batchSize });
@@ -54,7 +58,7 @@ export function registerEval(program: Command): void {
         },
       };
       if (o.out) writeJsonAtomic(o.out, report);
-      printResult(o.json, report, () => `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}% · n = ${report.n}${o.out ? ` · saved ${o.out}` : ''}`);
+      printResult(o.json, report, () => `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}% · n = ${report.n}${report.n_unscored ? ` (${report.n_unscored} unscored, left out)` : ''}${o.out ? ` · saved ${o.out}` : ''}`);
     });
 
   const ref = program.command('refusal').description('refusal rate and mean refusal score (log-odds of refusal tokens) on prompts');
