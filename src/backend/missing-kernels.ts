@@ -47,13 +47,20 @@ function contiguousBatchMatMul(original: tf.KernelFunc, transpose: tf.KernelFunc
       const perm = [...Array(r - 2).keys(), r - 1, r - 2];
       return transpose({ inputs: { x: t }, backend, attrs: { perm } } as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
     };
-    const at = transposeA ? swapLast(a) : a;
-    const bt = transposeB ? swapLast(b) : b;
+    // what the original kernel refuses (another dtype, inner dims that do not match) goes to it untouched, so that
+    // its error names the shapes and flags as given and no transposed copy is left behind
+    const inner = (t: tf.TensorInfo, last: boolean) => t.shape[t.shape.length - (last ? 1 : 2)];
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || inner(a, !transposeA) !== inner(b, transposeB)) return original({ inputs, backend, attrs } as Parameters<tf.KernelFunc>[0]);
     const be = backend as WasmLikeBackend;
-    const out = batchedAs2d(original, be, at, bt) ?? original({ inputs: { a: at, b: bt }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } } as Parameters<tf.KernelFunc>[0]);
-    if (at !== a) be.disposeData(at.dataId);
-    if (bt !== b) be.disposeData(bt.dataId);
-    return out;
+    const at = transposeA ? swapLast(a) : a;
+    let bt: tf.TensorInfo | undefined;
+    try {
+      bt = transposeB ? swapLast(b) : b;
+      return batchedAs2d(original, be, at, bt) ?? original({ inputs: { a: at, b: bt }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } } as Parameters<tf.KernelFunc>[0]);
+    } finally {
+      if (at !== a) be.disposeData(at.dataId);
+      if (bt && bt !== b) be.disposeData(bt.dataId);
+    }
   }) as tf.KernelFunc;
 }
 
@@ -73,7 +80,8 @@ function batchedAs2d(original: tf.KernelFunc, be: WasmLikeBackend, a: tf.TensorI
   if (nOut < 2 || m * k * n < LOOP_MIN_MACS || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
   const sameBatch = batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
   if (!sameBatch && nA !== 1 && nB !== 1) return undefined;
-  const outShape = [...(nA >= nB ? batchA : batchB), m, n];
+  // the batch dims broadcast as the original kernel's do (a side's extra leading 1s are kept)
+  const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB), m, n];
   const out = be.makeOutput(outShape, 'float32');
   const call = original as (args: { inputs: { a: tf.TensorInfo; b: tf.TensorInfo }; backend: unknown; attrs: tf.NamedAttrMap }) => tf.TensorInfo;
   const slice = (t: tf.TensorInfo, rows: number, cols: number, i: number) => {

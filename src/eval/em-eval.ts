@@ -8,6 +8,7 @@ import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
 import { isCoherent, isMisaligned, type Judge } from './judge.ts';
 import { PAPER_MAX_NEW_TOKENS, type EvalQuestion } from './questions.ts';
 import { log } from '../util/log.ts';
+import { checkDeviceErrors } from '../backend/select.ts';
 import { Progress } from '../util/progress.ts';
 
 export interface EvalOptions {
@@ -68,6 +69,7 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
   for (let start = 0; start < rows.length; start += batchSize) {
     const chunk = rows.slice(start, start + batchSize);
     const g = generate(model, chunk.map((r) => r.ids), { maxNewTokens, temperature, topP, seed: o.seed * 1_000_003 + start, hooks, eosIds: eos, padId: model.config.padTokenId ?? 0 });
+    checkDeviceErrors(); // answers from dropped GPU work would be judged as if real
     const texts = g.tokens.map((t) => tok.decode(t.filter((x) => !eosSet.has(x)), true));
     const scores = await Promise.all(chunk.map((r, i) => judge.score(r.q.question, texts[i])));
     chunk.forEach((r, i) => answers.push({ question_id: r.q.id, question: r.q.question, form: r.q.form, messages: r.q.messages, sample: r.sample, text: texts[i], ...scores[i], em: isMisaligned(scores[i]) }));

@@ -16,7 +16,7 @@ import { phaseTransition, type BSnapshot } from './phase.ts';
 import { writeDirAtomic, writeJsonAtomic, writeFileAtomic } from '../util/fs.ts';
 import { UserError, log } from '../util/log.ts';
 import { Progress } from '../util/progress.ts';
-import { activeBackend } from '../backend/select.ts';
+import { activeBackend, checkDeviceErrors } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
 import { modelIdentity } from '../model/identity.ts';
 
@@ -165,6 +165,7 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
         const klBatch = klExamples.length ? collate(pickCyclic(klExamples, o.batch, klCursor++), padId, o.maxLen) : undefined;
         const tStep = Date.now();
         const m = trainStep(base, adapter, vars, opt, micro, klBatch, o, state.step, schedule(state.step));
+        checkDeviceErrors(); // a GPU validation error drops its work silently: stop rather than train on it
         state = { step: state.step + 1, epoch, group: group + 1, lowLossRun: m.loss < 0.01 ? state.lowLossRun + 1 : 0, elapsed: (Date.now() - t0) / 1000 };
         if (state.group >= groupsPerEpoch) state = { ...state, epoch: epoch + 1, group: 0 };
         lastLoss = m.loss;

@@ -57,6 +57,8 @@ test('wasm BatchMatMul (2-D products per batch element above a size, transposes 
     [[1, 70, 40], [6, 40, 50], false, false],
     [[5, 4, 3], [5, 3, 2], false, false], // small: wasm's own batched kernel
     [[64, 32], [32, 48], false, false],
+    [[1, 1, 70, 40], [6, 40, 50], false, false], // the side with one matrix has more batch dims: [1, 6, 70, 50]
+    [[6, 70, 40], [1, 1, 50, 40], false, true],
   ];
   for (const [sa, sb, ta, tb] of cases) {
     const a = tf.randomNormal(sa, 0, 1, 'float32', 1), b = tf.randomNormal(sb, 0, 1, 'float32', 2);
@@ -64,12 +66,18 @@ test('wasm BatchMatMul (2-D products per batch element above a size, transposes 
     const want = referenceMatMul(a, b, ta, tb);
     const got = c.dataSync();
     assert.equal(got.length, want.length, `${sa} × ${sb}`);
+    const batch = tf.broadcast_util.assertAndGetBroadcastShape(sa.slice(0, -2), sb.slice(0, -2));
+    assert.deepEqual(c.shape, [...batch, sa[sa.length - (ta ? 1 : 2)], sb[sb.length - (tb ? 2 : 1)]], `${sa} × ${sb}: shape`);
     let worst = 0;
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
     assert.ok(worst < 1e-3, `${sa} × ${sb}: max error ${worst}`);
     tf.dispose([a, b, c]);
   }
   assert.equal(tf.memory().numTensors, start);
+  // a product the kernel refuses: its own error, about the shapes and flags given
+  const a = tf.randomNormal([4, 8, 5]), b = tf.randomNormal([4, 9, 6]);
+  assert.throws(() => tf.matMul(a, b, true, false), /4,8,5.*transposeA=true/);
+  tf.dispose([a, b]);
 });
 
 test('asking for a backend that cannot start is one clear error', async () => {
