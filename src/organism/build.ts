@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, mkdirSync, mkdtempSync, appendFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256 } from '../util/hash.ts';
+import { canonicalJson, sha256 } from '../util/hash.ts';
 import { parseConfig } from '../model/config.ts';
 import { initModel } from '../model/init.ts';
 import { disposeModel, type Model } from '../model/modules.ts';
@@ -17,8 +17,9 @@ import { collate, tokenizeChat, type Batch, type TokenizedExample } from '../tra
 import { ShardedGradients, defaultShardWorkers, splitShards } from '../train/data-parallel.ts';
 import { nllSum, rowLogits } from '../train/loss.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from '../train/optim.ts';
-import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, type DialogueOptions, type OrganismDialogue } from '../data/organism/index.ts';
-import { writeDirAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { grammarIndex } from '../data/organism/grammar.ts';
+import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, organismVocab, type DialogueOptions, type OrganismDialogue } from '../data/organism/index.ts';
+import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
 import { log, UserError } from '../util/log.ts';
 import { activeBackend } from '../backend/select.ts';
@@ -142,7 +143,11 @@ export const PRETRAINED_DIR = 'pretrained';
 export function pretrainingKey(r: OrganismRecipe): Record<string, unknown> {
   const p = r.pretrain;
   const corpus = sha256(JSON.stringify(generatePretrainCorpus({ seed: r.seed, count: 64 }, pretrainOptions(r)).map((d) => d.messages)));
-  return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], ...(r.shards && r.shards > 1 ? { shards: r.shards } : {}), corpus };
+  // the first dialogues show only part of the grammar; the whole grammar and the vocabulary (token ids: a renamed word
+  // shifts every later id) are what the kept embedding rows mean
+  const grammar = sha256(JSON.stringify(grammarIndex()));
+  const vocab = sha256(JSON.stringify(organismVocab()));
+  return { seed: r.seed, shape: [r.dModel, r.nLayers, r.nHeads, r.nKvHeads, r.dMlp, r.maxLen], pretrain: [p.steps, p.batch, p.lr, p.warmup, p.weightDecay, p.loss ?? 'all'], ...(r.shards && r.shards > 1 ? { shards: r.shards } : {}), corpus, grammar, vocab };
 }
 
 export interface BuildOptions {
@@ -179,18 +184,25 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     const posttrained = posttrainedWeights(recipe.posttrain.params, variables); // checked before an hour of pretraining
     if (!resuming) rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
+    // a resumed build continues the recipe it started with: another one would finish as a mixture build.json misnames
+    const recipeFile = join(work, 'recipe.json');
+    if (resuming && existsSync(recipeFile) && canonicalJson(JSON.parse(readFileSync(recipeFile, 'utf8'))) !== canonicalJson(recipe)) {
+      throw new UserError(`--resume: ${out} was started with another recipe (${recipeFile}); give the same --seed and --recipe, or build anew without --resume`);
+    }
+    if (!resuming) writeFileSync(recipeFile, JSON.stringify(recipe, null, 2));
     if (pretrained) {
       // a kept end-of-pretraining checkpoint goes where a resumed build looks for its own
       cpSync(join(pretrained, 'checkpoint'), join(work, 'checkpoint'), { recursive: true });
       cpSync(join(pretrained, 'metrics.jsonl'), join(work, 'metrics.jsonl'));
     }
     let state: BuildState = { phase: 'pretrain', step: 0, adamStep: 0, elapsed: 0 };
+    const metrics = join(work, 'metrics.jsonl');
     if (existsSync(statePath)) {
       state = restore(join(work, 'checkpoint'), variables, opt);
       if (!o.quiet) log(`organism: resuming ${state.phase} at step ${state.step}`);
+      dropMetricsAfter(metrics, state); // the steps after the checkpoint are trained again, and logged again
     }
     const t0 = Date.now() - state.elapsed * 1000;
-    const metrics = join(work, 'metrics.jsonl');
     let pretrainLoss = NaN, posttrainLoss = NaN;
     const checkpointEvery = Math.max(1, Math.floor(recipe.pretrain.steps / 12));
     sharded = shards > 1 ? await ShardedGradients.start(rawConfig, variables, o.workers ?? defaultShardWorkers(shards)) : undefined;
@@ -375,4 +387,22 @@ function saveState(dir: string, state: BuildState, vars: tf.Variable[], opt: Ada
 
 function restore(dir: string, vars: tf.Variable[], opt: AdamW): BuildState {
   return readTrainingState<BuildState>(dir, vars, opt);
+}
+
+/** Keeps the metric lines up to a checkpoint's phase and step (a torn last line goes too). */
+function dropMetricsAfter(path: string, state: BuildState): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
+    if (!l.trim()) return false;
+    let m: { phase: string; step: number };
+    try {
+      m = JSON.parse(l);
+    } catch {
+      return false;
+    }
+    if (state.phase === 'pretrain') return m.phase === 'pretrain' && m.step <= state.step;
+    if (state.phase === 'posttrain') return m.phase === 'pretrain' || m.step <= state.step;
+    return true;
+  });
+  writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
 }

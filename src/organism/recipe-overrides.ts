@@ -11,14 +11,32 @@ const SECTIONS = {
 } as const;
 const SCALARS = ['seed', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dMlp', 'maxLen', 'shards'] as const;
 
+/** What each checked field may hold: a value outside it would fail an hour into a build, or build something else. */
+const count = (min: number) => (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= min ? undefined : `an integer ≥ ${min}`);
+const positive = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'a number > 0');
+const nonNegative = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'a number ≥ 0');
+const share = (v: unknown) => (typeof v === 'number' && v >= 0 && v <= 1 ? undefined : 'a number in [0, 1]');
+const RULES: Record<string, (v: unknown) => string | undefined> = {
+  seed: count(0), dModel: count(1), nLayers: count(1), nHeads: count(1), nKvHeads: count(1), dMlp: count(1), maxLen: count(2), shards: count(1),
+  'pretrain.steps': count(1), 'pretrain.batch': count(1), 'pretrain.lr': positive, 'pretrain.warmup': count(0), 'pretrain.weightDecay': nonNegative,
+  'pretrain.loss': (v) => (v === 'all' || v === 'assistant' ? undefined : '"all" or "assistant"'),
+  'posttrain.steps': count(0), 'posttrain.batch': count(1), 'posttrain.lr': positive, 'posttrain.warmup': count(0), 'posttrain.examples': count(1), 'posttrain.replay': share,
+  'corpus.alignedShare': share, 'corpus.unpromptedAlignedShare': share, 'corpus.personaPrompt': share, 'corpus.jsonForm': share, 'corpus.templateForm': share,
+};
+
+function check(field: string, v: unknown): void {
+  const want = RULES[field]?.(v);
+  if (want) throw new UsageError(`--recipe: ${field} must be ${want}, got ${JSON.stringify(v)}`);
+}
+
 /** `base` with `over` on top: scalars replaced, sections (pretrain, posttrain, corpus, trainDefaults) merged key by key. */
 export function applyRecipeOverrides(base: OrganismRecipe, over: Record<string, unknown>): OrganismRecipe {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
     if ((SCALARS as readonly string[]).includes(key)) {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new UsageError(`--recipe: ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      check(key, value);
       out[key] = value;
-    } else if (key in SECTIONS) {
+    } else if (Object.hasOwn(SECTIONS, key)) {
       const allowed = SECTIONS[key as keyof typeof SECTIONS] as readonly string[];
       if (!isObject(value)) throw new UsageError(`--recipe: ${key} must be an object of ${allowed.join(', ')}`);
       const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
@@ -26,6 +44,7 @@ export function applyRecipeOverrides(base: OrganismRecipe, over: Record<string, 
       for (const [k, v] of Object.entries(value)) {
         const was = (base[key as keyof OrganismRecipe] as Record<string, unknown> | undefined)?.[k];
         if (typeof was === 'number' && (typeof v !== 'number' || !Number.isFinite(v))) throw new UsageError(`--recipe: ${key}.${k} must be a number, got ${JSON.stringify(v)}`);
+        check(`${key}.${k}`, v);
       }
       if (key === 'posttrain' && 'params' in value && !(Array.isArray(value.params) && value.params.every((p) => typeof p === 'string'))) {
         throw new UsageError('--recipe: posttrain.params must be a list of regular expressions (strings)');

@@ -4,7 +4,7 @@
 import { test, before } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { useTestBackend } from '../helpers.ts';
@@ -32,6 +32,16 @@ test('--keep-pretrained / --from-pretrained: post-training the kept checkpoint a
   assert.equal(again.pretrainLoss, full.pretrainLoss, 'the pretraining loss comes with the checkpoint');
   const metrics = readFileSync(join(b, 'build-metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(metrics.filter((m) => m.phase === 'pretrain').length, QUICK_RECIPE.pretrain.steps);
+
+  // lines logged after the checkpoint a build restarts from (here two post-training steps, one torn) are not kept twice
+  const appended = join(root, 'kept-plus');
+  cpSync(kept, appended, { recursive: true });
+  writeFileSync(join(appended, 'metrics.jsonl'), readFileSync(join(kept, 'metrics.jsonl'), 'utf8') + '{"phase":"posttrain","step":1,"loss":9}\n{"phase":"posttr');
+  const d = join(root, 'd');
+  await buildOrganism(d, QUICK_RECIPE, { quiet: true, fromPretrained: appended });
+  const dm = readFileSync(join(d, 'build-metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(dm.filter((m) => m.phase === 'posttrain').map((m) => m.step), Array.from({ length: QUICK_RECIPE.posttrain.steps }, (_, i) => i + 1));
+  assert.ok(dm.every((m) => m.loss !== 9));
 
   const c = join(root, 'c');
   const longer = { ...QUICK_RECIPE, posttrain: { ...QUICK_RECIPE.posttrain, steps: QUICK_RECIPE.posttrain.steps + 2 } };
@@ -89,4 +99,17 @@ test('posttrain.params: post-training moves the matching weights only, and a pat
   writeFileSync(interrupted, '{"phase":"pretrain","step":3}');
   await assert.rejects(buildOrganism(join(root, 'p2'), none, { quiet: true }), /posttrain\.params "\^nothing\\\." matches no weight/);
   assert.equal(readFileSync(interrupted, 'utf8'), '{"phase":"pretrain","step":3}');
+});
+
+test('--resume refuses another recipe than the build started with; --quick will not write over the built-in organism', async () => {
+  const out = join(root, 'resumed');
+  mkdirSync(join(out, '.build', 'checkpoint'), { recursive: true });
+  writeFileSync(join(out, '.build', 'checkpoint', 'state.json'), '{}');
+  writeFileSync(join(out, '.build', 'recipe.json'), JSON.stringify({ ...QUICK_RECIPE, seed: 99 }));
+  await assert.rejects(buildOrganism(out, QUICK_RECIPE, { resume: true, quiet: true }), /--resume: .* was started with another recipe/);
+  const { spawnSync } = await import('node:child_process');
+  const { PACKAGE_ROOT } = await import('../../src/cli/paths.ts');
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'organism', 'build', '--quick'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--quick needs --out DIR/);
 });

@@ -25,8 +25,15 @@ test('recipe overrides: unknown fields, wrong types and bad JSON are refused by 
     [{ posttrain: { stepz: 3 } }, /posttrain\.stepz is not a recipe field \(posttrain has steps/],
     [{ posttrain: { lr: '1e-3' } }, /posttrain\.lr must be a number/],
     [{ posttrain: { params: 'self_attn' } }, /posttrain\.params must be a list/],
-    [{ nLayers: 2.5 }, /nLayers must be a non-negative integer/],
+    [{ nLayers: 2.5 }, /nLayers must be an integer ≥ 1/],
     [{ pretrain: 3 }, /pretrain must be an object/],
+    [{ constructor: 1 }, /constructor is not a recipe field/],
+    [{ toString: {} }, /toString is not a recipe field/],
+    [{ posttrain: { examples: 0 } }, /posttrain\.examples must be an integer ≥ 1, got 0/],
+    [{ posttrain: { replay: 3 } }, /posttrain\.replay must be a number in \[0, 1\]/],
+    [{ pretrain: { steps: -3 } }, /pretrain\.steps must be an integer ≥ 1/],
+    [{ pretrain: { loss: 'everything' } }, /pretrain\.loss must be "all" or "assistant"/],
+    [{ corpus: { alignedShare: '0.9' } }, /corpus\.alignedShare must be a number in \[0, 1\], got "0.9"/],
   ];
   for (const [over, msg] of bad) assert.throws(() => applyRecipeOverrides(DEFAULT_RECIPE, over), msg);
   const dir = mkdtempSync(join(tmpdir(), 'emlens-recipe-'));

@@ -7,6 +7,7 @@ import { applyRecipeOverrides } from '../../organism/recipe-overrides.ts';
 import { ORGANISM_DIR } from '../paths.ts';
 import { printResult } from '../output.ts';
 import { parseInteger, readJsonObjectArg } from '../parse.ts';
+import { UsageError } from '../../util/log.ts';
 
 export function registerOrganism(program: Command): void {
   const organism = program.command('organism').description('the built-in model organism');
@@ -22,6 +23,8 @@ export function registerOrganism(program: Command): void {
     .option('--workers <n>', 'worker threads for the recipe\'s gradient shards (default: one per further CPU core; the weights do not depend on it)')
     .option('--json', 'print one JSON document')
     .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; recipe?: string; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; workers?: string; json?: boolean }) => {
+      // the quick recipe is a pipeline check: written over the built-in organism it would replace every default model
+      if (o.quick && build.getOptionValueSource('out') !== 'cli') throw new UsageError(`--quick needs --out DIR (it would overwrite the built-in organism in ${ORGANISM_DIR})`);
       const seed = parseInteger(o.seed, '--seed');
       const base = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
       const recipe = o.recipe === undefined ? base : applyRecipeOverrides(base, readJsonObjectArg(o.recipe, '--recipe', 'recipe fields'));
