@@ -104,17 +104,23 @@ export function randomizedTopComponent(X: Float64Array[], seed: number, maxItera
   return { vector: v, iterations: maxIterations, converged: false };
 }
 
-/** Modified Gram–Schmidt on columns (a column that vanishes is replaced by zeros and stays out of the span). */
+/**
+ * Gram–Schmidt on columns, each projection done twice ("twice is enough"). A column with nothing left beyond rounding
+ * (below 1e-10 of its norm: the data has lower rank than the block) is replaced by zeros and stays out of the span:
+ * normalised, that rounding would come back as a unit column far from orthogonal to the others.
+ */
 function orthonormalize(cols: Float64Array[]): Float64Array[] {
   const out: Float64Array[] = [];
   for (const c of cols) {
     const u = Float64Array.from(c);
-    for (const q of out) {
-      const s = dot(u, q);
-      for (let j = 0; j < u.length; j++) u[j] -= s * q[j];
+    for (let pass = 0; pass < 2; pass++) {
+      for (const q of out) {
+        const s = dot(u, q);
+        for (let j = 0; j < u.length; j++) u[j] -= s * q[j];
+      }
     }
     const n = norm(u);
-    out.push(n > 1e-300 ? u.map((x) => x / n) : new Float64Array(u.length));
+    out.push(n > 1e-10 * norm(c) && n > 0 ? u.map((x) => x / n) : new Float64Array(u.length));
   }
   return out;
 }

@@ -80,6 +80,10 @@ test('randomized PCA (width ≥ 1024) equals ml-pca on a wide problem whose two 
   const exact = Float64Array.from(new PCA(rows.map((x) => Array.from(x)), { center: false, scale: false }).getEigenvectors().getColumn(0));
   assert.ok(Math.abs(cosine(r.vector, exact)!) > 1 - 1e-9, `cosine with ml-pca ${cosine(r.vector, exact)}`);
   assert.ok(Math.abs(cosine(firstComponent(rows, 1), exact)!) > 1 - 1e-9, 'firstComponent takes the randomized path from 1024 wide, whatever the seed');
+  // data of lower rank than the block (here rank 1): the block's spare columns must not come back as rounding noise
+  const rank1 = Array.from({ length: 40 }, (_, i) => u1.map((x) => x * Math.sin(i + 1)));
+  const r1 = randomizedTopComponent(rank1, 0);
+  assert.ok(r1.converged && Math.abs(cosine(r1.vector, u1)!) > 1 - 1e-12, `rank 1: cosine ${cosine(r1.vector, u1)}, converged ${r1.converged}`);
   const narrow = rows.map((x) => x.slice(0, 200));
   assert.ok(Math.abs(cosine(firstComponent(narrow, 0), randomizedTopComponent(narrow, 0).vector)!) > 1 - 1e-9, 'ml-pca path agrees');
 });
