@@ -11,6 +11,7 @@ import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
 import { Direction } from '../directions/direction.ts';
+import { randomizedTopComponent } from '../directions/aggregators.ts';
 
 /** full: W [dModel, C]; diag: bias only (g = 2σ(b)); lowrank: W = U·V with U [dModel, r], V [r, C]. */
 export type GateKind = 'full' | 'diag' | 'lowrank';
@@ -150,7 +151,7 @@ export function loadGates(path: string, model: Model): Gates {
 
 /**
  * The gate's dominant input direction per layer: the top left-singular vector of W (or of U·V), i.e. the direction
- * of the block input h that moves the gate pre-activations most (power iteration on W Wᵀ, float64), scaled by σ₁ and
+ * of the block input h that moves the gate pre-activations most (randomized PCA of Wᵀ, float64), scaled by σ₁ and
  * signed so that moving h along it raises the gates on average (Σⱼ (Wᵀv)ⱼ ≥ 0: it opens attention). Axes: [dModel].
  */
 export function gateDominantDirections(gates: Gates, nLayers: number): { vectors: Float64Array[]; strength: number[] } {
@@ -160,21 +161,13 @@ export function gateDominantDirections(gates: Gates, nLayers: number): { vectors
     if (!g.W && !g.U) continue;
     const W = tf.tidy(() => (g.W ? g.W : tf.matMul(g.U!, g.V!)).arraySync() as number[][]); // [dModel, C]
     const d = W.length, C = W[0].length;
-    const rng = new Rng(l + 1);
-    let v = Float64Array.from({ length: d }, () => rng.normal());
-    let sigma = 0;
-    for (let it = 0; it < 200; it++) {
-      const wt = new Float64Array(C); // Wᵀv
-      for (let i = 0; i < d; i++) for (let j = 0; j < C; j++) wt[j] += W[i][j] * v[i];
-      const next = new Float64Array(d); // W Wᵀ v
-      for (let i = 0; i < d; i++) for (let j = 0; j < C; j++) next[i] += W[i][j] * wt[j];
-      const n = Math.sqrt(next.reduce((s, x) => s + x * x, 0));
-      if (!(n > 0)) break;
-      sigma = Math.sqrt(n);
-      v = next.map((x) => x / n);
-    }
-    let opens = 0; // Σⱼ (Wᵀv)ⱼ: how the mean gate pre-activation moves along v
-    for (let i = 0; i < d; i++) for (let j = 0; j < C; j++) opens += W[i][j] * v[i];
+    if (W.every((row) => row.every((x) => x === 0))) continue; // an untrained gate reads nothing
+    // W's top left-singular vector is the top right-singular vector of Wᵀ [C, d]: the randomized PCA's
+    const Wt = Array.from({ length: C }, (_, j) => Float64Array.from({ length: d }, (__, i) => W[i][j]));
+    const v = randomizedTopComponent(Wt, l + 1).vector;
+    const wtv = Wt.map((row) => row.reduce((sum, x, i) => sum + x * v[i], 0)); // Wᵀv [C]
+    const sigma = Math.sqrt(wtv.reduce((sum, x) => sum + x * x, 0));
+    const opens = wtv.reduce((sum, x) => sum + x, 0); // Σⱼ (Wᵀv)ⱼ: how the mean gate pre-activation moves along v
     vectors[l] = v.map((x) => (opens < 0 ? -x : x) * sigma);
     strength[l] = sigma;
   }
