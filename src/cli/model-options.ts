@@ -138,7 +138,7 @@ export function findAdapter(p: string): { kind: 'lora' | 'gate' | 'steer'; dir: 
 }
 
 /** --direction-layer: the row of a direction file every vector flag reads (undefined: each file's best layer). */
-function directionLayer(o: ModelOpts): number | undefined {
+export function directionLayer(o: { directionLayer?: string }): number | undefined {
   return o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
 }
 

@@ -15,9 +15,10 @@ export function loadModel(dir: string): Model {
   const ckpt = Checkpoint.open(dir);
   tf.engine().startScope();
   try {
-    const weights = readWeights(config, ckpt);
+    const weightPrefix = findPrefix(ckpt);
+    const weights = readWeights(config, ckpt, weightPrefix);
     tf.engine().endScope(modelTensorsOf(weights));
-    return { config, weights, source: dir, adapters: [], weightPrefix: findPrefix(ckpt) };
+    return { config, weights, source: dir, adapters: [], weightPrefix };
   } catch (e) {
     tf.engine().endScope(); // frees whatever was read before the failure
     throw e;
@@ -35,8 +36,7 @@ function findPrefix(ckpt: Checkpoint): string {
 
 const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
 
-function readWeights(cfg: ModelConfig, ckpt: Checkpoint): Model['weights'] {
-  const prefix = findPrefix(ckpt);
+function readWeights(cfg: ModelConfig, ckpt: Checkpoint, prefix: string): Model['weights'] {
   const tensor = (name: string, shape: number[]): tf.Tensor => {
     const info = ckpt.info(name);
     if (info.shape.join() !== shape.join()) throw new UserError(`${ckpt.dir}: weight ${name} has shape [${info.shape}], config implies [${shape}]`);

@@ -6,7 +6,7 @@ import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
-import { train } from '../train/trainer.ts';
+import { sameRunArgs, train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
 import { disposeLora, loadLora, withLora, type LoraAdapter } from '../adapters/lora.ts';
 import { disposeGates, gateHooks, loadGates, type Gates } from '../adapters/gates.ts';
@@ -19,7 +19,7 @@ import { BROAD_QUESTIONS, defaultMaxNewTokens, loadQuestions } from '../eval/que
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
-import { cachedFileSha256, canonicalJson, sha256 } from '../util/hash.ts';
+import { cachedFileSha256, sha256 } from '../util/hash.ts';
 import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
@@ -102,9 +102,9 @@ export class Workspace {
     const runJson = this.path('finetunes', name, 'run.json');
     if (!existsSync(runJson)) return 'none';
     const run = JSON.parse(readFileSync(runJson, 'utf8')) as { args?: unknown; dataset?: { sha256?: string }; status?: string };
-    // run.json's args are the spec the trainer was given, less where it writes and how it reports; data moved away
+    // the trainer's own --resume comparison of arguments; data moved away
     // since cannot be compared (training it anew would fail on it too), so only data that is there and differs is stale
-    const same = canonicalJson(run.args) === canonicalJson({ ...spec, maxSteps: undefined }) && (!existsSync(spec.data) || run.dataset?.sha256 === cachedFileSha256(spec.data));
+    const same = sameRunArgs(run.args, spec) && (!existsSync(spec.data) || run.dataset?.sha256 === cachedFileSha256(spec.data));
     if (!same) return 'stale';
     // finished as asked; 'interrupted' (Ctrl-C) and 'max-steps' leave a resumable run, not the fine-tune
     return (run.status === 'complete' || run.status === 'early-stop') && existsSync(this.path('finetunes', name, 'adapter')) ? 'done' : 'started';

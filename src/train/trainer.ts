@@ -75,19 +75,29 @@ interface ResumeState {
   elapsed: number;
 }
 
+/** The arguments run.json records: all but where the run writes and how it reports (and a step limit for this session). */
+function runArgs(o: Partial<TrainOptions>): Record<string, unknown> {
+  return { ...o, out: undefined, resume: undefined, quiet: undefined, maxSteps: undefined };
+}
+
+/** Whether a run's recorded arguments are these (what --resume and a study's cache both ask). */
+export function sameRunArgs(recorded: unknown, o: Partial<TrainOptions>): boolean {
+  return JSON.stringify(recorded) === JSON.stringify(runArgs(o));
+}
+
 /** Fine-tunes an adapter on `o.data` and writes RUN/adapter, RUN/metrics.jsonl, RUN/checkpoints, RUN/run.json. */
 export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, modelDir: string): Promise<TrainResult> {
   const examples = withTargets(readChatJsonl(o.data).map((e) => tokenizeChat(tok, e.messages, `${o.data}:${e.line}`)), o.maxLen, o.data);
   const klExamples = o.klWeight > 0 ? loadKlData(tok, o) : [];
   const padId = base.config.padTokenId ?? 0;
-  const args = { ...o, out: undefined, resume: undefined, quiet: undefined, maxSteps: undefined };
+  const args = runArgs(o);
   const runJson = join(o.out, 'run.json');
   const datasetHash = fileSha256(o.data);
   const identity = modelIdentity(modelDir);
   const klHash = o.klWeight > 0 && o.klData ? fileSha256(o.klData) : undefined;
   if (o.resume && existsSync(runJson)) {
     const prev = JSON.parse(readFileSync(runJson, 'utf8'));
-    if (JSON.stringify(prev.args) !== JSON.stringify(args) || prev.dataset?.sha256 !== datasetHash) {
+    if (!sameRunArgs(prev.args, o) || prev.dataset?.sha256 !== datasetHash) {
       throw new UserError(`--resume: ${o.out} was started with other arguments or data; start a new run folder`);
     }
     // the same arguments on another model (or other KL data) would continue a run it did not start

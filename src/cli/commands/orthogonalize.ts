@@ -2,7 +2,7 @@
 // embedding, every o_proj and every down_proj) and written out as a new HF checkpoint. No tensor axes at this level.
 import type { Command } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
-import { addBackendOption, findAdapter, resolveModelDir, startBackend } from '../model-options.ts';
+import { addBackendOption, directionLayer, findAdapter, resolveModelDir, startBackend } from '../model-options.ts';
 import { loadModel } from '../../model/load.ts';
 import { saveModel } from '../../model/save.ts';
 import { disposeModel } from '../../model/modules.ts';
@@ -13,7 +13,6 @@ import { fileSha256 } from '../../util/hash.ts';
 import { UsageError, UserError } from '../../util/log.ts';
 import { EMLENS_VERSION } from '../../util/version.ts';
 import { printResult } from '../output.ts';
-import { parseInteger } from '../parse.ts';
 
 interface OrthogonalizeOpts {
   model?: string;
@@ -44,7 +43,7 @@ export function registerOrthogonalize(program: Command): void {
       const modelDir = resolveModelDir(o.model);
       await startBackend(o.backend);
       const base = loadModel(modelDir);
-      const layer = o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
+      const layer = directionLayer(o);
       const vector = readVector(o.direction, base.config.dModel, layer);
       let merged = base;
       if (o.adapter) {
