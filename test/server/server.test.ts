@@ -3,20 +3,19 @@
 // the runs folder is ever served (../, %2e%2e, absolute paths, symlinks); a malformed report is an error page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, mkdirSync, symlinkSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createApp } from '../../server/app.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
+import { launchChromium, type ChromiumChoice } from '../browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-let runs: string, server: Server, base: string, browser: Browser;
+let runs: string, server: Server, base: string, browser: Browser, chromiumUsed: ChromiumChoice;
 
 before(async () => {
   runs = mkdtempSync(join(tmpdir(), 'emlens-runs-'));
@@ -42,8 +41,7 @@ before(async () => {
   server = createApp(runs).listen(0, '127.0.0.1');
   await new Promise((ok) => server.once('listening', ok));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  ({ browser, choice: chromiumUsed } = await launchChromium()); // says on stderr which Chromium it found
 });
 after(async () => {
   await browser?.close();
@@ -130,7 +128,8 @@ test('a runs folder below a dot-directory (~/.cache/…) serves its files; dot-f
   }
 });
 
-test('pages in Chromium: the index lists the run; the run page draws every chart, tooltips on hover, no console errors', async () => {
+test('pages in Chromium: the index lists the run; the run page draws every chart, tooltips on hover, no console errors', async (t) => {
+  t.diagnostic(`Chromium from ${chromiumUsed.source}: ${chromiumUsed.executablePath} (${browser.version()})`);
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
