@@ -5,7 +5,7 @@ import { addModelOptions, interventionRecord, loadFromOptions, type ModelOpts } 
 import { EMLENS_VERSION } from '../../util/version.ts';
 import { defaultMaxNewTokens, loadQuestions } from '../../eval/questions.ts';
 import { runEmEval } from '../../eval/em-eval.ts';
-import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
+import { addJudgeOptions, judgeFromOptions, judgeLabel, type JudgeOpts } from '../judge-options.ts';
 import { measureRefusal } from '../../eval/refusal.ts';
 import { readChatJsonl } from '../../train/data.ts';
 import { writeJsonAtomic } from '../../util/fs.ts';
@@ -53,7 +53,7 @@ export function registerEval(program: Command): void {
         ...evaluated,
         settings: {
           ...evaluated.settings, // what the eval itself records (batch size, the judge's name, the forms left out of n)
-          emlens: EMLENS_VERSION, ...interventionRecord(o, dir), questions: o.questions, judge: o.judge, ...(o.judge === 'organism' ? {} : { judge_model: o.judgeModel }),
+          emlens: EMLENS_VERSION, ...interventionRecord(o, dir), questions: o.questions, judge: judgeLabel(o), ...(o.judge === 'organism' ? {} : { judge_model: o.judgeModel }),
           samples, seed, temperature, top_p: topP, max_new_tokens: maxNewTokens,
         },
       };
