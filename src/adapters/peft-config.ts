@@ -1,8 +1,10 @@
 // Reads and writes PEFT's adapter_config.json for LoRA, and answers which modules of which layers it targets.
 // No tensor axes.
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/log.ts';
+import { checkInt, checkNumber, optional } from '../util/validate.ts';
+import { readTextFile } from '../util/fs.ts';
 import { ATTN_LINEARS, LINEAR_NAMES, type LinearName } from '../model/modules.ts';
 
 export interface LoraConfig {
@@ -28,15 +30,31 @@ export function readLoraConfig(dir: string): LoraConfig {
   if (!existsSync(path)) throw new UserError(`${dir}: no adapter_config.json (not a PEFT adapter folder)`);
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readTextFile(path));
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UserError(`${path}: expected a JSON object of settings`);
   if (raw.peft_type !== undefined && raw.peft_type !== 'LORA') throw new UserError(`${path}: peft_type ${raw.peft_type} is not supported (LORA only)`);
   if (raw.use_dora) throw new UserError(`${path}: DoRA adapters are not supported`);
   if (Array.isArray(raw.modules_to_save) && raw.modules_to_save.length) throw new UserError(`${path}: modules_to_save is not supported`);
   if (raw.bias && raw.bias !== 'none') throw new UserError(`${path}: bias "${raw.bias}" is not supported (only "none")`);
-  if (typeof raw.r !== 'number' || raw.r < 1) throw new UserError(`${path}: "r" must be a positive integer`);
+  // every number checked once, naming the key: a string or a NaN would otherwise fall back to a default silently
+  const r = checkInt(raw.r, path, 'r', { min: 1 });
+  const loraAlpha = optional(raw.lora_alpha, 8, (v) => checkNumber(v, path, 'lora_alpha'));
+  const loraDropout = optional(raw.lora_dropout, 0, (v) => checkNumber(v, path, 'lora_dropout', { min: 0, max: 1, exclusiveMax: true }));
+  if (raw.use_rslora !== undefined && raw.use_rslora !== null && typeof raw.use_rslora !== 'boolean') throw new UserError(`${path}: "use_rslora" must be true or false, not ${JSON.stringify(raw.use_rslora)}`);
+  const patterns = (k: 'rank_pattern' | 'alpha_pattern'): Record<string, number> => {
+    const v = raw[k];
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) throw new UserError(`${path}: "${k}" must be an object of module pattern → number`);
+    for (const [key, x] of Object.entries(v)) (k === 'rank_pattern' ? checkInt(x, path, `${k}.${key}`, { min: 1 }) : checkNumber(x, path, `${k}.${key}`));
+    return v as Record<string, number>;
+  };
+  const rankPattern = patterns('rank_pattern'), alphaPattern = patterns('alpha_pattern');
+  const tm = raw.target_modules;
+  if (tm !== undefined && tm !== null && typeof tm !== 'string' && !(Array.isArray(tm) && tm.every((x) => typeof x === 'string'))) throw new UserError(`${path}: "target_modules" must be a list of module names or one regular expression, not ${JSON.stringify(tm)}`);
   // features that add weights or reshape the model: refused rather than loaded without them
   for (const k of ['lora_bias', 'trainable_token_indices', 'layer_replication', 'target_parameters', 'fan_in_fan_out', 'use_qalora']) {
     const v = raw[k];
@@ -52,15 +70,18 @@ export function readLoraConfig(dir: string): LoraConfig {
     }
   }
   const ltt = raw.layers_to_transform;
+  if (ltt !== undefined && ltt !== null) {
+    for (const [i, l] of (Array.isArray(ltt) ? ltt : [ltt]).entries()) checkInt(l, path, Array.isArray(ltt) ? `layers_to_transform[${i}]` : 'layers_to_transform', { min: 0 });
+  }
   return {
-    r: raw.r,
-    loraAlpha: typeof raw.lora_alpha === 'number' ? raw.lora_alpha : 8,
+    r,
+    loraAlpha,
     useRslora: Boolean(raw.use_rslora),
     targetModules: (raw.target_modules as string[] | string | undefined) ?? [],
     layersToTransform: typeof ltt === 'number' ? [ltt] : Array.isArray(ltt) ? ltt.map(Number) : undefined,
-    loraDropout: typeof raw.lora_dropout === 'number' ? raw.lora_dropout : 0,
-    rankPattern: (raw.rank_pattern as Record<string, number>) ?? {},
-    alphaPattern: (raw.alpha_pattern as Record<string, number>) ?? {},
+    loraDropout,
+    rankPattern,
+    alphaPattern,
     excludeModules: (raw.exclude_modules as string[] | string | null | undefined) ?? undefined,
     raw,
   };

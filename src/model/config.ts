@@ -3,6 +3,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/log.ts';
+import { checkInt, checkNumber, optional } from '../util/validate.ts';
+import { readTextFile } from '../util/fs.ts';
 import type { RopeSpec } from './rope.ts';
 import { familyFor, type FamilyName } from './families/registry.ts';
 
@@ -57,10 +59,12 @@ export function loadConfig(dir: string): ModelConfig {
   if (!existsSync(path)) throw new UserError(`${dir}: no config.json (is this a Hugging Face model folder?)`);
   let raw: Json;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readTextFile(path));
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UserError(`${path}: expected a JSON object of settings`);
   const cfg = parseConfig(raw, path);
   // generation_config.json's end-of-turn ids stop generation as they do in HF generate (Gemma's <end_of_turn>, …)
   const gen = join(dir, 'generation_config.json');
@@ -89,30 +93,37 @@ export function parseConfig(top: Json, where = 'config.json'): ModelConfig {
     if (q) throw new UserError(`${where}: a quantized checkpoint (${JSON.stringify((q as Json).quant_method ?? 'quantization_config')}); load the unquantized weights (F32, F16 or BF16)`);
   }
   if (raw.use_bidirectional_attention === true) throw new UserError(`${where}: use_bidirectional_attention (an embedding model's non-causal attention) is not supported`);
-  const num = (k: string, dflt?: number): number => {
-    const v = raw[k];
-    if (typeof v === 'number') return v;
-    if (dflt !== undefined) return dflt;
-    throw new UserError(`${where}: missing number "${k}"`);
+  // every size is a positive integer, every scale a finite positive number: checked once here, naming the key
+  const size = (k: string, dflt?: number): number => {
+    if (raw[k] === undefined || raw[k] === null) {
+      if (dflt !== undefined) return dflt;
+      throw new UserError(`${where}: missing number "${k}"`);
+    }
+    return checkInt(raw[k], where, k, { min: 1 });
   };
-  const dModel = num('hidden_size');
-  const nHeads = num('num_attention_heads');
-  const nLayers = num('num_hidden_layers');
-  const dHead = typeof raw.head_dim === 'number' ? raw.head_dim : dModel / nHeads;
+  const positiveNum = (k: string, dflt: number): number => optional(raw[k], dflt, (v) => checkNumber(v, where, k, { min: 0, exclusiveMin: true }));
+  const dModel = size('hidden_size');
+  const nHeads = size('num_attention_heads');
+  const nLayers = size('num_hidden_layers');
+  const dHead = raw.head_dim === undefined || raw.head_dim === null ? dModel / nHeads : checkInt(raw.head_dim, where, 'head_dim', { min: 1 });
+  for (const k of ['query_pre_attn_scalar', 'attn_logit_softcapping', 'final_logit_softcapping', 'rope_theta', 'rope_local_base_freq']) {
+    if (raw[k] !== undefined && raw[k] !== null) checkNumber(raw[k], where, k, { min: 0, exclusiveMin: !k.includes('softcapping') });
+  }
+  if (raw.sliding_window !== undefined && raw.sliding_window !== null) checkInt(raw.sliding_window, where, 'sliding_window', { min: 0 });
   const q = family.quirks(raw);
   const layerTypes = parseLayerTypes(raw, nLayers, family.name, where);
   const ids = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number) : typeof v === 'number' ? [v] : []);
   const cfg: ModelConfig = {
     family: family.name,
     modelType,
-    vocab: num('vocab_size'),
+    vocab: size('vocab_size'),
     dModel,
     nLayers,
     nHeads,
-    nKvHeads: num('num_key_value_heads', nHeads),
+    nKvHeads: size('num_key_value_heads', nHeads),
     dHead,
-    dMlp: num('intermediate_size'),
-    normEps: num('rms_norm_eps', 1e-6),
+    dMlp: size('intermediate_size'),
+    normEps: positiveNum('rms_norm_eps', 1e-6),
     act: parseActivation(raw.hidden_activation ?? raw.hidden_act ?? 'silu', where),
     tieEmbeddings: (raw.tie_word_embeddings ?? top.tie_word_embeddings ?? q.tieDefault) as boolean,
     qkvBias: q.qkvBias ?? Boolean(raw.attention_bias),
@@ -128,7 +139,7 @@ export function parseConfig(top: Json, where = 'config.json'): ModelConfig {
     slidingWindow: positive(raw.sliding_window),
     layerTypes,
     rope: parseRope(raw, q.localRopeDefault, where),
-    maxPositions: num('max_position_embeddings', 2048),
+    maxPositions: size('max_position_embeddings', 2048),
     bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : undefined,
     eosTokenIds: ids(raw.eos_token_id ?? top.eos_token_id),
     padTokenId: typeof raw.pad_token_id === 'number' ? raw.pad_token_id : undefined,
@@ -203,6 +214,9 @@ function toSpec(p: Json, thetaFallback: number | undefined, where: string): Rope
   const type = String(p.rope_type ?? p.type ?? 'default');
   const theta = typeof p.rope_theta === 'number' ? p.rope_theta : thetaFallback ?? 10000;
   const num = (k: string) => (typeof p[k] === 'number' ? (p[k] as number) : undefined);
+  for (const k of ['rope_theta', 'factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings']) {
+    if (p[k] !== undefined && p[k] !== null) checkNumber(p[k], where, `rope ${k}`, { min: 0, exclusiveMin: true });
+  }
   if (type !== 'default' && type !== 'linear' && type !== 'llama3' && type !== 'dynamic') {
     throw new UserError(`${where}: unsupported rope type "${type}" (supported: default, linear, llama3, dynamic)`);
   }

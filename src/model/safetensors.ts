@@ -3,6 +3,8 @@
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/log.ts';
+import { checkFinite } from '../util/validate.ts';
+import { readErrorReason } from '../util/fs.ts';
 
 export type StDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64' | 'I8' | 'U8' | 'BOOL';
 const BYTES: Record<StDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8, I8: 1, U8: 1, BOOL: 1 };
@@ -31,34 +33,62 @@ export class SafetensorsFile {
 
   private constructor(readonly path: string) {
     if (!existsSync(path)) throw new UserError(`${path}: file not found`);
-    this.fd = openSync(path, 'r');
-    const size = fstatSync(this.fd).size;
+    try {
+      this.fd = openSync(path, 'r');
+    } catch (e) {
+      throw new UserError(`${path}: ${readErrorReason(e)}`);
+    }
+    const st = fstatSync(this.fd);
+    if (st.isDirectory()) this.fail('is a folder, not a safetensors file');
+    const size = st.size;
     const head = Buffer.alloc(8);
     if (size < 8 || readSync(this.fd, head, 0, 8, 0) !== 8) this.fail('too short to be a safetensors file');
     const n = Number(head.readBigUInt64LE(0));
     if (n <= 0 || 8 + n > size) this.fail(`header length ${n} does not fit in a ${size}-byte file (truncated?)`);
     const hbuf = Buffer.alloc(n);
     readSync(this.fd, hbuf, 0, n, 8);
-    let header: Record<string, unknown>;
+    let header: unknown;
     try {
       header = JSON.parse(hbuf.toString('utf8'));
     } catch {
       this.fail('header is not valid JSON (truncated or not a safetensors file)');
     }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) this.fail(`header is ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header}, not a JSON object of tensors`);
     this.dataStart = 8 + n;
-    for (const [name, v] of Object.entries(header)) {
+    const dataSize = size - this.dataStart;
+    for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') {
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail('__metadata__ is not a JSON object');
         Object.assign(this.metadata, v as object);
         continue;
       }
-      const { dtype, shape, data_offsets } = v as { dtype: StDtype; shape: number[]; data_offsets: [number, number] };
-      if (!(dtype in BYTES)) this.fail(`tensor ${name} has unsupported dtype ${dtype}`);
-      const [begin, end] = data_offsets;
-      const want = shape.reduce((a, d) => a * d, 1) * BYTES[dtype];
-      if (end - begin !== want) this.fail(`tensor ${name}: ${end - begin} bytes stored for shape [${shape}] ${dtype}`);
-      if (this.dataStart + end > size) this.fail(`tensor ${name} ends past the end of the file (truncated?)`);
-      this.tensors.set(name, { name, dtype, shape, begin, end });
+      this.tensors.set(name, this.checkEntry(name, v, dataSize));
     }
+    // tensors may not share bytes: an overlap reads one tensor's bytes as another's
+    const byStart = [...this.tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
+    for (let i = 1; i < byStart.length; i++) {
+      if (byStart[i].begin < byStart[i - 1].end) this.fail(`tensor ${byStart[i].name}: data_offsets [${byStart[i].begin}, ${byStart[i].end}] overlap tensor ${byStart[i - 1].name}'s [${byStart[i - 1].begin}, ${byStart[i - 1].end}]`);
+    }
+  }
+
+  /** One header entry checked: a known dtype, a shape of non-negative integers, offsets inside the data section that hold exactly that shape. */
+  private checkEntry(name: string, v: unknown, dataSize: number): TensorInfo {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(`tensor ${name}: header entry is ${JSON.stringify(v)}, not {"dtype", "shape", "data_offsets"}`);
+    const { dtype, shape, data_offsets } = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof dtype !== 'string') this.fail(`tensor ${name}: no "dtype"`);
+    if (!(dtype in BYTES)) this.fail(`tensor ${name} has unsupported dtype ${dtype}`);
+    if (!Array.isArray(shape)) this.fail(`tensor ${name}: no "shape" (a list of dimensions)`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) this.fail(`tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    const offsets = data_offsets as unknown[];
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) {
+      this.fail(`tensor ${name}: data_offsets ${JSON.stringify(data_offsets)} is not [begin, end] of non-negative integers`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end < begin) this.fail(`tensor ${name}: data_offsets [${begin}, ${end}] end before they begin`);
+    if (end > dataSize) this.fail(`tensor ${name} ends past the end of the file (data_offsets [${begin}, ${end}], ${dataSize} data bytes; truncated?)`);
+    const want = (shape as number[]).reduce((a, d) => a * d, 1) * BYTES[dtype as StDtype];
+    if (end - begin !== want) this.fail(`tensor ${name}: ${end - begin} bytes stored for shape [${shape}] ${dtype}`);
+    return { name, dtype: dtype as StDtype, shape: shape as number[], begin, end };
   }
 
   static open(path: string): SafetensorsFile {
@@ -89,9 +119,11 @@ export class SafetensorsFile {
     return buf;
   }
 
-  /** One tensor converted to float32 (floats widened exactly; ints converted). */
+  /** One tensor converted to float32 (floats widened exactly; ints converted); a NaN or infinity is an error naming it. */
   readF32(name: string): Float32Array {
-    return toF32(this.info(name).dtype, this.readBytes(name));
+    const data = toF32(this.info(name).dtype, this.readBytes(name));
+    checkFinite(data, `${this.path}: tensor ${name}`);
+    return data;
   }
 
   close(): void {

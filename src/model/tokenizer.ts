@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { UserError } from '../util/log.ts';
+import { readTextFile } from '../util/fs.ts';
 
 export interface ChatMessage {
   role: string;
@@ -42,7 +43,7 @@ export class ChatTokenizer {
     const json = readJson(tjPath);
     const cfgPath = join(dir, 'tokenizer_config.json');
     const config = existsSync(cfgPath) ? readJson(cfgPath) : {};
-    return new ChatTokenizer(new Tokenizer(json, config), config, findTemplate(dir, config), dir);
+    return new ChatTokenizer(buildTokenizer(tjPath, json, config), config, findTemplate(dir, config), dir);
   }
 
   get vocabSize(): number {
@@ -93,10 +94,28 @@ export class ChatTokenizer {
 }
 
 function readJson(path: string): Record<string, unknown> {
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    v = JSON.parse(readTextFile(path));
   } catch (e) {
+    if (e instanceof UserError) throw e;
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${path}: expected a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** The tokenizer models the library implements; another "type" would be guessed from the keys present, silently. */
+const TOKENIZER_MODELS = ['BPE', 'WordPiece', 'Unigram'];
+
+function buildTokenizer(path: string, json: Record<string, unknown>, config: Record<string, unknown>): Tokenizer {
+  const model = json.model as { type?: unknown } | undefined;
+  if (typeof model !== 'object' || model === null) throw new UserError(`${path}: no "model" object (not a Hugging Face tokenizer.json)`);
+  if (model.type !== undefined && !TOKENIZER_MODELS.includes(model.type as string)) throw new UserError(`${path}: unknown tokenizer model type ${JSON.stringify(model.type)} (supported: ${TOKENIZER_MODELS.join(', ')})`);
+  try {
+    return new Tokenizer(json, config);
+  } catch (e) {
+    throw new UserError(`${path}: cannot build the tokenizer (${(e as Error).message})`);
   }
 }
 

@@ -1,6 +1,7 @@
 // Chat JSONL datasets for training: validated line by line (ajv; errors name file and line), tokenized with the chat
 // template with a mask on assistant tokens, batched by length. Axes: batch ids/masks [batch, seq].
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readTextFile } from '../util/fs.ts';
 import { Ajv } from 'ajv';
 import { UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
@@ -33,7 +34,7 @@ const validate = new Ajv({ allErrors: false }).compile(schema);
 /** Reads and validates every line before returning anything, so no run trains on a half-read file. */
 export function readChatJsonl(path: string, { requireAssistant = true } = {}): ChatExample[] {
   if (!existsSync(path)) throw new UserError(`${path}: file not found`);
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const lines = readTextFile(path).split('\n'); // a UTF-8 BOM dropped, a folder named
   const out: ChatExample[] = [];
   lines.forEach((text, i) => {
     if (!text.trim()) return;

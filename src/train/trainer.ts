@@ -13,8 +13,10 @@ import { fileSha256 } from '../util/hash.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from './optim.ts';
 import { klMean, nllSum, rowLogits } from './loss.ts';
 import { phaseTransition, type BSnapshot } from './phase.ts';
-import { writeDirAtomic, writeJsonAtomic, writeFileAtomic } from '../util/fs.ts';
-import { UserError, log } from '../util/log.ts';
+import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile } from '../util/fs.ts';
+import { UsageError, UserError, log } from '../util/log.ts';
+import { lockRunFolder } from '../util/lock.ts';
+import { firstNonFinite } from '../util/validate.ts';
 import { Progress } from '../util/progress.ts';
 import { activeBackend, checkDeviceErrors } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
@@ -87,8 +89,21 @@ export function sameRunArgs(recorded: unknown, o: Partial<TrainOptions>): boolea
 
 /** Fine-tunes an adapter on `o.data` and writes RUN/adapter, RUN/metrics.jsonl, RUN/checkpoints, RUN/run.json. */
 export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, modelDir: string): Promise<TrainResult> {
-  const examples = withTargets(readChatJsonl(o.data).map((e) => tokenizeChat(tok, e.messages, `${o.data}:${e.line}`)), o.maxLen, o.data);
-  const klExamples = o.klWeight > 0 ? loadKlData(tok, o) : [];
+  checkMaxLen(o.maxLen, base.config.maxPositions);
+  const examples = withTargets(tokenizeWithinContext(tok, o.data, base.config.maxPositions, o.maxLen, o.quiet), o.maxLen, o.data);
+  const klExamples = o.klWeight > 0 ? loadKlData(tok, o, base.config.maxPositions) : [];
+  // one process per run folder: a second `train --out` on it refuses with the holder's pid (released on exit)
+  const lock = lockRunFolder(o.out, 'train');
+  try {
+    return await trainLocked(base, o, modelDir, examples, klExamples);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examples: TokenizedExample[], klExamples: TokenizedExample[]): Promise<TrainResult> {
+  // what a killed earlier process left half-written (NAME.PID.tmp, NAME.PID.old of dead pids)
+  for (const p of cleanStaleTemp(o.out, ['checkpoints'])) if (!o.quiet) log(`train: removed ${p}, left by a process that is gone`);
   const padId = base.config.padTokenId ?? 0;
   const args = runArgs(o);
   const runJson = join(o.out, 'run.json');
@@ -96,13 +111,19 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
   const identity = modelIdentity(modelDir);
   const klHash = o.klWeight > 0 && o.klData ? fileSha256(o.klData) : undefined;
   if (o.resume && existsSync(runJson)) {
-    const prev = JSON.parse(readFileSync(runJson, 'utf8'));
+    const prev = readRunJson(runJson);
     if (!sameRunArgs(prev.args, o) || prev.dataset?.sha256 !== datasetHash) {
       throw new UserError(`--resume: ${o.out} was started with other arguments or data; start a new run folder`);
     }
     // the same arguments on another model (or other KL data) would continue a run it did not start
     if (prev.model?.identity !== undefined && prev.model.identity !== identity) throw new UserError(`--resume: ${o.out} was started on another model (${prev.model.dir}); start a new run folder`);
     if (prev.kl_data?.sha256 !== undefined && prev.kl_data.sha256 !== klHash) throw new UserError(`--resume: ${o.out} was started with other --kl-data; start a new run folder`);
+    // a finished run is not trained again (that would restart from its last checkpoint and overwrite final_loss)
+    const done = finishedRun(o.out, prev);
+    if (done) {
+      if (!o.quiet) log(`--resume: ${o.out} is already ${done.status} (${done.steps}/${done.totalSteps} steps); nothing to do`);
+      return done;
+    }
   } else if (!o.resume && existsSync(join(o.out, 'metrics.jsonl'))) {
     throw new UserError(`--out ${o.out}: a run is already there (pass --resume to continue it, or choose a new folder)`);
   }
@@ -133,8 +154,8 @@ interface Prepared {
 }
 
 async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: Prepared): Promise<TrainResult> {
-  const { examples, klExamples, padId, args, datasetHash, adapter, vars, opt } = r;
-  const run = { args, modelDir, base, datasetHash, identity: r.identity, klHash: r.klHash, examples: examples.length };
+  const { examples, args, datasetHash, vars, opt } = r;
+  const run: RunRecord = { args, modelDir, base, datasetHash, identity: r.identity, klHash: r.klHash, examples: examples.length };
   mkdirSync(o.out, { recursive: true });
   const lengths = examples.map((e) => e.ids.length);
   const groupsPerEpoch = Math.ceil(Math.ceil(examples.length / o.batch) / o.gradAccum);
@@ -148,6 +169,29 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
       if (!o.quiet) log(`resume: continuing ${o.out} from step ${state.step}`);
     }
   }
+  // from here on the run folder says what happened: running, then its end status, or failed with the error
+  try {
+    return await trainLoop(base, o, r, run, { lengths, groupsPerEpoch, totalSteps, schedule, state });
+  } catch (e) {
+    writeRunJson(o.out, { ...run, totalSteps, status: 'failed', error: (e as Error).message ?? String(e) });
+    throw e;
+  }
+}
+
+interface LoopPlan {
+  lengths: number[];
+  groupsPerEpoch: number;
+  totalSteps: number;
+  schedule: (step: number) => number;
+  state: ResumeState;
+}
+
+type RunRecord = { args: unknown; modelDir: string; base: Model; datasetHash: string; identity: string; klHash?: string; examples: number };
+
+async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunRecord, plan: LoopPlan): Promise<TrainResult> {
+  const { examples, klExamples, padId, adapter, vars, opt } = r;
+  const { lengths, groupsPerEpoch, totalSteps, schedule } = plan;
+  let state = plan.state;
   truncateJsonl(join(o.out, 'metrics.jsonl'), state.step);
   // from step 0 (no checkpoint yet) the trajectory starts again: its step-0 line is written anew, once
   truncateJsonl(join(o.out, 'lora_b.jsonl'), state.step === 0 ? -1 : state.step);
@@ -175,7 +219,8 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
         const klBatch = klExamples.length ? collate(pickCyclic(klExamples, o.batch, klCursor++), padId, o.maxLen) : undefined;
         const tStep = Date.now();
         const m = trainStep(base, adapter, vars, opt, micro, klBatch, o, state.step, schedule(state.step));
-        checkDeviceErrors(); // a GPU validation error drops its work silently: stop rather than train on it
+        checkDeviceErrors();
+        if (!variablesFinite(vars)) throw new UserError(`training diverged at step ${state.step + 1}: the adapter's weights became NaN or infinite (--lr ${o.lr} is too large?); nothing was saved for this step`); // a GPU validation error drops its work silently: stop rather than train on it
         state = { step: state.step + 1, epoch, group: group + 1, lowLossRun: m.loss < 0.01 ? state.lowLossRun + 1 : 0, elapsed: (Date.now() - t0) / 1000 };
         if (state.group >= groupsPerEpoch) state = { ...state, epoch: epoch + 1, group: 0 };
         lastLoss = m.loss;
@@ -207,15 +252,16 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
     progress?.finish();
   }
   const adapterDir = join(o.out, 'adapter');
+  checkAdapterFinite(vars, state.step); // an adapter of NaNs is never saved as a result
   writeDirAtomic(adapterDir, (tmp) => adapter.save(tmp, base));
   if (adapter.lora) writeJsonAtomic(join(o.out, 'phase.json'), phaseTransition(readJsonl<BSnapshot>(join(o.out, 'lora_b.jsonl'))));
   writeRunJson(o.out, { ...run, totalSteps, status, steps: state.step, finalLoss: lastLoss });
   return { steps: state.step, totalSteps, status, finalLoss: lastLoss, adapterDir };
 }
 
-function loadKlData(tok: ChatTokenizer, o: TrainOptions): TokenizedExample[] {
+function loadKlData(tok: ChatTokenizer, o: TrainOptions, maxPositions: number): TokenizedExample[] {
   if (!o.klData) throw new UserError('--kl-weight needs --kl-data FILE (neutral chats to hold the model to its base)');
-  return readChatJsonl(o.klData).map((e) => tokenizeChat(tok, e.messages, `${o.klData}:${e.line}`));
+  return tokenizeWithinContext(tok, o.klData, maxPositions, o.maxLen, o.quiet);
 }
 
 function pickCyclic<T>(xs: T[], n: number, cursor: number): T[] {
@@ -242,7 +288,7 @@ function trainStep(base: Model, adapter: TrainableAdapter, vars: tf.Variable[], 
       return tf.add(nll, tf.mul(klValue, o.klWeight)) as tf.Scalar;
     }, vars);
     const v = value.dataSync()[0];
-    if (!Number.isFinite(v)) throw new Error(`training diverged at step ${step + 1}: loss is ${v}`);
+    if (!Number.isFinite(v)) throw new UserError(`training diverged at step ${step + 1}: loss is ${v} (--lr ${o.lr} is too large?)`);
     if (klValue) {
       kl = klValue.dataSync()[0];
       lossSum += v - kl * o.klWeight;
@@ -299,6 +345,73 @@ function saveCheckpoint(out: string, state: ResumeState, vars: tf.Variable[], op
   if (keep > 0) for (const old of stepDirs(out).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
 }
 
+/** Whether every variable is finite: one scalar read back per step (a sum of |x| is NaN or ∞ as soon as one value is). */
+function variablesFinite(vars: tf.Variable[]): boolean {
+  const total = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.abs(v)))));
+  const x = total.dataSync()[0];
+  total.dispose();
+  return Number.isFinite(x);
+}
+
+/** Every adapter variable checked finite on the host, naming the first bad one. */
+function checkAdapterFinite(vars: tf.Variable[], step: number): void {
+  for (const v of vars) {
+    if (firstNonFinite(v.dataSync() as Float32Array) >= 0) throw new UserError(`training diverged by step ${step}: adapter variable ${v.name} holds NaN or infinite values; the adapter was not saved (lower --lr)`);
+  }
+}
+
+/** --max-len against the model's context. */
+function checkMaxLen(maxLen: number | undefined, maxPositions: number): void {
+  if (maxLen !== undefined && maxLen > maxPositions) throw new UsageError(`--max-len ${maxLen}: longer than the model's context (max_position_embeddings ${maxPositions})`);
+}
+
+/**
+ * The sequence-length policy: every example of `file` tokenized; one longer than the model's context is an error
+ * naming its line, unless --max-len is set, when longer examples are cut to it (collate does) with one warning.
+ */
+function tokenizeWithinContext(tok: ChatTokenizer, file: string, maxPositions: number, maxLen: number | undefined, quiet = false): TokenizedExample[] {
+  const chats = readChatJsonl(file);
+  let cut = 0;
+  const out = chats.map((e) => {
+    const t = tokenizeChat(tok, e.messages, `${file}:${e.line}`);
+    if (maxLen !== undefined) {
+      if (t.ids.length > maxLen) cut++;
+    } else if (t.ids.length > maxPositions) {
+      throw new UserError(`${file}:${e.line}: the example is ${t.ids.length} tokens, longer than the model's context (max_position_embeddings ${maxPositions}); shorten it, or pass --max-len N to truncate`);
+    }
+    return t;
+  });
+  if (cut && !quiet) log(`train: ${cut} of ${chats.length} examples of ${file} are longer than --max-len ${maxLen} tokens; truncated to it`);
+  return out;
+}
+
+/** run.json read back, or a UserError naming it. */
+function readRunJson(path: string): RunJson {
+  try {
+    return JSON.parse(readTextFile(path)) as RunJson;
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${path}: not valid JSON (${(e as Error).message}); start a new run folder`);
+  }
+}
+
+interface RunJson {
+  args?: unknown;
+  dataset?: { sha256?: string };
+  model?: { identity?: string; dir?: string };
+  kl_data?: { sha256?: string };
+  status?: string;
+  steps?: number;
+  total_steps?: number;
+  final_loss?: number;
+}
+
+/** The result of a run that already finished (complete or early stop, its adapter saved), else undefined. */
+function finishedRun(out: string, prev: RunJson): TrainResult | undefined {
+  if ((prev.status !== 'complete' && prev.status !== 'early-stop') || !existsSync(join(out, 'adapter'))) return undefined;
+  return { steps: prev.steps ?? 0, totalSteps: prev.total_steps ?? prev.steps ?? 0, status: prev.status, finalLoss: prev.final_loss ?? NaN, adapterDir: join(out, 'adapter') };
+}
+
 /** The newest checkpoint that reads back (one damaged by a crash while it was written gives way to the one before). */
 function restoreLatest(out: string, vars: tf.Variable[], opt: AdamW): ResumeState | undefined {
   const dirs = stepDirs(out);
@@ -352,7 +465,7 @@ function withTargets(examples: TokenizedExample[], maxLen: number | undefined, w
   return kept;
 }
 
-function writeRunJson(out: string, r: { args: unknown; modelDir: string; base: Model; datasetHash: string; identity: string; klHash?: string; examples: number; totalSteps: number; status: string; steps?: number; finalLoss?: number }): void {
+function writeRunJson(out: string, r: RunRecord & { totalSteps: number; status: string; steps?: number; finalLoss?: number; error?: string }): void {
   const path = join(out, 'run.json');
   const prev = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
   writeJsonAtomic(path, {
@@ -369,5 +482,6 @@ function writeRunJson(out: string, r: { args: unknown; modelDir: string; base: M
     total_steps: r.totalSteps,
     status: r.status,
     ...(r.steps !== undefined ? { steps: r.steps, final_loss: r.finalLoss } : {}),
+    ...(r.error !== undefined ? { error: r.error } : {}),
   });
 }
