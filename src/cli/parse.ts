@@ -1,7 +1,9 @@
 // Flag value parsing with one clear error naming the flag.
 // No tensor axes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { UsageError, UserError } from '../util/log.ts';
+import { readTextFile } from '../util/fs.ts';
+import { LINEAR_NAMES, type LinearName } from '../model/modules.ts';
 
 export function parseNumber(v: string, flag: string, check: (x: number) => boolean, want: string): number {
   const x = Number(v);
@@ -14,6 +16,20 @@ export function parseIntList(s: string, flag: string): number[] {
     if (!/^\s*\d+\s*$/.test(p)) throw new UsageError(`${flag} ${s}: expected comma-separated block indices, e.g. 12,13`);
     return Number(p);
   });
+}
+
+/** Blocks named by `flag` checked against the model's layer count (read from config.json, before any weight): a usage error. */
+export function checkLayersInRange(layers: number[], nLayers: number, flag: string): void {
+  const bad = layers.filter((l) => l < 0 || l >= nLayers);
+  if (bad.length) throw new UsageError(`${flag} ${layers.join(',')}: block ${bad.join(', ')} is out of range (the model has ${nLayers} blocks: 0..${nLayers - 1})`);
+}
+
+/** --targets: comma-separated linear module names, each one the runtime knows. */
+export function parseTargets(s: string, flag = '--targets'): LinearName[] {
+  const names = s.split(',').map((t) => t.trim());
+  const bad = names.filter((n) => !LINEAR_NAMES.includes(n as LinearName));
+  if (bad.length || !names.length) throw new UsageError(`${flag} ${s}: unknown module ${bad.map((b) => JSON.stringify(b)).join(', ')} (expected a comma-separated list of ${LINEAR_NAMES.join(', ')})`);
+  return names as LinearName[];
 }
 
 export function parseInteger(v: string, flag: string, min = -Infinity): number {
@@ -34,8 +50,9 @@ export function readJsonObjectArg(arg: string, flag: string, what: string): Reco
   if (!inline && !existsSync(arg)) throw new UserError(`${where}: neither a JSON object nor a file`);
   let v: unknown;
   try {
-    v = JSON.parse(inline ? arg : readFileSync(arg, 'utf8'));
+    v = JSON.parse(inline ? arg : readTextFile(arg));
   } catch (e) {
+    if (e instanceof UserError) throw new UserError(`${flag} ${e.message}`);
     throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${where}: expected a JSON object of ${what}`);

@@ -13,7 +13,7 @@ import { fileSha256 } from '../util/hash.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from './optim.ts';
 import { klMean, nllSum, rowLogits } from './loss.ts';
 import { phaseTransition, type BSnapshot } from './phase.ts';
-import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile } from '../util/fs.ts';
+import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile, guardOutput } from '../util/fs.ts';
 import { UsageError, UserError, log } from '../util/log.ts';
 import { lockRunFolder } from '../util/lock.ts';
 import { firstNonFinite } from '../util/validate.ts';
@@ -92,7 +92,9 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
   checkMaxLen(o.maxLen, base.config.maxPositions);
   const examples = withTargets(tokenizeWithinContext(tok, o.data, base.config.maxPositions, o.maxLen, o.quiet), o.maxLen, o.data);
   const klExamples = o.klWeight > 0 ? loadKlData(tok, o, base.config.maxPositions) : [];
-  // one process per run folder: a second `train --out` on it refuses with the holder's pid (released on exit)
+  // never into a model folder or someone else's files; one process per run folder: a second `train --out` on it
+  // refuses with the holder's pid (released on exit)
+  guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: ['run.json', 'metrics.jsonl', 'adapter', 'checkpoints'] });
   const lock = lockRunFolder(o.out, 'train');
   try {
     return await trainLocked(base, o, modelDir, examples, klExamples);

@@ -62,45 +62,54 @@ export function readErrorReason(e: unknown): string {
   return `cannot be read (${(e as Error).message})`;
 }
 
-/** Files a model folder is made of: what no output may replace. */
-const MODEL_FILE = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|chat_template\.jinja|.*\.safetensors|.*\.safetensors\.index\.json|adapter_config\.json|.*\.bin|.*\.gguf)$/;
+/** Files a model loader reads from a model or adapter folder: no output may take one of these names there. */
+const LOADER_FILE = /^(config\.json|generation_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|chat_template\.jinja|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|adapter_config\.json|adapter_model\.safetensors|pytorch_model.*\.bin)$/;
 
-function isModelFolder(dir: string): boolean {
+/** A Hugging Face model folder (config.json beside safetensors weights) or a PEFT adapter folder. */
+export function isModelFolder(dir: string): boolean {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return false;
+  if (existsSync(join(dir, 'adapter_config.json'))) return true;
   return existsSync(join(dir, 'config.json')) && readdirSync(dir).some((f) => /\.safetensors$|\.safetensors\.index\.json$/.test(f));
 }
 
 export interface OutputGuard {
   /** The flag the path came from, named in errors (e.g. "--out"). */
   flag: string;
-  /** "file": the command writes this file (and maybe siblings with other extensions); "dir": it fills this folder. */
+  /** "file": the command writes this file; "dir": it fills this folder. */
   kind: 'file' | 'dir';
-  /** Files that may already be in a "dir" output (a run folder's own files); any other content makes it foreign. */
-  ownFiles?: (name: string) => boolean;
-  /** Extra paths the command will write beside a "file" output (e.g. the .json of a direction). */
+  /** For "dir": names whose presence marks the folder as this command's own earlier output (resumed or updated). */
+  ownedIf?: string[];
+  /** For "file": other files the command writes beside it (e.g. the .json of a direction). */
   siblings?: string[];
 }
 
 /**
- * The output-path guard every writing command calls before any work: never write over a model's own files (a file in
- * a model folder, or the folder itself), never fill a non-empty folder that is not this command's own output, and
- * find out now (not after the work) that the place is not writable. Throws a UsageError-like UserError (exit 2).
+ * The output-path guard every writing command calls before any work: never write over a model's own files (a file a
+ * model loader reads, or any existing file, in a model or adapter folder), never fill a non-empty folder that is not
+ * this command's own earlier output, and find out now (not after the work) that the place is writable.
  */
 export function guardOutput(path: string, g: OutputGuard): void {
   const abs = resolve(path);
   const where = `${g.flag} ${path}`;
-  const targets = g.kind === 'file' ? [abs, ...(g.siblings ?? []).map((s) => resolve(s))] : [abs];
-  for (const t of targets) {
-    const parent = dirname(t);
-    if (existsSync(t) && statSync(t).isDirectory() && g.kind === 'file') throw new UsageError(`${where}: ${t} is a folder; give a file name`);
-    if (MODEL_FILE.test(basename(t)) && existsSync(parent) && isModelFolder(parent)) throw new UsageError(`${where}: would write over ${t}, a file of the model in ${parent}; choose another path`);
+  if (g.kind === 'file') {
+    for (const t of [abs, ...(g.siblings ?? []).map((s) => resolve(s))]) {
+      if (existsSync(t) && statSync(t).isDirectory()) throw new UsageError(`${where}: ${t} is a folder; give a file name`);
+      const parent = dirname(t);
+      if (isModelFolder(parent) && (existsSync(t) || LOADER_FILE.test(basename(t)))) throw new UsageError(`${where}: would write over ${t}, a file of the model in ${parent}; choose another path`);
+    }
+    checkWritable(dirname(abs), where);
+    return;
   }
-  if (g.kind === 'dir' && existsSync(abs)) {
+  if (existsSync(abs)) {
     if (!statSync(abs).isDirectory()) throw new UsageError(`${where}: ${abs} is a file, not a folder`);
-    if (isModelFolder(abs)) throw new UsageError(`${where}: ${abs} is a model folder; choose another folder for the output`);
-    const foreign = readdirSync(abs).filter((f) => !(g.ownFiles?.(f) ?? false));
-    if (foreign.length) throw new UsageError(`${where}: ${abs} is not empty and not an output of this command (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}); choose an empty or new folder`);
+    const entries = readdirSync(abs).filter((f) => !f.startsWith('.') && !/\.\d+\.(tmp|old)$/.test(f));
+    const owned = (g.ownedIf ?? []).some((f) => existsSync(join(abs, f)));
+    if (entries.length && !owned) {
+      if (isModelFolder(abs)) throw new UsageError(`${where}: ${abs} is a model folder; its files would be overwritten; choose a new folder`);
+      throw new UsageError(`${where}: ${abs} is not empty and not an earlier output of this command (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); choose an empty or new folder`);
+    }
   }
-  checkWritable(g.kind === 'file' ? dirname(abs) : abs, where);
+  checkWritable(abs, where);
 }
 
 /** Probes that `dir` (or its nearest existing ancestor, where it would be created) can be written, before any work. */
