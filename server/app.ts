@@ -1,35 +1,52 @@
-// createApp(runsDir): the Express app of the reports (no listen inside). Index of runs, run pages, report JSON and
-// run files under /api, the viz bundle; only files under the runs folder are ever served. No tensor axes.
+// createApp(runsDir, {host}): the Express app of the reports (no listen inside). Index of runs (cached per run), run
+// pages, report JSON and run files under /api, the viz bundle; only files of runs are served, data inline and
+// everything else as downloads, to a Host of this server only, with hardening headers (security.ts). No tensor axes.
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { resolve } from 'node:path';
-import { HttpError, listRuns, readRun, runFile } from './runs.ts';
+import { HttpError, readRun, runFile, RunIndex, type IndexEntry } from './runs.ts';
 import { errorPage, indexPage, notFoundPage, runPage } from './pages.ts';
 import { vizBundle } from './bundle.ts';
+import { fileHeaders, hardeningHeaders, hostGuard } from './security.ts';
 
-export function createApp(runsDir: string): Express {
+export interface AppOptions {
+  /** The address the server is bound to (--host): it is allowed as Host beside the loopback names. */
+  host?: string;
+  /** More hostnames to answer to (a reverse proxy's). */
+  allowedHosts?: string[];
+}
+
+export function createApp(runsDir: string, o: AppOptions = {}): Express {
   const root = resolve(runsDir);
+  const index = new RunIndex(root);
+  let rendered: { list: IndexEntry[]; html: string } | undefined;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(hostGuard({ host: o.host, extra: o.allowedHosts }));
+  app.use(hardeningHeaders());
 
-  app.get('/', (_req, res) => {
-    res.type('html').send(indexPage(listRuns(root)));
+  app.get('/', async (_req, res) => {
+    const list = await index.list();
+    if (rendered?.list !== list) rendered = { list, html: indexPage(list) }; // an unchanged index is the same array
+    res.type('html').send(rendered.html);
   });
-  app.get('/api/runs', (_req, res) => {
-    res.json(listRuns(root));
+  app.get('/api/runs', async (_req, res) => {
+    res.json(await index.list());
   });
-  app.get('/api/runs/:run/report', (req, res) => {
-    res.json(readRun(root, String(req.params.run)));
+  app.get('/api/runs/:run/report', async (req, res) => {
+    res.json(await readRun(root, String(req.params.run)));
   });
-  app.get('/api/runs/:run/files/*path', (req, res) => {
+  app.get('/api/runs/:run/files/*path', async (req, res, next) => {
     const parts = req.params.path as unknown as string[];
+    const file = await runFile(root, String(req.params.run), parts.join('/'));
+    fileHeaders(res, file);
     // runFile refuses dot-files inside a run; the runs folder itself may sit below one (~/.cache/…): send's own
     // dotfiles check would look at the whole absolute path and refuse every file there
-    res.sendFile(runFile(root, String(req.params.run), parts.join('/')), { dotfiles: 'allow' });
+    res.sendFile(file, { dotfiles: 'allow' }, (e) => e && next(e));
   });
-  app.get('/runs/:run', (req, res) => {
+  app.get('/runs/:run', async (req, res) => {
     const name = String(req.params.run);
-    readRun(root, name); // 404 / error page before the shell is sent
+    await readRun(root, name); // 404 / error page before the shell is sent
     res.type('html').send(runPage(name));
   });
   app.get('/favicon.ico', (_req, res) => {
@@ -44,6 +61,8 @@ export function createApp(runsDir: string): Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = err instanceof HttpError ? err.status : (err as { status?: number }).status ?? 500;
     const message = err instanceof Error ? err.message : String(err);
+    if (res.headersSent) return void res.destroy();
+    res.removeHeader('Content-Disposition');
     if (req.path.startsWith('/api/')) {
       res.status(status).json({ error: message });
       return;

@@ -1,6 +1,8 @@
-// The runs folder as the server sees it: which runs exist, their summaries, their reports, and paths inside them that
-// are safe to serve (no traversal, encoded or not; no symlinks out of the run). No tensor axes.
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+// The runs folder as the server sees it: which folders are runs (report.json or analyses/), their summaries (cached by
+// each run's file stats), their reports, and paths inside them that are safe to serve (no traversal, encoded or not;
+// no symlinks out of the run). All file access is async: a big runs folder never blocks the server. No tensor axes.
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 
 export class HttpError extends Error {
@@ -20,6 +22,8 @@ export interface RunSummary {
   headline: Record<string, number | string>;
 }
 
+export type IndexEntry = RunSummary | { name: string; error: string };
+
 export interface RunReport {
   name: string;
   /** report.json of a demo run, if any. */
@@ -32,20 +36,29 @@ export interface RunReport {
   errors: Record<string, string>;
 }
 
-/** Absolute path of a run folder; 404 for names that are not plain folder names under runsDir. */
-export function runDir(runsDir: string, name: string): string {
+const statOrNull = (p: string): Promise<Stats | null> => stat(p).catch(() => null);
+const listOrEmpty = (p: string): Promise<string[]> => readdir(p).catch(() => []);
+
+/** A run: a folder holding report.json or an analyses/ folder. Any other folder of the runs folder is never served. */
+export async function isRun(dir: string): Promise<boolean> {
+  const [d, report, analyses] = await Promise.all([statOrNull(dir), statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses'))]);
+  return Boolean(d?.isDirectory() && (report?.isFile() || analyses?.isDirectory()));
+}
+
+/** Absolute path of a run folder; 404 for names that are not plain folder names of runs under runsDir. */
+export async function runDir(runsDir: string, name: string): Promise<string> {
   if (!RUN_NAME.test(name) || name.includes('..')) throw new HttpError(404, `no run named ${JSON.stringify(name)}`);
   const dir = join(runsDir, name);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new HttpError(404, `no run named ${JSON.stringify(name)}`);
+  if (!(await isRun(dir))) throw new HttpError(404, `no run named ${JSON.stringify(name)}`);
   return insideOrThrow(runsDir, dir);
 }
 
 /** Resolves symlinks and refuses anything that ends up outside `root`. */
-export function insideOrThrow(root: string, path: string): string {
-  const realRoot = realpathSync(root);
+export async function insideOrThrow(root: string, path: string): Promise<string> {
+  const realRoot = await realpath(root);
   let real: string;
   try {
-    real = realpathSync(path);
+    real = await realpath(path);
   } catch {
     throw new HttpError(404, 'not found');
   }
@@ -55,14 +68,14 @@ export function insideOrThrow(root: string, path: string): string {
 }
 
 /** A file inside a run, from a URL path (already decoded by the router). */
-export function runFile(runsDir: string, name: string, relPath: string): string {
-  const dir = runDir(runsDir, name);
+export async function runFile(runsDir: string, name: string, relPath: string): Promise<string> {
+  const dir = await runDir(runsDir, name);
   const parts = relPath.split(/[\\/]/);
   if (!relPath || isAbsolute(relPath) || parts.some((p) => p === '..' || p === '')) throw new HttpError(403, 'bad path');
   // dot-files inside a run are never served, however the slash reached us (an encoded %2f stays in one URL segment)
   if (parts.some((p) => p.startsWith('.'))) throw new HttpError(404, 'not found');
-  const file = insideOrThrow(dir, join(dir, relPath));
-  if (!statSync(file).isFile()) throw new HttpError(404, 'not a file');
+  const file = await insideOrThrow(dir, join(dir, relPath));
+  if (!(await stat(file)).isFile()) throw new HttpError(404, 'not a file');
   return file;
 }
 
@@ -70,12 +83,12 @@ export function runFile(runsDir: string, name: string, relPath: string): string 
  * A JSON object inside the run (a symlink out of it is refused like any other path). The parser's message is not
  * passed on: it quotes the file, which need not be a report at all.
  */
-function readJson(dir: string, path: string): Record<string, unknown> {
-  const real = insideOrThrow(dir, path);
+async function readJson(dir: string, path: string): Promise<Record<string, unknown>> {
+  const real = await insideOrThrow(dir, path);
   const where = relative(dir, path).split(sep).join('/');
   let v: unknown;
   try {
-    v = JSON.parse(readFileSync(real, 'utf8'));
+    v = JSON.parse(await readFile(real, 'utf8'));
   } catch {
     throw new HttpError(500, `${where}: malformed JSON (half written, or not a report)`);
   }
@@ -83,29 +96,32 @@ function readJson(dir: string, path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-export function readRun(runsDir: string, name: string): RunReport {
-  return readRunAt(runDir(runsDir, name), name);
+export async function readRun(runsDir: string, name: string): Promise<RunReport> {
+  return readRunAt(await runDir(runsDir, name), name);
 }
 
+const jsonNames = (files: string[]) => files.filter((x) => x.endsWith('.json') && !x.startsWith('.')).sort();
+
 /** A run folder's reports, wherever it is (`emlens export` takes any folder, whatever its name). */
-export function readRunAt(dir: string, name: string): RunReport {
+export async function readRunAt(dir: string, name: string): Promise<RunReport> {
   const reportPath = join(dir, 'report.json');
   const analyses: RunReport['analyses'] = {};
   const errors: RunReport['errors'] = {};
   const adir = join(dir, 'analyses');
-  if (existsSync(adir)) {
-    for (const f of readdirSync(adir).filter((x) => x.endsWith('.json') && !x.startsWith('.')).sort()) {
-      const a = f.replace(/\.json$/, '');
-      try {
-        analyses[a] = readJson(dir, join(adir, f));
-      } catch (e) {
-        errors[a] = (e as Error).message; // one unreadable analysis does not hide the others
-      }
+  const [afiles, efiles, hasReport] = await Promise.all([listOrEmpty(adir), listOrEmpty(join(dir, 'evals')), statOrNull(reportPath)]);
+  const read = await Promise.all(jsonNames(afiles).map(async (f) => {
+    try {
+      return { a: f.replace(/\.json$/, ''), v: await readJson(dir, join(adir, f)) };
+    } catch (e) {
+      return { a: f.replace(/\.json$/, ''), e: (e as Error).message }; // one unreadable analysis does not hide the others
     }
+  }));
+  for (const r of read) {
+    if ('v' in r) analyses[r.a] = r.v!;
+    else errors[r.a] = r.e!;
   }
-  const edir = join(dir, 'evals');
-  const evals = existsSync(edir) ? readdirSync(edir).filter((x) => x.endsWith('.json') && !x.startsWith('.')).map((x) => x.replace(/\.json$/, '')).sort() : [];
-  return { name, report: existsSync(reportPath) ? readJson(dir, reportPath) : null, analyses, evals, errors };
+  const evals = jsonNames(efiles).map((x) => x.replace(/\.json$/, ''));
+  return { name, report: hasReport ? await readJson(dir, reportPath) : null, analyses, evals, errors };
 }
 
 function headline(r: RunReport): Record<string, number | string> {
@@ -120,32 +136,84 @@ function headline(r: RunReport): Record<string, number | string> {
   return out;
 }
 
-/** Every run: a folder with report.json or analyses/*.json; newest first. Malformed runs are listed with an error. */
-export function listRuns(runsDir: string): (RunSummary | { name: string; error: string })[] {
-  if (!existsSync(runsDir)) return [];
-  const out: (RunSummary | { name: string; error: string })[] = [];
-  for (const name of readdirSync(runsDir)) {
-    if (!RUN_NAME.test(name)) continue;
-    const dir = join(runsDir, name);
-    try {
-      if (!statSync(dir).isDirectory() || (!existsSync(join(dir, 'report.json')) && !existsSync(join(dir, 'analyses')))) continue;
-      insideOrThrow(runsDir, dir);
-      const r = readRun(runsDir, name);
-      const unreadable = Object.entries(r.errors);
-      if (!r.report && !Object.keys(r.analyses).length && unreadable.length) throw new HttpError(500, unreadable.map(([, m]) => m).join('; '));
-      const first = (r.report ?? Object.values(r.analyses)[0] ?? {}) as { model?: unknown; finished_at?: unknown; started_at?: unknown };
-      const text = (v: unknown) => (typeof v === 'string' ? v : undefined); // a report written by something else may hold anything
-      out.push({
-        name,
-        date: text(first.finished_at) ?? text(first.started_at) ?? statSync(dir).mtime.toISOString(),
-        model: text(first.model) ?? null,
-        adapters: existsSync(join(dir, 'finetunes')) ? readdirSync(join(dir, 'finetunes')).sort() : [],
-        analyses: [...new Set([...Object.keys(r.analyses), ...Object.keys((r.report?.sections as object) ?? {})])],
-        headline: headline(r),
-      });
-    } catch (e) {
-      out.push({ name, error: (e as Error).message });
-    }
+/** One run's index row, read from its files (the slow part the index caches). */
+async function summarize(runsDir: string, name: string, dir: string, dirStat: Stats): Promise<IndexEntry> {
+  try {
+    await insideOrThrow(runsDir, dir);
+    const r = await readRunAt(dir, name);
+    const unreadable = Object.entries(r.errors);
+    if (!r.report && !Object.keys(r.analyses).length && unreadable.length) throw new HttpError(500, unreadable.map(([, m]) => m).join('; '));
+    const first = (r.report ?? Object.values(r.analyses)[0] ?? {}) as { model?: unknown; finished_at?: unknown; started_at?: unknown };
+    const text = (v: unknown) => (typeof v === 'string' ? v : undefined); // a report written by something else may hold anything
+    return {
+      name,
+      date: text(first.finished_at) ?? text(first.started_at) ?? dirStat.mtime.toISOString(),
+      model: text(first.model) ?? null,
+      adapters: (await listOrEmpty(join(dir, 'finetunes'))).sort(),
+      analyses: [...new Set([...Object.keys(r.analyses), ...Object.keys((r.report?.sections as object) ?? {})])],
+      headline: headline(r),
+    };
+  } catch (e) {
+    return { name, error: (e as Error).message };
   }
-  return out.sort((a, b) => ('date' in b ? b.date : '').localeCompare('date' in a ? a.date : ''));
+}
+
+const stamp = (s: Stats | null) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-');
+
+/**
+ * What a run's summary is read from, as a string that changes when any of it does: the run folder, report.json and
+ * each analyses/*.json (inode, size, mtime: an atomic rewrite is a new inode), and the finetunes/ folder.
+ * null when the folder is not (or no longer) a run.
+ */
+async function fingerprint(dir: string): Promise<{ key: string; dirStat: Stats } | null> {
+  const [d, report, adir, ft] = await Promise.all([statOrNull(dir), statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses')), statOrNull(join(dir, 'finetunes'))]);
+  if (!d?.isDirectory() || !(report?.isFile() || adir?.isDirectory())) return null;
+  const files = adir?.isDirectory() ? jsonNames(await listOrEmpty(join(dir, 'analyses'))) : [];
+  const stats = await Promise.all(files.map((f) => statOrNull(join(dir, 'analyses', f))));
+  return { key: [stamp(d), stamp(report), stamp(adir), stamp(ft), ...files.map((f, i) => `${f}=${stamp(stats[i])}`)].join('|'), dirStat: d };
+}
+
+const newestFirst = (a: IndexEntry, b: IndexEntry) => ('date' in b ? b.date : '').localeCompare('date' in a ? a.date : '');
+
+/**
+ * The index of a runs folder, kept between requests: each run's summary is read again only when its fingerprint
+ * changes; requests that arrive while a scan runs share it; an unchanged folder gives the same array back (callers may
+ * cache what they render from it by identity).
+ */
+export class RunIndex {
+  private readonly cache = new Map<string, { key: string; entry: IndexEntry }>();
+  private scanning?: Promise<IndexEntry[]>;
+  private last: IndexEntry[] = [];
+
+  constructor(readonly runsDir: string) {}
+
+  list(): Promise<IndexEntry[]> {
+    this.scanning ??= this.scan().finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  private async scan(): Promise<IndexEntry[]> {
+    const names = (await listOrEmpty(this.runsDir)).filter((n) => RUN_NAME.test(n));
+    const rows = await Promise.all(names.map(async (name) => {
+      const dir = join(this.runsDir, name);
+      const fp = await fingerprint(dir);
+      if (!fp) return undefined;
+      const hit = this.cache.get(name);
+      if (hit?.key === fp.key) return hit.entry;
+      const entry = await summarize(this.runsDir, name, dir, fp.dirStat);
+      this.cache.set(name, { key: fp.key, entry });
+      return entry;
+    }));
+    const fresh = rows.filter((r): r is IndexEntry => r !== undefined);
+    const kept = new Set(fresh.map((r) => r.name));
+    for (const n of [...this.cache.keys()]) if (!kept.has(n)) this.cache.delete(n);
+    const before = new Set(this.last);
+    if (fresh.length !== this.last.length || !fresh.every((r) => before.has(r))) this.last = fresh.sort(newestFirst);
+    return this.last;
+  }
+}
+
+/** Every run: a folder with report.json or analyses/*.json; newest first. Malformed runs are listed with an error. */
+export function listRuns(runsDir: string): Promise<IndexEntry[]> {
+  return new RunIndex(runsDir).list();
 }

@@ -21,7 +21,7 @@ export function registerServe(program: Command): void {
     .action(async (runsDir: string, o: { port: string; host: string }) => {
       if (!existsSync(runsDir)) throw new UserError(`serve: ${runsDir} does not exist`);
       const port = parsePort(o.port);
-      const server = createApp(runsDir).listen(port, o.host);
+      const server = createApp(runsDir, { host: o.host }).listen(port, o.host);
       await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', (e: Error) => fail(new UserError(`serve: cannot listen on ${o.host}:${port}: ${e.message}`))));
       const addr = server.address() as { port: number };
       log(`serving ${resolve(runsDir)}`);
@@ -36,7 +36,7 @@ export function registerServe(program: Command): void {
     .requiredOption('--html <file>', 'HTML file to write')
     .action(async (run: string, o: { html: string }) => {
       if (!existsSync(run) || !statSync(run).isDirectory()) throw new UserError(`export: ${run} is not a run folder`);
-      const r = readRunAt(resolve(run), basename(resolve(run)));
+      const r = await readRunAt(resolve(run), basename(resolve(run)));
       const evalData = Object.fromEntries(r.evals.map((e) => {
         const file = join(run, 'evals', `${e}.json`);
         try {
