@@ -45,13 +45,13 @@ export type RecommendedDefaults = Partial<Pick<typeof TRAIN_DEFAULTS, 'rank' | '
  * (the organism records the recipe it was tuned with there, as a model card would); they replace the anchors'
  * defaults, and an explicit flag replaces both.
  */
-export function modelTrainDefaults(model: Model, kind: 'lora' | 'gate' | 'steer'): RecommendedDefaults {
+export function modelTrainDefaults(model: Pick<Model, 'config'>, kind: 'lora' | 'gate' | 'steer'): RecommendedDefaults {
   const rec = (model.config.raw.emlens_train_defaults as Record<string, RecommendedDefaults> | undefined)?.[kind];
   return rec && typeof rec === 'object' ? rec : {};
 }
 
 /** What replaces the rank-1 recipe's defaults for an adapter kind: its anchor's differences, then the model's own. */
-export function recommendedDefaults(model: Model, kind: 'lora' | 'gate' | 'steer'): RecommendedDefaults {
+export function recommendedDefaults(model: Pick<Model, 'config'>, kind: 'lora' | 'gate' | 'steer'): RecommendedDefaults {
   return { ...(KIND_DEFAULTS[kind] ?? {}), ...modelTrainDefaults(model, kind) };
 }
 

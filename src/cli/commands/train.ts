@@ -9,7 +9,10 @@ import { parseGateKind } from '../../adapters/gates.ts';
 import { LINEAR_NAMES, type LinearName } from '../../model/modules.ts';
 import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
-import { TRAIN_DEFAULTS, DEFAULT_LR, middleLayer, recommendedDefaults } from '../../train/defaults.ts';
+import { TRAIN_DEFAULTS, middleLayer } from '../../train/defaults.ts';
+import { RECIPE_FLAGS, trainDefaultsFor, type AdapterKind } from '../../train/default-sources.ts';
+import { loadConfig } from '../../model/config.ts';
+import type { Model } from '../../model/modules.ts';
 import { parseIntList, parseInteger, parseNumber } from '../parse.ts';
 
 interface TrainCliOpts {
@@ -49,6 +52,7 @@ const D = TRAIN_DEFAULTS;
 export function registerTrain(program: Command): void {
   const cmd = program.command('train').description('fine-tune an adapter (LoRA, alignment gates, steering vector) on chat JSONL; defaults are the anchors\' recipes, replaced by the model\'s own "emlens_train_defaults" in config.json where it has them');
   cmd.option('--model <dir>', 'HF model folder (default: the built-in organism)');
+  explainDefaultsInHelp(cmd);
   addBackendOption(cmd)
     .requiredOption('--data <file>', 'chat JSONL: {"messages":[{"role","content"},...]} per line')
     .requiredOption('--out <run>', 'run folder (adapter/, metrics.jsonl, checkpoints/, run.json)')
@@ -61,10 +65,10 @@ export function registerTrain(program: Command): void {
     .option('--targets <list>', `LoRA modules (${LINEAR_NAMES.join(',')})`, D.targets.join(','))
     .option('--gate-kind <kind>', 'full | diag | lowrank:R', D.gateKind)
     .option('--dropout <p>', 'LoRA dropout', String(D.dropout))
-    .option('--epochs <n>', 'epochs (gates: 2, as seed 000)', String(D.epochs))
-    .option('--lr <lr>', `peak learning rate (default: lora ${DEFAULT_LR.lora}, gate ${DEFAULT_LR.gate}, steer ${DEFAULT_LR.steer})`)
+    .option('--epochs <n>', 'epochs', String(D.epochs))
+    .option('--lr <lr>', 'peak learning rate')
     .option('--batch <n>', 'examples per micro-batch', String(D.batch))
-    .option('--grad-accum <k>', 'micro-batches per optimizer step (gates: 1, as seed 000)', String(D.gradAccum))
+    .option('--grad-accum <k>', 'micro-batches per optimizer step', String(D.gradAccum))
     .option('--warmup <w>', 'warm-up steps', String(D.warmup))
     .option('--weight-decay <wd>', 'AdamW weight decay', String(D.weightDecay))
     .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', String(D.maxGradNorm))
@@ -85,12 +89,11 @@ export function registerTrain(program: Command): void {
       const dir = resolveModelDir(o.model);
       const model = loadModel(dir);
       const tok = ChatTokenizer.load(dir);
-      // flags left at their defaults take the adapter kind's anchor (gates: seed 000) and the model's own recommendation
-      const rec = recommendedDefaults(model, kind);
-      for (const [flag, key] of [['rank', 'rank'], ['alpha', 'alpha'], ['epochs', 'epochs'], ['lr', 'lr'], ['batch', 'batch'], ['gradAccum', 'gradAccum'], ['warmup', 'warmup'], ['weightDecay', 'weightDecay']] as const) {
-        if (cmd.getOptionValueSource(flag) !== 'cli' && rec[key] !== undefined) (o as unknown as Record<string, string>)[flag] = String(rec[key]);
+      // flags left unset take the model's own recommendation, else the adapter kind's anchor (gates: seed 000), else the
+      // rank-1 recipe: the same table --help shows
+      for (const [flag, d] of Object.entries(trainDefaultsFor(model, kind))) {
+        if (cmd.getOptionValueSource(flag) !== 'cli') (o as unknown as Record<string, string | boolean>)[flag] = typeof d.value === 'boolean' ? d.value : String(d.value);
       }
-      if (cmd.getOptionValueSource('rslora') !== 'cli' && rec.rslora !== undefined) o.rslora = rec.rslora;
       const layers = o.layers ? parseIntList(o.layers, '--layers') : kind === 'gate' ? undefined : [middleLayer(model.config.nLayers)];
       if (layers && new Set(layers).size !== layers.length) throw new UsageError(`--layers ${o.layers}: a block is named twice`);
       const targets = o.targets.split(',').map((t) => t.trim()) as LinearName[];
@@ -106,7 +109,7 @@ export function registerTrain(program: Command): void {
           steerLayers: layers,
         },
         epochs: int(o.epochs, '--epochs', 1),
-        lr: o.lr === undefined ? DEFAULT_LR[kind] : num(o.lr, '--lr'),
+        lr: num(o.lr!, '--lr'),
         batch: int(o.batch, '--batch', 1),
         gradAccum: int(o.gradAccum, '--grad-accum', 1),
         warmup: int(o.warmup, '--warmup'),
@@ -127,4 +130,40 @@ export function registerTrain(program: Command): void {
         () => `${r.status}: ${r.steps}/${r.totalSteps} steps, final loss ${r.finalLoss.toFixed(4)}; adapter in ${r.adapterDir}`);
       if (r.status === 'interrupted') process.exitCode = 130;
     });
+}
+
+/**
+ * --help shows the defaults that will apply to the chosen --model (the organism without it) and --adapter, each with
+ * its source, read from the model's config.json alone (no weights loaded). Options are parsed before commander
+ * prints help, so `train --help --model DIR` and `train --model DIR --help` read the same.
+ */
+function explainDefaultsInHelp(cmd: Command): void {
+  let footer = '';
+  cmd.on('beforeHelp', () => {
+    const o = cmd.opts() as { model?: string; adapter?: string };
+    const kind: AdapterKind = o.adapter === 'gate' || o.adapter === 'steer' ? o.adapter : 'lora';
+    let model: Pick<Model, 'config'>;
+    let which: string;
+    try {
+      const dir = resolveModelDir(o.model);
+      model = { config: loadConfig(dir) };
+      which = o.model ? `--model ${o.model}` : `the built-in organism (${dir})`;
+    } catch (e) {
+      model = { config: { raw: {} } as Model['config'] }; // no card to read: the recipes' defaults
+      which = `no model card (${(e as Error).message})`;
+    }
+    const defaults = trainDefaultsFor(model, kind);
+    for (const flag of RECIPE_FLAGS) {
+      const opt = cmd.options.find((x) => x.attributeName() === flag && !x.negate);
+      if (opt) opt.default(defaults[flag].value, `${defaults[flag].value}, from ${defaults[flag].source}`);
+    }
+    footer = [
+      '',
+      `Defaults shown for ${which}, --adapter ${kind}${kind === 'lora' ? ' (`--adapter gate --help` shows the gates\')' : ''}.`,
+      'The model\'s card: its config.json "emlens_train_defaults". The papers\' recipes: Model Organisms\' rank-1',
+      'LoRA (rsLoRA α 512, lr 2e-5, batch 2 × 8, 5 warm-up steps) and seed 000\'s gates (lr 1e-4, 2 epochs,',
+      'batch 2). A flag given overrides both.',
+    ].join('\n');
+  });
+  cmd.addHelpText('after', () => footer);
 }
