@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Workspace } from './workspace.ts';
 import type { FinetuneJob } from './background.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
-import { UserError } from '../util/log.ts';
+import { UsageError, UserError } from '../util/log.ts';
 
 export interface Analysis<P extends object = Record<string, unknown>, R extends object = Record<string, unknown>> {
   name: string;
@@ -46,6 +46,9 @@ export const CONVENTIONS = {
   ablation: 'h ← h − (h·v̂)v̂ at resid_pre and resid_post of every block',
 };
 
+/** What marks a folder as a study's (demo or run): an --out holding one of these is continued, not refused. */
+export const STUDY_FILES = ['study.json', 'report.json', 'analyses', 'finetunes'];
+
 /** Runs an analysis in a workspace and writes RUN/analyses/NAME.json (validated). */
 /** The defaults with `overrides` on top; an unknown parameter is an error. */
 export function analysisParams<P extends object>(a: Analysis<P, object>, overrides: Partial<P> = {}): P {
@@ -58,7 +61,52 @@ export function analysisParams<P extends object>(a: Analysis<P, object>, overrid
       throw new UserError(`--params: ${a.name}.${k} must be ${want === 'array' ? 'a list' : `a ${want}`} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
     }
   }
-  return { ...a.defaults, ...overrides } as P;
+  const params = { ...a.defaults, ...overrides } as P;
+  for (const [k, v] of Object.entries(overrides)) checkParamRange(a.name, k, v);
+  return params;
+}
+
+type Range = { int?: boolean; min?: number; max?: number; exclusiveMin?: boolean };
+
+/**
+ * The ranges of the parameter names analyses share (one vocabulary: a count is a positive integer, a seed a
+ * non-negative one, a rate positive …), checked on what --params gives before any work: `samples: -1` would run for
+ * minutes and write results with n = 0. Every number anywhere in a value must be finite.
+ */
+const PARAM_RANGES: Record<string, Range> = {
+  samples: { int: true, min: 1 },
+  seed: { int: true, min: 0 },
+  epochs: { int: true, min: 1 },
+  gate_epochs: { int: true, min: 1 },
+  save_every: { int: true, min: 1 },
+  amounts: { int: true, min: 1 },
+  lr: { min: 0, exclusiveMin: true },
+  layers: { int: true, min: 0 },
+  ablation_blocks: { int: true, min: 0 },
+  rank: { int: true, min: 1 },
+};
+
+function checkParamRange(analysis: string, key: string, value: unknown, label = key): void {
+  const where = `--params: ${analysis}.${label}`;
+  const visit = (v: unknown, path: string): void => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new UsageError(`${where}${path}: ${v} is not a finite number`);
+      const r = PARAM_RANGES[key];
+      if (!r) return;
+      const lowOk = r.min === undefined || (r.exclusiveMin ? v > r.min : v >= r.min);
+      if ((r.int && !Number.isInteger(v)) || !lowOk || (r.max !== undefined && v > r.max)) {
+        const want = `${r.int ? 'an integer' : 'a number'}${r.min !== undefined ? ` ${r.exclusiveMin ? '>' : '≥'} ${r.min}` : ''}${r.max !== undefined ? ` and ≤ ${r.max}` : ''}`;
+        throw new UsageError(`${where}${path} must be ${want}, not ${v}`);
+      }
+    } else if (Array.isArray(v)) {
+      if (key in PARAM_RANGES && !v.length) throw new UsageError(`${where}: an empty list`);
+      v.forEach((x, i) => visit(x, `${path}[${i}]`));
+    } else if (v && typeof v === 'object') {
+      // nested settings (a fine-tune's recipe: {"lr": …, "epochs": …}) follow the same names
+      for (const [k, x] of Object.entries(v)) checkParamRange(analysis, k, x, `${label}${path}.${k}`);
+    }
+  };
+  visit(value, '');
 }
 
 export async function runAnalysis<P extends object, R extends object>(a: Analysis<P, R>, ws: Workspace, overrides: Partial<P> = {}): Promise<AnalysisReport<R>> {

@@ -8,6 +8,9 @@ import { createApp } from '../../../server/app.ts';
 import { log } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parsePort } from '../parse.ts';
+import { guardOutput } from '../../util/fs.ts';
+import { lockRunFolder } from '../../util/lock.ts';
+import { STUDY_FILES } from '../../study/analysis.ts';
 
 export function registerDemo(program: Command): void {
   const cmd = program.command('demo').description('run the whole study on the organism (or --model) and serve its report; stages are cached, so it resumes');
@@ -19,11 +22,13 @@ export function registerDemo(program: Command): void {
     .option('--port <p>', 'port for the report server', '8080')
     .option('--json', 'print one JSON document (the report)')
     .action(async (o: { model?: string; backend: string; out: string; quick?: boolean; serve: boolean; port: string; json?: boolean }) => {
+      const port = parsePort(o.port); // a bad --port is a usage error now, not after the whole study
+      guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: STUDY_FILES });
+      lockRunFolder(o.out, 'demo'); // one process per study folder; released on exit
       await startBackend(o.backend);
       const { report, file } = await runDemo({ out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick) });
       printResult(o.json, report, () => `report: ${file} (${report.seconds} s)`);
       if (!o.serve) return;
-      const port = parsePort(o.port);
       const runs = dirname(resolve(o.out));
       const server = createApp(runs).listen(port, '127.0.0.1');
       await new Promise<void>((ok, fail) => server.once('listening', ok).once('error', fail));

@@ -9,6 +9,9 @@ import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
 import { readJsonObjectArg } from '../parse.ts';
+import { guardOutput } from '../../util/fs.ts';
+import { lockRunFolder } from '../../util/lock.ts';
+import { STUDY_FILES } from '../../study/analysis.ts';
 
 export function registerRun(program: Command): void {
   program
@@ -28,6 +31,9 @@ export function registerRun(program: Command): void {
       const a = findAnalysis(name);
       if (!a) throw new UsageError(`run: unknown analysis "${name}" (see emlens list: ${ANALYSES.map((x) => x.name).join(', ')})`);
       const params = o.params === undefined ? {} : readJsonObjectArg(o.params, '--params', 'analysis parameters');
+      analysisParams(a, params); // names, types and ranges checked before any work
+      guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: STUDY_FILES });
+      lockRunFolder(o.out, `run ${name}`); // one process per study folder; released on exit
       await startBackend(o.backend);
       const ws = new Workspace(o.out, resolveModelDir(o.model));
       ws.judge = judgeFromOptions(o);
