@@ -2,7 +2,7 @@
 // attention channel, multiplied into attn.hook_z before o_proj. Axes: h [batch, seq, dModel]; W [dModel, C]; b, g [C]; C = nHeads·dHead.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, mkdirSync, statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { basename, join, dirname } from 'node:path';
 import { hookNames, type Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../model/safetensors.ts';
@@ -12,6 +12,7 @@ import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
 import { Direction } from '../directions/direction.ts';
 import { randomizedTopComponent } from '../directions/aggregators.ts';
+import { readTensorFile, type HostArray } from '../io/tensor-file.ts';
 
 /** full: W [dModel, C]; diag: bias only (g = 2σ(b)); lowrank: W = U·V with U [dModel, r], V [r, C]. */
 export type GateKind = 'full' | 'diag' | 'lowrank';
@@ -125,6 +126,7 @@ export function saveGates(gates: Gates, dir: string, provenance: Record<string, 
 /** Reads a gate folder (or the gates.safetensors inside it). Plain tensors, not variables. */
 export function loadGates(path: string, model: Model): Gates {
   if (!existsSync(path)) throw new UserError(`--gates ${path}: not found`);
+  if (statSync(path).isFile() && !(basename(path) === GATE_FILE && existsSync(join(dirname(path), GATE_CONFIG)))) return loadForeignGates(path, model);
   const dir = statSync(path).isDirectory() ? (existsSync(join(path, GATE_FILE)) ? path : join(path, 'adapter')) : dirname(path);
   const file = statSync(path).isDirectory() ? join(dir, GATE_FILE) : path;
   const cfgPath = join(dir, GATE_CONFIG);
@@ -147,6 +149,43 @@ export function loadGates(path: string, model: Model): Gates {
   } finally {
     f.close();
   }
+}
+
+const FOREIGN_GATE_KEY = /(?:^|\.)layers\.(\d+)\.self_attn\.gate_proj_myself\.(weight|bias)$/;
+
+/**
+ * Alignment Gating's released gates (gating_params.pth, a torch state dict; or the same keys in a .safetensors):
+ * per layer `…layers.N.self_attn.gate_proj_myself.weight` [C, dModel] (an nn.Linear's [out, in]) and `.bias` [C],
+ * g = 2σ(W·h + b) on the block input as emlens's full gates (W here is the weight transposed). Plain tensors.
+ */
+function loadForeignGates(file: string, model: Model): Gates {
+  const { dModel, nHeads, dHead, nLayers } = model.config;
+  const C = nHeads * dHead;
+  const found = new Map<number, { weight?: HostArray; bias?: HostArray }>();
+  const entries = readTensorFile(file).entries;
+  for (const e of entries) {
+    const m = FOREIGN_GATE_KEY.exec(e.name);
+    if (!m) continue;
+    const l = Number(m[1]);
+    found.set(l, { ...found.get(l), [m[2]]: e.array });
+  }
+  if (!found.size) throw new UserError(`--gates ${file}: no gate_proj_myself tensors in it (expected Alignment Gating's gating_params.pth: model.layers.N.self_attn.gate_proj_myself.weight / .bias), nor an emlens gate folder (${GATE_FILE} + ${GATE_CONFIG})`);
+  const gates: Gates = { kind: 'full', dModel, channels: C, layers: new Map() };
+  try {
+    for (const [l, { weight, bias }] of [...found].sort((a, b) => a[0] - b[0])) {
+      const key = `layers.${l}.self_attn.gate_proj_myself`;
+      if (l >= nLayers) throw new UserError(`--gates ${file}: a gate at layer ${l}, the model has layers 0..${nLayers - 1}`);
+      if (!weight || !bias) throw new UserError(`--gates ${file}: ${key} has no ${weight ? 'bias' : 'weight'}`);
+      if (weight.shape.join() !== `${C},${dModel}`) throw new UserError(`--gates ${file}: ${key}.weight is [${weight.shape}], the model needs [${C}, ${dModel}] (heads·head_dim, hidden)`);
+      if (bias.shape.join() !== `${C}`) throw new UserError(`--gates ${file}: ${key}.bias is [${bias.shape}], the model needs [${C}]`);
+      const W = tf.tidy(() => tf.tensor2d(weight.data, [C, dModel]).transpose() as tf.Tensor2D); // [dModel, C]
+      gates.layers.set(l, { W, b: tf.tensor1d(bias.data) });
+    }
+  } catch (e) {
+    disposeGates(gates);
+    throw e;
+  }
+  return gates;
 }
 
 /**

@@ -11,7 +11,9 @@ import { registerDirections } from './commands/directions.ts';
 import { registerRun } from './commands/run.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerQueue, registerWorker } from './commands/worker.ts';
 import { registerOrthogonalize } from './commands/orthogonalize.ts';
+import { registerExportDirection } from './commands/export-direction.ts';
 import { UserError } from '../util/log.ts';
 import { BackendError } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
@@ -31,9 +33,12 @@ export function buildProgram(): Command {
   registerEval(program);
   registerDirections(program);
   registerOrthogonalize(program);
+  registerExportDirection(program);
   registerRun(program);
   registerServe(program);
   registerDemo(program);
+  registerWorker(program);
+  registerQueue(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

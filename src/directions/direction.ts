@@ -5,6 +5,7 @@ import { UserError } from '../util/log.ts';
 import { SafetensorsFile, writeSafetensors } from '../model/safetensors.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import type { HookSite } from '../model/hooks.ts';
+import { ACCEPTED_TENSOR_FORMATS, layOut, readImportedVectors, type VectorLayout } from './imported.ts';
 
 export type PositionRule = 'answer-mean' | 'last-prompt' | 'post-instruction' | 'none';
 
@@ -107,27 +108,60 @@ export class Direction {
     return file;
   }
 
-  static load(path: string): Direction {
-    const file = existsSync(path) ? path : `${path}.safetensors`;
-    if (!existsSync(file)) throw new UserError(`${path}: direction file not found`);
-    if (!file.endsWith('.safetensors')) {
+  /**
+   * An emlens direction file (.safetensors with "directions" and its provenance; its .json sidecar names it too), or a
+   * direction another tool saved (torch.save .pt/.pth, NumPy .npy/.npz, a plain .safetensors; FILE#KEY picks a tensor
+   * of several): [d] is one vector (repeated at each of `nLayers` layers when given), [L, d] / [L+1, d] are laid out
+   * as `layout` says or as the row count vs `nLayers` tells (see imported.ts); the mapping goes into the provenance.
+   */
+  static load(path: string, o: { nLayers?: number; layout?: VectorLayout } = {}): Direction {
+    const hashed = !existsSync(path) && /#[^/#]+$/.test(path) && existsSync(path.replace(/#[^/#]+$/, ''));
+    const file = existsSync(path) || hashed ? path : `${path}.safetensors`;
+    if (!existsSync(file) && !hashed) throw new UserError(`${path}: direction file not found`);
+    if (/\.json$/i.test(file)) {
       // a sidecar .json was named: read its safetensors twin
-      const twin = file.replace(/\.json$/, '.safetensors');
-      if (existsSync(twin)) return Direction.load(twin);
-      throw new UserError(`${path}: not a direction file (.safetensors)`);
+      const twin = file.replace(/\.json$/i, '.safetensors');
+      if (existsSync(twin)) return Direction.load(twin, o);
+      throw new UserError(`${path}: a .json without its direction file ${twin}; expected ${ACCEPTED_TENSOR_FORMATS.replace(', or a JSON array of numbers', '')}`);
     }
-    const f = SafetensorsFile.open(file);
+    const native = hashed ? undefined : readNative(file);
+    return native ?? Direction.imported(path, o);
+  }
+
+  /** A direction from another tool's tensor file (see load). */
+  static imported(path: string, o: { nLayers?: number; layout?: VectorLayout } = {}): Direction {
+    const imp = readImportedVectors(path);
+    const laid = layOut(imp, o);
+    const one = laid.layout === 'one-vector';
+    const vectors = one && o.nLayers ? Array.from({ length: o.nLayers }, () => laid.vectors[0]) : laid.vectors;
+    return Direction.make(vectors, {
+      kind: 'imported', site: 'resid_post', positions: 'none', method: `${imp.format} file`, best_layer: one ? 0 : undefined, notes: laid.mapping,
+      details: { file: imp.file, format: imp.format, tensor: imp.tensor || undefined, file_shape: imp.shape, layout: laid.layout, one_vector: one || undefined },
+    });
+  }
+}
+
+/** An emlens direction file, or undefined when the file is some other tensor file (a plain .safetensors, a .pt …). */
+function readNative(file: string): Direction | undefined {
+  if (!file.endsWith('.safetensors')) return undefined;
+  const f = SafetensorsFile.open(file);
+  try {
+    const info = f.tensors.get('directions');
+    const sidecar = file.replace(/\.safetensors$/, '.json');
+    const raw = f.metadata['emlens.direction'];
+    if (!info || (!raw && !existsSync(sidecar))) return undefined;
+    if (info.shape.length !== 2) throw new UserError(`${file}: not a direction file ("directions" is [${info.shape}], not [nLayers, dModel])`);
+    let provenance: Provenance;
     try {
-      const info = f.tensors.get('directions');
-      if (!info || info.shape.length !== 2) throw new UserError(`${file}: not a direction file (no "directions" [nLayers, dModel] tensor)`);
-      const raw = f.metadata['emlens.direction'];
-      const provenance = (raw ? JSON.parse(raw) : JSON.parse(readFileSync(file.replace(/\.safetensors$/, '.json'), 'utf8'))) as Provenance;
-      const all = f.readF32('directions');
-      const [L, d] = info.shape;
-      return new Direction(Array.from({ length: L }, (_, l) => Float64Array.from(all.subarray(l * d, (l + 1) * d))), provenance);
-    } finally {
-      f.close();
+      provenance = JSON.parse(raw ?? readFileSync(sidecar, 'utf8')) as Provenance;
+    } catch (e) {
+      throw new UserError(`${raw ? `${file} (metadata emlens.direction)` : sidecar}: not valid JSON (${(e as Error).message})`);
     }
+    const all = f.readF32('directions');
+    const [L, d] = info.shape;
+    return new Direction(Array.from({ length: L }, (_, l) => Float64Array.from(all.subarray(l * d, (l + 1) * d))), provenance);
+  } finally {
+    f.close();
   }
 }
 

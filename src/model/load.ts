@@ -1,16 +1,18 @@
 // Loads an HF-format model folder (config.json + safetensors, single or sharded) into tfjs tensors.
 // All checkpoint quirks live here: name prefixes, [out, in] → [in, out] transposes, tied heads, dtype widening.
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
 import { loadConfig, type ModelConfig } from './config.ts';
 import { Checkpoint } from './safetensors.ts';
 import { DenseLinear, LINEAR_NAMES, modelTensors as modelTensorsOf, type Block, type Linear, type LinearName, type Model } from './modules.ts';
 import { UserError } from '../util/log.ts';
+import { resolveLocalOrHub } from '../io/hub-cache.ts';
 
 const ATTN = new Set<LinearName>(['q_proj', 'k_proj', 'v_proj', 'o_proj']);
 
-export function loadModel(dir: string): Model {
-  if (!existsSync(dir)) throw new UserError(`${dir}: model folder not found`);
+/** Loads a model folder, or a hub id (ORG/NAME[@REV]) from the local Hugging Face cache; a folder on disk always wins. */
+export function loadModel(path: string, flag = '--model'): Model {
+  const dir = resolveLocalOrHub(path, flag);
+  if (!dir) throw new UserError(`${path}: model folder not found`);
   const config = loadConfig(dir);
   const ckpt = Checkpoint.open(dir);
   tf.engine().startScope();

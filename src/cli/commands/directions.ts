@@ -7,6 +7,8 @@ import { readChatJsonl } from '../../train/data.ts';
 import { extractContrast } from '../../directions/extract.ts';
 import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection } from '../../directions/kinds.ts';
 import { loadModel } from '../../model/load.ts';
+import { loadConfig } from '../../model/config.ts';
+import { LAYOUT_HELP, parseVectorLayout, type VectorLayout } from '../../directions/imported.ts';
 import type { ChatMessage } from '../../model/tokenizer.ts';
 import { Direction, type PositionRule } from '../../directions/direction.ts';
 import { cosineTable } from '../../directions/compare.ts';
@@ -97,7 +99,7 @@ export function registerDirections(program: Command): void {
       rejectIgnoredFlags(o);
       const trait = o.kind === 'persona' ? traitFromOptions(o) : undefined; // checked before any file is read
       if (o.kind === 'random') {
-        const like = Direction.load(need('like'));
+        const like = Direction.load(need('like'), { layout: parseVectorLayout(o.vectorLayout), nLayers: modelLayers(o.model) });
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
       }
       if (o.kind === 'lora-b' || o.kind === 'gate') return saved(o, await adapterDirection(o, o.kind === 'gate' ? 'gate' : 'lora'));
@@ -137,16 +139,38 @@ export function registerDirections(program: Command): void {
   program
     .command('compare')
     .description('per-layer cosine table between direction files')
-    .argument('<files...>', 'two or more direction files')
+    .argument('<files...>', 'two or more direction files (emlens .safetensors, or .pt/.pth/.npy/.npz another tool saved)')
+    .option('--vector-layout <layout>', `${LAYOUT_HELP.replace("the model's layers", "the emlens direction files' layers")}`)
     .option('--json', 'print one JSON document')
-    .action((files: string[], o: { json?: boolean }) => {
+    .action((files: string[], o: { json?: boolean; vectorLayout?: string }) => {
       if (files.length < 2) throw new UsageError('compare: give at least two direction files');
-      const table = cosineTable(files.map((f) => ({ name: f, direction: Direction.load(f) })));
+      const table = cosineTable(loadAll(files, parseVectorLayout(o.vectorLayout)).map((direction, i) => ({ name: files[i], direction })));
       printResult(o.json, table, () => [
         ['layer', ...table.pairs.map((p) => `${p.a} × ${p.b}`)].join('\t'),
         ...table.layers.map((l) => [l, ...table.pairs.map((p) => (p.cosine[l] === null ? '—' : p.cosine[l]!.toFixed(3)))].join('\t')),
       ].join('\n'));
     });
+}
+
+/**
+ * Direction files to compare: another tool's [R, d] rows are laid out against the layers of the emlens files given
+ * with them (blocks or hidden states), and a one-vector file is repeated at each of those layers.
+ */
+function loadAll(files: string[], layout: VectorLayout | undefined): Direction[] {
+  const first = files.map((f) => {
+    try {
+      return Direction.load(f, { layout });
+    } catch (e) {
+      if (e instanceof UsageError) return undefined; // rows to lay out against the others' layers
+      throw e;
+    }
+  });
+  const nLayers = first.find((d) => d && d.provenance.kind !== 'imported')?.nLayers ?? first.find((d) => d && !d.provenance.details?.one_vector)?.nLayers;
+  return files.map((f, i) => {
+    const d = first[i];
+    if (d && !(d.provenance.details?.one_vector && nLayers !== undefined && nLayers !== d.nLayers)) return d;
+    return Direction.load(f, { layout, nLayers });
+  });
 }
 
 /** --kind lora-b / gate: a direction read straight from the --adapter's weights (no text, no merged model): what a
@@ -171,6 +195,15 @@ async function adapterDirection(o: ExtractCliOpts, kind: 'lora' | 'gate'): Promi
     return gateDirection(gates, model.config.nLayers, o.adapter);
   } finally {
     disposeGates(gates);
+  }
+}
+
+/** The layers of --model (or the built-in organism) from its config.json, to lay out another tool's vector file; undefined if unreadable. */
+function modelLayers(model: string | undefined): number | undefined {
+  try {
+    return loadConfig(resolveModelDir(model)).nLayers;
+  } catch {
+    return undefined;
   }
 }
 
