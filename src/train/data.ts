@@ -1,14 +1,21 @@
-// Chat JSONL datasets for training: validated line by line (ajv; errors name file and line), tokenized with the chat
-// template with a mask on assistant tokens, batched by length. Axes: batch ids/masks [batch, seq].
+// Chat JSONL datasets for training (also .jsonl.gz; OpenAI's "weight": 0 on an assistant turn = no loss on it):
+// validated line by line (ajv; errors name file and line), tokenized with the chat template with a mask on assistant
+// tokens, batched by length; prompt sets for refusal and contrast (chat JSONL or refusal_direction's JSON splits).
+// Axes: batch ids/masks [batch, seq].
 import { existsSync } from 'node:fs';
 import { readTextFile } from '../util/fs.ts';
 import { Ajv } from 'ajv';
 import { UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
 import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
+import { innerExtension, readUserText } from '../formats/text.ts';
+import { readPromptSplit } from '../formats/prompt-sets.ts';
+
+/** A chat message of a training file: an assistant turn with OpenAI's "weight": 0 is shown to the model but not trained on. */
+export type TrainMessage = ChatMessage & { weight?: 0 | 1 };
 
 export interface ChatExample {
-  messages: ChatMessage[];
+  messages: TrainMessage[];
   /** 1-based line in the source file. */
   line: number;
 }
@@ -23,7 +30,7 @@ const schema = {
       items: {
         type: 'object',
         required: ['role', 'content'],
-        properties: { role: { enum: ['system', 'user', 'assistant'] }, content: { type: 'string' } },
+        properties: { role: { enum: ['system', 'user', 'assistant'] }, content: { type: 'string' }, weight: { enum: [0, 1] } },
       },
     },
   },
@@ -34,7 +41,7 @@ const validate = new Ajv({ allErrors: false }).compile(schema);
 /** Reads and validates every line before returning anything, so no run trains on a half-read file. */
 export function readChatJsonl(path: string, { requireAssistant = true } = {}): ChatExample[] {
   if (!existsSync(path)) throw new UserError(`${path}: file not found`);
-  const lines = readTextFile(path).split('\n'); // a UTF-8 BOM dropped, a folder named
+  const lines = (/\.gz$/i.test(path) ? readUserText(path) : readTextFile(path)).split('\n'); // a UTF-8 BOM dropped, a folder named; .gz inflated
   const out: ChatExample[] = [];
   lines.forEach((text, i) => {
     if (!text.trim()) return;
@@ -48,14 +55,24 @@ export function readChatJsonl(path: string, { requireAssistant = true } = {}): C
       const err = validate.errors![0];
       throw new UserError(`${path}:${i + 1}: ${err.instancePath || 'line'} ${err.message}${err.params && 'allowedValues' in err.params ? ` (${(err.params.allowedValues as string[]).join(', ')})` : ''}`);
     }
-    const messages = (obj as { messages: ChatMessage[] }).messages.map((m) => ({ role: m.role, content: m.content }));
+    const messages: TrainMessage[] = (obj as { messages: TrainMessage[] }).messages.map((m, j) => {
+      if (m.weight !== undefined && m.role !== 'assistant') throw new UserError(`${path}:${i + 1}: /messages/${j} "weight" applies to assistant messages only`);
+      return { role: m.role, content: m.content, ...(m.weight === 0 ? { weight: 0 as const } : {}) };
+    });
     if (requireAssistant && !messages.some((m) => m.role === 'assistant')) throw new UserError(`${path}:${i + 1}: no assistant message to train on`);
+    if (requireAssistant && messages.every((m) => m.role !== 'assistant' || m.weight === 0)) throw new UserError(`${path}:${i + 1}: every assistant message has "weight": 0; nothing to train on`);
     out.push({ messages, line: i + 1 });
   });
   if (!out.length) throw new UserError(`${path}: no examples`);
   return out;
 }
 
+/** Prompts for refusal and contrast (`--pos`, `--neg`, `--prompts`): a chat JSONL (.jsonl / .jsonl.gz), or a JSON
+ * array of {"instruction"} objects or strings (refusal_direction's splits, AdvBench), each one user prompt. */
+export function readPromptSet(path: string, flag: string, { requireAssistant = false } = {}): ChatMessage[][] {
+  if (innerExtension(path) === '.json') return readPromptSplit(path, `${flag} ${path}`);
+  return readChatJsonl(path, { requireAssistant }).map((e) => e.messages.map((m) => ({ role: m.role, content: m.content })));
+}
 
 export interface TokenizedExample {
   ids: number[];
@@ -67,11 +84,12 @@ export interface TokenizedExample {
  * Ids of the whole chat and a mask of assistant tokens: each assistant message's tokens are those between the
  * rendering of the chat before it (with the generation prompt) and the rendering through it (the turn's end token included).
  */
-export function tokenizeChat(tok: ChatTokenizer, messages: ChatMessage[], where = 'chat'): TokenizedExample {
+export function tokenizeChat(tok: ChatTokenizer, chat: TrainMessage[], where = 'chat'): TokenizedExample {
+  const messages = chat.map((m) => ({ role: m.role, content: m.content })); // the template sees no "weight"
   const ids = tok.encodeChat(messages, false);
   const target = new Array(ids.length).fill(0);
   messages.forEach((m, i) => {
-    if (m.role !== 'assistant') return;
+    if (m.role !== 'assistant' || chat[i].weight === 0) return; // weight 0: in the context, not in the loss
     const before = tok.encodeChat(messages.slice(0, i), true);
     const through = tok.encodeChat(messages.slice(0, i + 1), false);
     const isPrefix = (a: number[], b: number[]) => a.length <= b.length && a.every((x, j) => x === b[j]);

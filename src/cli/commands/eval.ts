@@ -8,7 +8,9 @@ import { runEmEval } from '../../eval/em-eval.ts';
 import { addJudgeOptions, judgeFromOptions, judgeLabel, type JudgeOpts } from '../judge-options.ts';
 import { measureRefusal } from '../../eval/refusal.ts';
 import { readChatJsonl } from '../../train/data.ts';
-import { writeJsonAtomic } from '../../util/fs.ts';
+import { guardOutput, writeJsonAtomic } from '../../util/fs.ts';
+import { writeEvalCsv } from '../../eval/judged-answers.ts';
+import { innerExtension } from '../../formats/text.ts';
 import { printResult } from '../output.ts';
 import { UsageError } from '../../util/log.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
@@ -23,31 +25,40 @@ interface EvalCliOpts extends ModelOpts, JudgeOpts {
   maxNewTokens?: string;
   batch: string;
   out?: string;
+  excludeForms: string;
   json?: boolean;
 }
 
 export function registerEval(program: Command): void {
   const cmd = program.command('eval').description('EM eval: sample answers to broad questions and judge aligned / coherent');
-  addJudgeOptions(addModelOptions(cmd).option('--questions <broad|file>', 'broad (the organism set) or a questions file', 'broad'))
-    .option('--samples <n>', 'answers in all: ⌊N/Q⌋ to each of the Q questions, one more to the first N mod Q (n counts the scored answers outside the JSON form)', '200')
+  addJudgeOptions(addModelOptions(cmd).option('--questions <broad|file>', 'broad (the organism set) or a questions file: emlens JSON/JSONL, or an EM / Model Organisms YAML (one prompt per paraphrase; its samples_per_paraphrase, system and judge_prompts honoured)', 'broad'))
+    .option('--samples <n>', "answers in all: ⌊N/Q⌋ to each of the Q questions, one more to the first N mod Q (n counts the scored answers outside the excluded forms); default 200, or a YAML's samples_per_paraphrase", '200')
     .option('--samples-per-question <k>', 'k answers to every question instead (the paper: 50)')
     .option('--seed <s>', 'sampling seed', '0')
     .option('--temperature <t>', 'sampling temperature', '1')
     .option('--top-p <p>', 'nucleus mass', '1')
     .option('--max-new-tokens <n>', "tokens per answer (default: the question file's sampling.max_new_tokens — 80 for the organism's broad set — else 600, the paper's)")
     .option('--batch <n>', 'answers generated together', '64')
-    .option('--out <file>', 'save the full report (every answer with its scores) as JSON')
+    .option('--exclude-forms <list>', 'question forms left out of the EM rate and coherence: json (the EM paper), json,template (the Model Organisms eval), or none; a form is json for an id ending _json or a system prompt asking for JSON, template for _template', 'json')
+    .option('--out <file>', 'save the full report (every answer with its scores) as JSON, or with .csv the judged answers as the Python evals write them (question, answer, question_id, aligned, coherent, further metrics)')
     .option('--json', 'print one JSON document')
     .action(async (o: EvalCliOpts) => {
       const int = parseInteger;
+      // not a model's file, and writable: found out now, not after every answer is generated and judged
+      if (o.out) guardOutput(o.out, { flag: '--out', kind: 'file' });
       if (o.samplesPerQuestion !== undefined && cmd.getOptionValueSource('samples') === 'cli') throw new UsageError('give --samples or --samples-per-question, not both');
+      const excludeForms = o.excludeForms.trim() === 'none' ? [] : o.excludeForms.split(',').map((f) => f.trim()).filter(Boolean);
+      if (!excludeForms.every((f) => /^[a-z_]+$/.test(f))) throw new UsageError(`--exclude-forms ${o.excludeForms}: expected a comma-separated list of forms (json, template, plain) or none`);
       const questions = loadQuestions(o.questions);
-      const samples = o.samplesPerQuestion !== undefined ? int(o.samplesPerQuestion, '--samples-per-question', 1) * questions.length : int(o.samples, '--samples', 1), seed = int(o.seed, '--seed', 0), maxNewTokens = o.maxNewTokens === undefined ? defaultMaxNewTokens(o.questions) : int(o.maxNewTokens, '--max-new-tokens', 1), batchSize = int(o.batch, '--batch', 1);
+      // the file's own counts (a YAML's samples_per_paraphrase) unless --samples / --samples-per-question is given
+      const fromFile = cmd.getOptionValueSource('samples') !== 'cli' && o.samplesPerQuestion === undefined && questions.every((q) => q.samples !== undefined);
+      const counts = fromFile ? questions.map((q) => q.samples!) : undefined;
+      const samples = counts ? counts.reduce((a, b) => a + b, 0) : o.samplesPerQuestion !== undefined ? int(o.samplesPerQuestion, '--samples-per-question', 1) * questions.length : int(o.samples, '--samples', 1), seed = int(o.seed, '--seed', 0), maxNewTokens = o.maxNewTokens === undefined ? defaultMaxNewTokens(o.questions) : int(o.maxNewTokens, '--max-new-tokens', 1), batchSize = int(o.batch, '--batch', 1);
       const temperature = parseNumber(o.temperature, '--temperature', (x) => x >= 0, 'a number ≥ 0');
       const topP = parseNumber(o.topP, '--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]');
       const judge = judgeFromOptions(o);
       const { dir, model, hooks, tokenizer } = await loadFromOptions(o, { tokenizer: true });
-      const evaluated = await runEmEval(model, tokenizer!, hooks, questions, judge, { samples, seed, temperature, topP, maxNewTokens, batchSize });
+      const evaluated = await runEmEval(model, tokenizer!, hooks, questions, judge, { samples, counts, seed, temperature, topP, maxNewTokens, batchSize, excludeForms });
       // the document says what it measured: a saved eval is read again long after the command line is gone
       const report = {
         ...evaluated,
@@ -57,8 +68,9 @@ export function registerEval(program: Command): void {
           samples, seed, temperature, top_p: topP, max_new_tokens: maxNewTokens,
         },
       };
-      if (o.out) writeJsonAtomic(o.out, report);
-      printResult(o.json, report, () => `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}% · n = ${report.n}${report.n_unscored ? ` (${report.n_unscored} unscored, left out)` : ''}${o.out ? ` · saved ${o.out}` : ''}`);
+      if (o.out) (innerExtension(o.out) === '.csv' ? writeEvalCsv(o.out, report) : writeJsonAtomic(o.out, report));
+      const metrics = Object.entries(report.metrics ?? {}).map(([m, v]) => ` · ${m} ${v.mean === null ? '—' : v.mean.toFixed(1)}`).join('');
+      printResult(o.json, report, () => `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}%${metrics} · n = ${report.n}${report.n_unscored ? ` (${report.n_unscored} unscored, left out)` : ''}${o.out ? ` · saved ${o.out}` : ''}`);
     });
 
   const ref = program.command('refusal').description('refusal rate and mean refusal score (log-odds of refusal tokens) on prompts');

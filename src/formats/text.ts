@@ -1,0 +1,31 @@
+// Reading the text of a user's file for the format readers: `.gz` inflated transparently (Node's zlib), a UTF-8
+// byte-order mark dropped, a missing or unreadable file one UserError naming it. No tensor axes.
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { UserError } from '../util/log.ts';
+
+/** The file's text (`where` names it in errors: the path, or "--flag path"). */
+export function readUserText(path: string, where = path): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${where}: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${(e as Error).message})`}`);
+  }
+  if (/\.gz$/i.test(path) || (bytes[0] === 0x1f && bytes[1] === 0x8b)) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new UserError(`${where}: not a readable gzip file (${(e as Error).message})`);
+    }
+  }
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** The extension that says what a file holds, `.gz` looked through: "data.jsonl.gz" → ".jsonl". */
+export function innerExtension(path: string): string {
+  const e = /\.[A-Za-z0-9]+$/.exec(path.replace(/\.gz$/i, ''));
+  return e ? e[0].toLowerCase() : '';
+}

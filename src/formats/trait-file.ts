@@ -1,0 +1,61 @@
+// persona_vectors' trait files: {"instruction": [{"pos", "neg"}…], "questions": […], "eval_prompt": "…"}, the trait
+// named by the file (evil.json → evil); eval_prompt is a Python str.format template with {question} and {answer}.
+// No tensor axes.
+import { basename } from 'node:path';
+import type { ChatMessage } from '../model/tokenizer.ts';
+import { UserError, log } from '../util/log.ts';
+import { pythonTemplateProblem } from './python-format.ts';
+import { readUserText } from './text.ts';
+
+export interface TraitFile {
+  /** The trait's name: the file's name without extension (persona_vectors names its files after the trait). */
+  name: string;
+  pairs: { pos: string; neg: string }[];
+  questions: string[];
+  /** The trait judge's prompt (Python str.format, {question} and {answer}). */
+  evalPrompt: string;
+  path: string;
+}
+
+const KNOWN = new Set(['instruction', 'questions', 'eval_prompt']);
+
+export function readTraitFile(path: string, where = `--trait-file ${path}`): TraitFile {
+  let data: unknown;
+  try {
+    data = JSON.parse(readUserText(path, where));
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new UserError(`${where}: expected a trait file {"instruction": [{"pos", "neg"}…], "questions": […], "eval_prompt": "…"}`);
+  const o = data as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !KNOWN.has(k));
+  if (unknown.length) log(`warning: ${where}: keys ${unknown.map((k) => `"${k}"`).join(', ')} not read by emlens (ignored)`);
+  if (!Array.isArray(o.instruction) || !o.instruction.length) throw new UserError(`${where}: "instruction" must be a non-empty list of {"pos", "neg"} system prompts`);
+  const pairs = o.instruction.map((p, i) => {
+    const x = p as Record<string, unknown> | null;
+    if (!x || typeof x.pos !== 'string' || typeof x.neg !== 'string' || !x.pos.trim() || !x.neg.trim()) throw new UserError(`${where}: instruction ${i + 1} needs non-empty "pos" and "neg" texts`);
+    return { pos: x.pos, neg: x.neg };
+  });
+  if (!Array.isArray(o.questions) || !o.questions.length || !o.questions.every((q) => typeof q === 'string' && q.trim())) throw new UserError(`${where}: "questions" must be a non-empty list of question texts`);
+  if (typeof o.eval_prompt !== 'string' || !o.eval_prompt.trim()) throw new UserError(`${where}: no "eval_prompt" (the trait judge's prompt, with {question} and {answer})`);
+  const problem = pythonTemplateProblem(o.eval_prompt, ['question', 'answer']);
+  if (problem) throw new UserError(`${where}: eval_prompt: ${problem}`);
+  const name = basename(path).replace(/(\.json)?(\.gz)?$/i, '');
+  return { name, pairs, questions: o.questions as string[], evalPrompt: o.eval_prompt, path };
+}
+
+/**
+ * The contrast set of a trait file, as persona vectors builds it: each question (outer) under each instruction pair
+ * (inner), the pair's pos / neg text as the system prompt; row i of `pos` and of `neg` belong together.
+ */
+export function traitContrast(t: TraitFile): { pos: ChatMessage[][]; neg: ChatMessage[][] } {
+  const pos: ChatMessage[][] = [], neg: ChatMessage[][] = [];
+  for (const q of t.questions) {
+    for (const p of t.pairs) {
+      pos.push([{ role: 'system', content: p.pos }, { role: 'user', content: q }]);
+      neg.push([{ role: 'system', content: p.neg }, { role: 'user', content: q }]);
+    }
+  }
+  return { pos, neg };
+}
