@@ -23,6 +23,7 @@ import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-opti
 import { UsageError, UserError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parseInteger } from '../parse.ts';
+import { guardOutput } from '../../util/fs.ts';
 
 interface ExtractCliOpts extends ModelOpts, JudgeOpts {
   kind: string;
@@ -87,6 +88,9 @@ export function registerDirections(program: Command): void {
     .option('--json', 'print one JSON document')
     .action(async (o: ExtractCliOpts) => {
       const seed = parseInteger(o.seed, '--seed');
+      // the direction file and its .json: never a model's file (extract --out MODEL/model would replace its weights)
+      const outFile = o.out.endsWith('.safetensors') ? o.out : `${o.out}.safetensors`;
+      guardOutput(outFile, { flag: '--out', kind: 'file', siblings: [outFile.replace(/\.safetensors$/, '.json')] });
       if (!EXTRACT_KINDS.includes(o.kind)) throw new UsageError(`--kind ${o.kind}: expected ${EXTRACT_KINDS.join(', ')}`);
       if (o.positions && !POSITION_RULES.includes(o.positions)) throw new UsageError(`--positions ${o.positions}: expected ${POSITION_RULES.join(', ')}`);
       if (!AGGREGATOR_NAMES.includes(o.method)) throw new UsageError(`--method ${o.method}: expected one of ${AGGREGATOR_NAMES.join(', ')}`);

@@ -8,6 +8,8 @@ import { ORGANISM_DIR } from '../paths.ts';
 import { printResult } from '../output.ts';
 import { parseInteger, readJsonObjectArg } from '../parse.ts';
 import { UsageError } from '../../util/log.ts';
+import { guardOutput } from '../../util/fs.ts';
+import { lockRunFolder } from '../../util/lock.ts';
 
 export function registerOrganism(program: Command): void {
   const organism = program.command('organism').description('the built-in model organism');
@@ -26,8 +28,11 @@ export function registerOrganism(program: Command): void {
       // the quick recipe is a pipeline check: written over the built-in organism it would replace every default model
       if (o.quick && build.getOptionValueSource('out') !== 'cli') throw new UsageError(`--quick needs --out DIR (it would overwrite the built-in organism in ${ORGANISM_DIR})`);
       const seed = parseInteger(o.seed, '--seed');
+      // an organism folder of its own (build.json, .build) is rebuilt or resumed; any other model or non-empty folder is refused
+      guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: ['build.json', '.build'] });
       const base = { ...(o.quick ? QUICK_RECIPE : DEFAULT_RECIPE), seed };
       const recipe = o.recipe === undefined ? base : applyRecipeOverrides(base, readJsonObjectArg(o.recipe, '--recipe', 'recipe fields'));
+      lockRunFolder(o.out, 'organism build'); // one build per folder; released on exit
       await startBackend(o.backend);
       const workers = o.workers === undefined ? undefined : parseInteger(o.workers, '--workers', 0);
       const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained, workers });

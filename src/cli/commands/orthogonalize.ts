@@ -13,6 +13,7 @@ import { fileSha256 } from '../../util/hash.ts';
 import { UsageError, UserError } from '../../util/log.ts';
 import { EMLENS_VERSION } from '../../util/version.ts';
 import { printResult } from '../output.ts';
+import { guardOutput } from '../../util/fs.ts';
 
 interface OrthogonalizeOpts {
   model?: string;
@@ -40,6 +41,7 @@ export function registerOrthogonalize(program: Command): void {
     .action(async (o: OrthogonalizeOpts) => {
       if (!DTYPES.includes(o.dtype as (typeof DTYPES)[number])) throw new UsageError(`--dtype ${o.dtype}: expected ${DTYPES.join(', ')}`);
       if (existsSync(o.out) && readdirSync(o.out).length) throw new UserError(`--out ${o.out}: the folder is not empty (choose a new one)`);
+      guardOutput(o.out, { flag: '--out', kind: 'dir' }); // a file there, or an unwritable place: found out before any work
       const modelDir = resolveModelDir(o.model);
       await startBackend(o.backend);
       const base = loadModel(modelDir);

@@ -13,7 +13,8 @@ import { TRAIN_DEFAULTS, middleLayer } from '../../train/defaults.ts';
 import { RECIPE_FLAGS, trainDefaultsFor, type AdapterKind } from '../../train/default-sources.ts';
 import { loadConfig } from '../../model/config.ts';
 import type { Model } from '../../model/modules.ts';
-import { parseIntList, parseInteger, parseNumber } from '../parse.ts';
+import { checkLayersInRange, parseIntList, parseInteger, parseNumber, parseTargets } from '../parse.ts';
+import { loadConfig as modelConfigOf } from '../../model/config.ts';
 
 interface TrainCliOpts {
   model?: string;
@@ -87,6 +88,9 @@ export function registerTrain(program: Command): void {
       const kind = o.adapter as 'lora' | 'gate' | 'steer';
       await startBackend(o.backend);
       const dir = resolveModelDir(o.model);
+      // module and block flags checked against config.json before any weight is read: usage errors (exit 2)
+      parseTargets(o.targets);
+      if (o.layers) checkLayersInRange(parseIntList(o.layers, '--layers'), modelConfigOf(dir).nLayers, '--layers');
       const model = loadModel(dir);
       const tok = ChatTokenizer.load(dir);
       // flags left unset take the model's own recommendation, else the adapter kind's anchor (gates: seed 000), else the
@@ -96,7 +100,7 @@ export function registerTrain(program: Command): void {
       }
       const layers = o.layers ? parseIntList(o.layers, '--layers') : kind === 'gate' ? undefined : [middleLayer(model.config.nLayers)];
       if (layers && new Set(layers).size !== layers.length) throw new UsageError(`--layers ${o.layers}: a block is named twice`);
-      const targets = o.targets.split(',').map((t) => t.trim()) as LinearName[];
+      const targets = parseTargets(o.targets);
       const int = (v: string, flag: string, min = 0) => parseInteger(v, flag, min);
       const num = (v: string, flag: string) => parseNumber(v, flag, (x) => x >= 0, 'a number ≥ 0');
       const opts: TrainOptions = {
