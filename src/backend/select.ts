@@ -1,8 +1,11 @@
-// Picks and initialises the tfjs backend: tensorflow (tfjs-node-gpu) → webgpu (Dawn) → wasm → cpu.
+// Picks and initialises the tfjs backend: tensorflow (tfjs-node-gpu) → webgpu (Dawn) → wasm → cpu, and wasm's threads.
 // No tensor axes here; every backend gets the kernels it lacks for training (see missing-kernels.ts).
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { registerMissingKernels } from './missing-kernels.ts';
+import { MAX_WASM_THREADS, registerThreadedWasm, wasmThreadsCount } from './wasm-threads.ts';
+import { probeWebgpu } from './webgpu-probe.ts';
 import { log } from '../util/log.ts';
 
 export const BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -14,21 +17,43 @@ export class BackendError extends Error {}
 /** Why each backend that `auto` skipped was skipped (for `--backend` diagnostics). */
 const skipped: Partial<Record<BackendName, string>> = {};
 let active: BackendName | undefined;
+let activeThreads = 1;
+let threadNote = '';
 
 export function isBackendChoice(s: string): s is BackendChoice {
   return s === 'auto' || (BACKENDS as readonly string[]).includes(s);
 }
 
-/** Initialise the requested backend (or the first that works) and print the choice on stderr. */
-export async function initBackend(choice: BackendChoice = 'auto', opts: { quiet?: boolean } = {}): Promise<BackendName> {
+let requestedThreads: number | undefined;
+
+/** The wasm thread count to use (`--threads`); call before initBackend. */
+export function setWasmThreads(n: number | undefined): void {
+  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new BackendError(`threads must be a positive integer, got ${n}`);
+  requestedThreads = n;
+}
+
+/** Threads wasm will use: initBackend's option, else --threads, else EMLENS_THREADS, else every core (at most 8). */
+export function resolveWasmThreads(explicit?: number): number {
+  const env = process.env.EMLENS_THREADS ? Number(process.env.EMLENS_THREADS) : undefined;
+  const n = explicit ?? requestedThreads ?? (env !== undefined && Number.isInteger(env) && env >= 1 ? env : availableParallelism());
+  return Math.max(1, Math.min(MAX_WASM_THREADS, n));
+}
+
+/** Threads the active backend computes with (wasm's pool; 1 for the others as far as emlens controls them). */
+export function backendThreads(): number {
+  return activeThreads;
+}
+
+/** Initialise the requested backend (or the first that works) and print the choice on stderr in one line. */
+export async function initBackend(choice: BackendChoice = 'auto', opts: { quiet?: boolean; threads?: number } = {}): Promise<BackendName> {
   if (active && (choice === 'auto' || choice === active)) return active;
   const order: BackendName[] = choice === 'auto' ? [...BACKENDS] : [choice];
   for (const name of order) {
-    const why = await tryBackend(name);
+    const why = await tryBackend(name, choice === name, opts.threads);
     if (why === undefined) {
       active = name;
       registerMissingKernels(name);
-      if (!opts.quiet) log(`backend: ${name}${describeBackend(name)}`);
+      if (!opts.quiet) log(`backend: ${name}${describeBackend(name)}${describeSkipped(order.slice(0, order.indexOf(name)))}`);
       return name;
     }
     skipped[name] = why;
@@ -44,35 +69,61 @@ export function activeBackend(): BackendName {
 
 function describeBackend(name: BackendName): string {
   if (name === 'webgpu') return ` (${webgpuAdapterName ?? 'adapter'})`;
-  if (name === 'wasm') return ` (simd ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'on' : 'off'}, single-threaded)`;
+  if (name === 'wasm') {
+    const simd = wasmSimd ? 'simd' : 'no simd';
+    return ` (${simd}, ${activeThreads} thread${activeThreads === 1 ? '' : 's'}${threadNote})`;
+  }
   return '';
 }
 
-let webgpuAdapterName: string | undefined;
+function describeSkipped(names: BackendName[]): string {
+  const parts = names.filter((n) => skipped[n]).map((n) => `${n}: ${skipped[n]}`);
+  return parts.length ? ` — ${parts.join('; ')}` : '';
+}
 
-/** Returns undefined when the backend is ready, else the reason it is not. */
-async function tryBackend(name: BackendName): Promise<string | undefined> {
+let webgpuAdapterName: string | undefined;
+let wasmSimd = false;
+
+/** Returns undefined when the backend is ready, else the reason it is not. `asked`: named by --backend, not by auto. */
+async function tryBackend(name: BackendName, asked: boolean, threads?: number): Promise<string | undefined> {
   try {
     switch (name) {
       case 'tensorflow': {
         const pkg = '@tensorflow/tfjs-node-gpu';
-        await import(pkg); // optional dependency: absent where libtensorflow cannot be installed
+        try {
+          await import(pkg); // optional dependency: absent where libtensorflow cannot be installed
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return 'not installed';
+          throw e;
+        }
         break;
       }
       case 'webgpu': {
-        const why = await provideNavigatorGpu();
+        const why = await provideNavigatorGpu(asked);
         if (why) return why;
         await import('@tensorflow/tfjs-backend-webgpu');
         break;
       }
-      case 'wasm':
+      case 'wasm': {
         await import('@tensorflow/tfjs-backend-wasm');
+        const n = resolveWasmThreads(threads);
+        wasmSimd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+        if (n > 1 && !wasmSimd) threadNote = '; threads need wasm SIMD';
+        else if (n > 1) {
+          try {
+            await registerThreadedWasm(n);
+          } catch (e) {
+            threadNote = `; threads unavailable: ${(e as Error).message.split('\n')[0]}`;
+          }
+        }
         break;
+      }
       case 'cpu':
         break;
     }
     if (!(await tf.setBackend(name))) return 'tf.setBackend failed';
     await tf.ready();
+    if (name === 'wasm') activeThreads = await wasmThreadsCount();
     if (name === 'webgpu') await watchWebgpuErrors();
     if (name === 'cpu') (tf.backend() as { firstUse?: boolean }).firstUse = false; // skip tfjs's "install tfjs-node" banner
     return undefined;
@@ -81,17 +132,24 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
   }
 }
 
-/** Dawn in Node: expose navigator.gpu before the tfjs webgpu backend registers. */
-async function provideNavigatorGpu(): Promise<string | undefined> {
+/**
+ * Dawn in Node: expose navigator.gpu before the tfjs webgpu backend registers. The adapter is first asked for in a child
+ * process (webgpu-probe.ts) so that Dawn's native warnings stay out of our stderr; a software adapter (lavapipe,
+ * SwiftShader) is only taken when --backend webgpu asked for it.
+ */
+async function provideNavigatorGpu(asked: boolean): Promise<string | undefined> {
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (g.navigator?.gpu) return undefined;
-  if (process.platform === 'linux' && !hasVulkanLoader()) return 'no Vulkan loader (libvulkan.so.1) on this machine';
-  const webgpu = (await import('webgpu')) as unknown as { create(flags: string[]): GpuLike; globals: object };
-  Object.assign(globalThis, webgpu.globals);
+  if (process.platform === 'linux' && !hasVulkanLoader() && !process.env.EMLENS_WEBGPU_MODULE) return 'no Vulkan loader (libvulkan.so.1)';
+  const probe = await probeWebgpu();
+  if (!probe.ok) return probe.why;
+  if (probe.software && !asked) return `only a software adapter (${probe.name}), used only with --backend webgpu`;
+  const webgpu = (await import(process.env.EMLENS_WEBGPU_MODULE ?? 'webgpu')) as unknown as { create(flags: string[]): GpuLike; globals?: object };
+  Object.assign(globalThis, webgpu.globals ?? {});
   const gpu = webgpu.create([]);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return 'no WebGPU adapter (no GPU driver found)';
-  webgpuAdapterName = adapter.info?.description || adapter.info?.vendor || undefined;
+  webgpuAdapterName = adapter.info?.description || adapter.info?.vendor || probe.name;
   Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
   return undefined;
 }

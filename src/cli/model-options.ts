@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { activeBackend, initBackend, isBackendChoice, type BackendChoice } from '../backend/select.ts';
+import { activeBackend, initBackend, isBackendChoice, setWasmThreads, type BackendChoice } from '../backend/select.ts';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
@@ -35,7 +35,14 @@ export interface ModelOpts {
 }
 
 export function addBackendOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--backend <name>', 'tfjs backend: auto|tensorflow|webgpu|wasm|cpu').default('auto'));
+  return cmd
+    .addOption(new Option('--backend <name>', 'tfjs backend: auto|tensorflow|webgpu|wasm|cpu').default('auto'))
+    .addOption(new Option('--threads <n>', 'wasm threads (default: every core, at most 8; 1: the single-threaded build)'))
+    .hook('preAction', (c) => {
+      const t = c.opts().threads as string | undefined;
+      if (t !== undefined && !/^[1-9]\d*$/.test(t)) throw new UsageError(`--threads ${t}: expected a positive integer`);
+      setWasmThreads(t === undefined ? undefined : Number(t));
+    });
 }
 
 export function addModelOptions(cmd: Command, { interventions = true } = {}): Command {
