@@ -36,7 +36,7 @@ export interface DirectionComparison {
 /** Each answer's answer-token mean at resid_post of every layer, projected on the direction's unit vector of that layer. */
 function projectAnswers(ws: Workspace, run: string, file: string, finetune: string, answers: JudgedAnswer[]): DirectionComparison['projection'] {
   const d = Direction.load(file);
-  const { model, hooks, release } = ws.apply({ lora: run });
+  const { model, hooks, release } = ws.apply({ adapter: run });
   const chats = answers.map((a) => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }]);
   let c;
   try {

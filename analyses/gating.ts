@@ -4,7 +4,7 @@
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune, loraJob } from '../src/study/steps.ts';
-import type { Workspace } from '../src/study/workspace.ts';
+import type { InterventionSpec, Workspace } from '../src/study/workspace.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
 import { capabilityLoss } from '../src/eval/capability.ts';
 import { generatePostTrainSet } from '../src/data/organism/index.ts';
@@ -42,6 +42,11 @@ function gateJob(ws: Workspace, p: Params): FinetuneJob {
   return { name: 'gates', spec };
 }
 
+/** The intervention of a gate-curve point: the gates at scale λ (none at 0), on the EM fine-tune `lora` or the base. */
+export function gateCell(gates: string, scale: number, lora?: string): InterventionSpec {
+  return { ...(lora ? { adapter: lora } : {}), ...(scale === 0 ? {} : { gates, gateScale: scale }) };
+}
+
 export const gating: Analysis<Params, GatingResult> = {
   name: 'gating',
   description: 'Alignment gates from sycophancy data: amplify (λ=1) vs reverse (λ=−1), on the base and on another domain’s EM model',
@@ -62,7 +67,7 @@ export const gating: Analysis<Params, GatingResult> = {
     const em = await emFinetune(ws, p.em_finetune, s);
     const chats = p.capability_data ? readChatJsonl(p.capability_data).map((e) => e.messages) : generatePostTrainSet({ seed: 991, count: 64 }).map((d) => d.messages);
     const point = async (scale: number, lora?: string): Promise<Point> => {
-      const iv = { lora, gates: scale === 0 ? undefined : { dir: join(gateRun, 'adapter'), scale } };
+      const iv = gateCell(join(gateRun, 'adapter'), scale, lora);
       const r = await ws.evaluate(`${lora ? p.em_finetune.name : 'base'}-gates${scale}`, iv, s);
       const { model, hooks, release } = ws.apply(iv);
       try {

@@ -58,8 +58,8 @@ export const rebound: Analysis<Params, ReboundResult> = {
       const data = ws.path('data', `contradictory-${k}.jsonl`);
       if (!existsSync(data)) writeFileSync(data, lines.slice(0, k).join('\n') + '\n');
       const spec = ws.trainSpec(data, 'lora', { epochs: p.epochs, warmup: 1 });
-      fromBase.push(cell(await ws.evaluate(`rebound-base-${k}`, { lora: await ws.finetune(`rebound-base-${k}`, spec) }, s)));
-      fromPositive.push(cell(await wsPos.evaluate(`rebound-positive-${k}`, { lora: await wsPos.finetune(`rebound-positive-${k}`, spec) }, s)));
+      fromBase.push(cell(await ws.evaluate(`rebound-base-${k}`, { adapter: await ws.finetune(`rebound-base-${k}`, spec) }, s)));
+      fromPositive.push(cell(await wsPos.evaluate(`rebound-positive-${k}`, { adapter: await wsPos.finetune(`rebound-positive-${k}`, spec) }, s)));
     }
     return { amounts: p.amounts, base: cell(await ws.evaluate('base', {}, s)), positive: cell(await wsPos.evaluate('positive', {}, s)), from_base: fromBase, from_positive: fromPositive };
   },

@@ -6,8 +6,7 @@ import { refusalDirection } from '../src/study/steps.ts';
 import { measureRefusal, meanKl } from '../src/eval/refusal.ts';
 import { readChatJsonl } from '../src/train/data.ts';
 import { Direction } from '../src/directions/direction.ts';
-import { ablationHooks } from '../src/interventions/ablate.ts';
-import { steeringHook } from '../src/interventions/steer.ts';
+import { applyInterventions } from '../src/interventions/spec.ts';
 
 interface Params {
   harmful_eval: string;
@@ -44,14 +43,14 @@ export const refusal: Analysis<Params, RefusalResult> = {
   async run(ws, p) {
     const d = Direction.load(await refusalDirection(ws));
     const layer = d.provenance.best_layer ?? 0;
-    const v = d.at(layer);
     // the prompts only: an answer in the file would move the measured position past the assistant tag
     const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages.filter((m) => m.role !== 'assistant'));
     const harmful = prompts(p.harmful_eval), harmless = prompts(p.harmless_eval);
-    const ablate = ablationHooks(v, ws.model.config.nLayers, undefined, 'full');
+    // the spec's hooks (no adapter: nothing to dispose); row = block = the direction's best layer
+    const ablate = applyInterventions(ws.model, { ablate: { direction: d, row: layer, mode: 'full' } }).hooks;
     // added at the prompt's positions: the refusal is decided there; added at every generated position too, the
     // organism repeats the refusal token ("i i i …") instead of refusing
-    const add = [steeringHook({ layer, alpha: p.add_scale, vector: Float32Array.from(v), site: 'resid_pre', positions: p.add_positions })];
+    const add = applyInterventions(ws.model, { steer: [{ direction: d, layer, row: layer, alpha: p.add_scale, site: 'resid_pre', positions: p.add_positions }] }).hooks;
     const rate = (r: ReturnType<typeof measureRefusal>): Rate => ({ refusal_rate: r.refusal_rate, mean_refusal_score: r.mean_refusal_score });
     return {
       layer,

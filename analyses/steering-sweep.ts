@@ -1,8 +1,10 @@
 // steering-sweep: EM% and coherence of the base model as an EM direction is added with growing coefficients,
-// layer by layer. Axes: [layer][coefficient].
+// layer by layer: the cell for block L adds the direction's row L at resid_post(L) (as the CLI's `--steer L:α:DIR
+// --direction-layer L`; without --direction-layer the CLI reads the file's best row). Axes: [layer][coefficient].
 import type { Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, withGivenDirection } from '../src/study/steps.ts';
+import type { InterventionSpec } from '../src/interventions/spec.ts';
 
 interface Params {
   source: { name: string; data: string };
@@ -23,6 +25,11 @@ export interface SteeringSweep {
   coherence: number[][];
 }
 
+/** The intervention of the cell (block `layer`, coefficient `alpha`): the direction's row `layer` added at that block. */
+export function sweepCell(direction: string, layer: number, alpha: number): InterventionSpec {
+  return { steer: [{ direction, layer, row: layer, alpha }] };
+}
+
 export const steeringSweep: Analysis<Params, SteeringSweep> = {
   name: 'steering-sweep',
   description: 'EM% and coherence vs steering coefficient per layer, adding an EM direction to the base model',
@@ -41,7 +48,7 @@ export const steeringSweep: Analysis<Params, SteeringSweep> = {
     for (const layer of layers) {
       const er: number[] = [], cr: number[] = [];
       for (const alpha of p.coefficients) {
-        const r = !src.direction || alpha === 0 ? await ws.evaluate('base', {}, s) : await ws.evaluate(`sweep-${p.source.name}-L${layer}-a${alpha}`, { steer: [{ direction: src.direction, layer, alpha }] }, s);
+        const r = !src.direction || alpha === 0 ? await ws.evaluate('base', {}, s) : await ws.evaluate(`sweep-${p.source.name}-L${layer}-a${alpha}`, sweepCell(src.direction, layer, alpha), s);
         er.push(r.em_rate);
         cr.push(r.coherence);
       }

@@ -93,7 +93,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     }
     if (p.ablation_blocks !== 'all' && p.ablation_blocks !== 'best') throw new UserError(`--params: steering-transfer.ablation_blocks must be "all" or "best", not ${JSON.stringify(p.ablation_blocks)}`);
     // one block (the direction's best layer) or every block; the suffix keeps the two settings' evals apart
-    const at = (name: string) => (p.ablation_blocks === 'best' ? { at: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
+    const at = (name: string) => (p.ablation_blocks === 'best' ? { layers: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
     const tag = p.ablation_blocks === 'best' ? '-at-best' : '';
     if (p.addition_targets !== 'base' && p.addition_targets !== 'all') throw new UserError(`--params: steering-transfer.addition_targets must be "base" or "all", not ${JSON.stringify(p.addition_targets)}`);
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
@@ -102,8 +102,8 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       const rnd = randoms.get(src.name);
       const row: (Cell | null)[] = [], rrow: (Cell | null)[] = [];
       for (const tgt of fts) {
-        row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-ablate-${src.name}${tag}`, { lora: tgt.run, ablate: { direction: src.direction, ...at(src.name) } }, s)) : null);
-        rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-ablate-random-${src.name}${tag}`, { lora: tgt.run, ablate: { direction: rnd, ...at(src.name) } }, s)) : null);
+        row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-ablate-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: src.direction, ...at(src.name) } }, s)) : null);
+        rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-ablate-random-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: rnd, ...at(src.name) } }, s)) : null);
       }
       ablation.push(row);
       randomAblation.push(rrow);
@@ -118,8 +118,8 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
         const rnd = randoms.get(src.name);
         const row: (Cell | null)[] = [], rrow: (Cell | null)[] = [];
         for (const tgt of fts) {
-          row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-add-${src.name}`, { lora: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
-          rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-add-random-${src.name}`, { lora: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
+          row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-add-${src.name}`, { adapter: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
+          rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-add-random-${src.name}`, { adapter: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
         }
         additionMatrix.push(row);
         randomAdditionMatrix.push(rrow);
@@ -130,12 +130,12 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       loraAblation = [];
       for (const src of fts) {
         const row: (Cell | null)[] = [];
-        for (const tgt of fts) row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-${src.name}`, { lora: tgt.run, loraAblate: { direction: src.direction } }, s)) : null);
+        for (const tgt of fts) row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-${src.name}`, { adapter: tgt.run, loraProjection: { direction: src.direction } }, s)) : null);
         loraAblation.push(row);
       }
       const rnd = randoms.values().next().value;
       randomLoraAblation = [];
-      for (const tgt of fts) randomLoraAblation.push(rnd ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-random`, { lora: tgt.run, loraAblate: { direction: rnd } }, s)) : null);
+      for (const tgt of fts) randomLoraAblation.push(rnd ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-random`, { adapter: tgt.run, loraProjection: { direction: rnd } }, s)) : null);
     }
     let writeAblation: Cell[][] | null = null, randomWriteAblation: Cell[] | null = null, writeLayers: number[][] | null = null;
     if (p.write_ablation) {
@@ -149,13 +149,13 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
         const at = write.norms().flatMap((n, l) => (n > 0 ? [l] : []));
         writeLayers.push(at);
         const row: Cell[] = [];
-        for (const tgt of fts) row.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { lora: tgt.run, ablate: { direction: file, at } }, s)));
+        for (const tgt of fts) row.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { adapter: tgt.run, ablate: { direction: file, layers: at } }, s)));
         writeAblation.push(row);
       }
       const like = first!;
       const rnd = await ws.direction('random-write', { like: contentDigest(like.file), seed: p.seed }, () => randomDirectionLike(like.direction, p.seed, { notes: `equal norm to lora-write-${fts[0].name}` }));
       randomWriteAblation = [];
-      for (const tgt of fts) randomWriteAblation.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-random`, { lora: tgt.run, ablate: { direction: rnd, at: writeLayers[0] } }, s)));
+      for (const tgt of fts) randomWriteAblation.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-random`, { adapter: tgt.run, ablate: { direction: rnd, layers: writeLayers[0] } }, s)));
     }
     const baseline = fts.map((t) => cell(t.eval));
     const reduce = (c: Cell | null, j: number) => (c && baseline[j].em > 0 ? 1 - c.em / baseline[j].em : null);

@@ -9,14 +9,10 @@ import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
-import { disposeLora, loadLora, withLora, type LoraAdapter } from '../adapters/lora.ts';
-import { GATE_CONFIG, gateHooks, loadGates } from '../adapters/gates.ts';
-import { STEER_CONFIG, loadSteeringVectors, steeringVectorHooks } from '../adapters/steering-vector.ts';
 import { parseInteger, parseNumber } from './parse.ts';
-import { steeringHook } from '../interventions/steer.ts';
-import { ablationHooks } from '../interventions/ablate.ts';
-import { projectLoraB, residualWritingModules } from '../interventions/lora-projection.ts';
-import { readVector } from '../interventions/vector-file.ts';
+import { applyInterventions, findAdapter as findAdapterIn, type InterventionSpec } from '../interventions/spec.ts';
+import { EmlensError } from '../util/errors.ts';
+import { Direction } from '../directions/direction.ts';
 import { UsageError, UserError } from '../util/log.ts';
 import { ORGANISM_DIR } from './paths.ts';
 
@@ -86,6 +82,8 @@ export interface LoadedModel {
   base: Model;
   hooks: Hook[];
   tokenizer?: ChatTokenizer;
+  /** The intervention the flags describe (applied: `model` and `hooks` are its result). */
+  spec: InterventionSpec;
 }
 
 /** Backend, model, adapters and interventions from the shared flags. */
@@ -94,18 +92,26 @@ export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}):
   const dir = resolveModelDir(o.model);
   if (o.ablateLora && !o.adapter) throw new UsageError('--ablate-lora: needs a LoRA --adapter to ablate it from');
   const base = loadModel(dir);
-  let model = base;
-  const hooks: Hook[] = [];
-  if (o.adapter) {
-    const a = findAdapter(o.adapter);
-    if (o.ablateLora && a.kind !== 'lora') throw new UserError(`--ablate-lora: --adapter ${o.adapter} is a ${a.kind === 'gate' ? 'gate' : 'steering-vector'} adapter, not a LoRA`);
-    if (a.kind === 'lora') model = withLora(model, ablatedLora(o, loadLora(a.dir, model), model));
-    if (a.kind === 'steer') hooks.push(...steeringVectorHooks(loadSteeringVectors(a.dir, model)));
-    if (a.kind === 'gate') hooks.push(...gateHooks(loadGates(a.dir, model), gateScale(o)));
+  const spec = specFromOptions(o, base.config.nLayers);
+  const { model, hooks } = withFlagNames(() => applyInterventions(base, spec));
+  return { dir, model, base, hooks, spec, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
+}
+
+/** The library parameter of an InterventionSpec each flag sets. */
+const FLAG_OF: [string, string][] = [
+  ['spec.adapter', '--adapter'], ['spec.loraProjection', '--ablate-lora'], ['spec.gateScale', '--gate-scale'], ['spec.gates', '--gates'],
+  ['spec.steer', '--steer'], ['spec.ablate.layers', '--ablate-layers'], ['spec.ablate.mode', '--ablate-mode'], ['spec.ablate', '--ablate'],
+];
+
+/** Runs f, saying a library error about a spec parameter as the flag that set it. */
+function withFlagNames<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const flag = e instanceof EmlensError ? FLAG_OF.find(([p]) => e.param === p || e.param.startsWith(`${p}.`) || e.param.startsWith(`${p}[`))?.[1] : undefined;
+    if (flag) throw new UserError(`${flag}: ${(e as EmlensError).detail}`);
+    throw e;
   }
-  if (o.gates) hooks.push(...gateHooks(loadGates(o.gates, model), gateScale(o)));
-  hooks.push(...interventionHooks(o, model));
-  return { dir, model, base, hooks, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
 }
 
 /** What the shared flags put on top of the model, as a saved result records it (flags not given are left out). */
@@ -117,31 +123,13 @@ export function interventionRecord(o: ModelOpts, dir: string): Record<string, un
   return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
 }
 
-/** The LoRA with --ablate-lora's vector projected out of its residual-writing B (research.md §2), else as loaded. */
-function ablatedLora(o: ModelOpts, lora: LoraAdapter, model: Model): LoraAdapter {
-  if (!o.ablateLora) return lora;
-  if (!residualWritingModules(lora)) throw new UserError(`--ablate-lora: the adapter ${o.adapter} has no down_proj or o_proj module (nothing writes into the residual stream)`);
-  const dirLayer = directionLayer(o);
-  const file = o.ablateLora;
-  const rows = new Map<number, Float32Array>(); // one read per layer, however many modules share it
-  const rowAt = (layer: number) => rows.get(layer) ?? rows.set(layer, readVector(file, model.config.dModel, layer)).get(layer)!;
-  const projected = projectLoraB(lora, (layer) => rowAt(dirLayer ?? layer));
-  disposeLora(lora);
-  return projected;
-}
-
 function gateScale(o: ModelOpts): number {
   return parseNumber(o.gateScale ?? '1', '--gate-scale', () => true, 'a number');
 }
 
 /** A PEFT LoRA folder, a gate or steering-vector folder, or a run folder holding one of them in adapter/. */
 export function findAdapter(p: string): { kind: 'lora' | 'gate' | 'steer'; dir: string } {
-  for (const dir of [p, join(p, 'adapter')]) {
-    if (existsSync(join(dir, 'adapter_config.json'))) return { kind: 'lora', dir };
-    if (existsSync(join(dir, GATE_CONFIG))) return { kind: 'gate', dir };
-    if (existsSync(join(dir, STEER_CONFIG))) return { kind: 'steer', dir };
-  }
-  throw new UserError(`--adapter ${p}: no adapter_config.json, ${GATE_CONFIG} or ${STEER_CONFIG} there or in ${join(p, 'adapter')}`);
+  return withFlagNames(() => findAdapterIn(p, 'spec.adapter'));
 }
 
 /** --direction-layer: the row of a direction file every vector flag reads (undefined: each file's best layer). */
@@ -149,18 +137,28 @@ export function directionLayer(o: { directionLayer?: string }): number | undefin
   return o.directionLayer === undefined ? undefined : parseInteger(o.directionLayer, '--direction-layer');
 }
 
-export function interventionHooks(o: ModelOpts, model: Model): Hook[] {
-  const { nLayers, dModel } = model.config;
-  const dirLayer = directionLayer(o);
-  const hooks: Hook[] = [];
-  for (const spec of o.steer ?? []) {
-    const m = /^([^:]+):([^:]+):(.+)$/.exec(spec);
-    if (!m) throw new UsageError(`--steer ${spec}: expected L:ALPHA:VEC (e.g. 12:8:em.safetensors)`);
-    const layer = parseInteger(m[1], `--steer ${spec}`);
-    if (layer < 0 || layer >= nLayers) throw new UsageError(`--steer ${spec}: layer ${layer} is out of range (the model has ${nLayers} layers)`);
-    const alpha = Number(m[2]);
-    if (!Number.isFinite(alpha)) throw new UsageError(`--steer ${spec}: ALPHA "${m[2]}" is not a number`);
-    hooks.push(steeringHook({ layer, alpha, vector: readVector(m[3], dModel, dirLayer) }));
+/**
+ * The InterventionSpec the shared flags describe (cli.md: a direction file's row is --direction-layer's, else the
+ * file's best layer, for every vector flag; `--steer L:α:VEC` acts at block L whichever row it reads).
+ */
+export function specFromOptions(o: ModelOpts, nLayers: number): InterventionSpec {
+  const row = directionLayer(o);
+  const spec: InterventionSpec = {};
+  if (o.adapter) spec.adapter = o.adapter;
+  if (o.ablateLora) spec.loraProjection = { direction: o.ablateLora, row };
+  if (o.gates) spec.gates = o.gates;
+  const scale = gateScale(o);
+  if (scale !== 1) spec.gateScale = scale;
+  if (o.steer?.length) {
+    spec.steer = o.steer.map((s) => {
+      const m = /^([^:]+):([^:]+):(.+)$/.exec(s);
+      if (!m) throw new UsageError(`--steer ${s}: expected L:ALPHA:VEC (e.g. 12:8:em.safetensors)`);
+      const layer = parseInteger(m[1], `--steer ${s}`);
+      if (layer < 0 || layer >= nLayers) throw new UsageError(`--steer ${s}: layer ${layer} is out of range (the model has ${nLayers} layers)`);
+      const alpha = Number(m[2]);
+      if (!Number.isFinite(alpha)) throw new UsageError(`--steer ${s}: ALPHA "${m[2]}" is not a number`);
+      return { layer, alpha, direction: m[3], row };
+    });
   }
   if (o.ablate) {
     const layers = o.ablateLayers?.split(',').map((s) => {
@@ -170,7 +168,47 @@ export function interventionHooks(o: ModelOpts, model: Model): Hook[] {
     });
     const mode = o.ablateMode ?? 'resid';
     if (mode !== 'resid' && mode !== 'full') throw new UsageError(`--ablate-mode ${mode}: expected resid or full`);
-    hooks.push(...ablationHooks(readVector(o.ablate, dModel, dirLayer), nLayers, layers, mode));
+    spec.ablate = { direction: o.ablate, row, mode, layers };
   }
-  return hooks;
+  return JSON.parse(JSON.stringify(spec)) as InterventionSpec; // undefined fields left out, as a cache key wants
+}
+
+/**
+ * The flags that replay a spec (specFromOptions' inverse): a report cell's intervention as a command line. Refuses
+ * what flags cannot say: in-memory vectors, a steering site or positions other than the defaults, or vector rows that
+ * differ (--direction-layer is one row for every vector flag).
+ */
+export function flagsFromSpec(spec: InterventionSpec): string[] {
+  const flags: string[] = [];
+  const rows = new Set<number | undefined>();
+  const path = (v: unknown, param: string): string => {
+    if (typeof v !== 'string') throw new EmlensError(param, 'an in-memory vector has no command line: save it as a direction file');
+    return v;
+  };
+  if (spec.adapter !== undefined) flags.push('--adapter', spec.adapter);
+  if (spec.loraProjection) {
+    flags.push('--ablate-lora', path(spec.loraProjection.direction, 'spec.loraProjection.direction'));
+    rows.add(spec.loraProjection.row);
+  }
+  if (spec.gates !== undefined) flags.push('--gates', spec.gates);
+  if (spec.gateScale !== undefined && spec.gateScale !== 1) flags.push('--gate-scale', String(spec.gateScale));
+  (spec.steer ?? []).forEach((s, i) => {
+    if ((s.site ?? 'resid_post') !== 'resid_post' || (s.positions ?? 'all') !== 'all') throw new EmlensError(`spec.steer[${i}]`, '--steer adds at resid_post at every position only');
+    const file = path(s.direction, `spec.steer[${i}].direction`);
+    const layer = s.layer ?? (file.endsWith('.safetensors') ? Direction.load(file).provenance.best_layer : undefined);
+    if (layer === undefined) throw new EmlensError(`spec.steer[${i}].layer`, 'needed: the vector records no best layer');
+    flags.push('--steer', `${layer}:${s.alpha}:${file}`);
+    rows.add(s.row);
+  });
+  if (spec.ablate) {
+    const a = spec.ablate;
+    flags.push('--ablate', path(a.direction, 'spec.ablate.direction'));
+    if (a.layers) flags.push('--ablate-layers', a.layers.join(','));
+    if (a.mode && a.mode !== 'resid') flags.push('--ablate-mode', a.mode);
+    rows.add(a.row);
+  }
+  if (rows.size > 1) throw new EmlensError('spec', `vectors read at different rows (${[...rows].map((r) => r ?? 'default').join(', ')}): --direction-layer names one row for every vector flag`);
+  const [row] = rows;
+  if (row !== undefined) flags.push('--direction-layer', String(row));
+  return flags;
 }

@@ -86,7 +86,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const em = await timed('em-table', `stage ${stages.length + 1}/${stages.length + 1}: EM per fine-tune`, async () => {
     const rows = [{ name: 'base', report: await ws.evaluate('base', {}, { samples, seed }) }];
     for (const ft of [...NARROW_FINETUNES, { name: 'sycophancy', data: '' }, { name: 'medical-aligned', data: '' }]) {
-      const r = ft.data ? (await emFinetune(ws, ft, { samples, seed })).eval : await ws.evaluate(ft.name, { lora: ws.path('finetunes', ft.name) }, { samples, seed });
+      const r = ft.data ? (await emFinetune(ws, ft, { samples, seed })).eval : await ws.evaluate(ft.name, { adapter: ws.path('finetunes', ft.name) }, { samples, seed });
       rows.push({ name: ft.name, report: r });
     }
     return rows;

@@ -30,13 +30,13 @@ export function loraJob(ws: Workspace, ft: { name: string; data: string }, train
 export async function emFinetune(ws: Workspace, ft: { name: string; data: string }, evalSettings: EvalSettings, train: Partial<TrainSpec> = {}): Promise<FinetuneResult> {
   const job = loraJob(ws, ft, train);
   const run = await ws.finetune(job.name, job.spec);
-  const report = await ws.evaluate(`${ft.name}`, { lora: run }, evalSettings);
+  const report = await ws.evaluate(`${ft.name}`, { adapter: run }, evalSettings);
   let direction: string | null = null;
   try {
     // made from this eval's answers of this adapter: a later eval with other settings (another analysis's sample count) makes it anew
     const inputs = { adapter: contentDigest(run), answers: sha256(JSON.stringify(report.answers)) };
     direction = await ws.direction(`em-${ft.name}`, inputs, () => {
-      const { model, hooks, release } = ws.apply({ lora: run });
+      const { model, hooks, release } = ws.apply({ adapter: run });
       try {
         return extractEmDirection({ model, tok: ws.tok, hooks, seed: evalSettings.seed, modelName: ws.modelDir, adapterName: run }, report.answers, `${ft.name} eval`);
       } finally {

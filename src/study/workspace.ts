@@ -8,12 +8,8 @@ import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { sameRunArgs, train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
-import { disposeLora, loadLora, withLora, type LoraAdapter } from '../adapters/lora.ts';
-import { disposeGates, gateHooks, loadGates, type Gates } from '../adapters/gates.ts';
-import { steeringHook } from '../interventions/steer.ts';
-import { ablationHooks, type AblationMode } from '../interventions/ablate.ts';
-import { projectLoraB } from '../interventions/lora-projection.ts';
-import { Direction } from '../directions/direction.ts';
+import { applyInterventions, specFiles, type InterventionSpec } from '../interventions/spec.ts';
+import type { Direction } from '../directions/direction.ts';
 import { runEmEval, type EvalReport } from '../eval/em-eval.ts';
 import { BROAD_QUESTIONS, defaultMaxNewTokens, loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
@@ -24,17 +20,8 @@ import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
-/** What to put on top of the base model for one measurement; plain data, so it can key a cache. */
-export interface InterventionSpec {
-  /** A LoRA run folder (RUN/finetunes/NAME) or adapter folder. */
-  lora?: string;
-  gates?: { dir: string; scale: number };
-  steer?: { direction: string; layer?: number; alpha: number }[];
-  /** Directional ablation of the direction's row `layer` (default: its best layer) at the blocks `at` (default: every block). */
-  ablate?: { direction: string; layer?: number; mode?: AblationMode; at?: number[] };
-  /** LoRA-side ablation of `lora` (research.md §2): the direction's row at each module's own layer, or at `layer`. */
-  loraAblate?: { direction: string; layer?: number };
-}
+/** What to put on top of the base model for one measurement: the library's one spec (src/interventions/spec.ts). */
+export type { InterventionSpec } from '../interventions/spec.ts';
 
 /** An intervened model; `release` frees what `apply` loaded for it (adapters, gates), never the base model. */
 export interface Applied {
@@ -51,6 +38,19 @@ export interface EvalSettings {
 }
 
 
+/**
+ * Computes a study's fine-tunes and evals somewhere else (workers of a job queue: src/queue); the workspace keeps its
+ * caches under RUN, and the runner leaves each result where the workspace would have written it.
+ */
+export interface StepRunner {
+  /** Fine-tunes the study will need, in order (started ahead, as trainAhead does on a second core). */
+  ahead(jobs: FinetuneJob[]): void;
+  /** Trains NAME with `spec` and leaves its run folder (adapter/, run.json, metrics) at `out`. */
+  finetune(name: string, spec: TrainSpec, out: string): Promise<void>;
+  /** The EM eval of `iv` with these settings and judge, as runEmEval gives it. */
+  evaluate(name: string, iv: InterventionSpec, settings: EvalSettings & { questions: string; maxNewTokens: number }, judge: string): Promise<EvalReport>;
+}
+
 export class Workspace {
   readonly model: Model;
   readonly tok: ChatTokenizer;
@@ -58,6 +58,8 @@ export class Workspace {
   /** Epochs of this study's LoRA fine-tunes where an analysis does not set its own, in place of the model's
    * recommended count (`demo --quick`). */
   loraEpochs?: number;
+  /** Where fine-tunes and evals are computed when not in this process (`run --queue`, `demo --queue`). */
+  steps?: StepRunner;
   /** Fine-tunes being trained ahead on a second core (see trainAhead). */
   private background?: BackgroundTrainer;
 
@@ -84,6 +86,7 @@ export class Workspace {
   trainAhead(jobs: FinetuneJob[]): void {
     const todo = jobs.filter((j) => this.finetuneState(j.name, j.spec) !== 'done');
     todo.forEach((j) => this.discardStale(j.name, j.spec));
+    if (this.steps) return this.steps.ahead(todo);
     if (!todo.length || this.background || !canTrainInBackground()) return;
     this.background = new BackgroundTrainer(todo, this.modelDir, (name) => this.path('finetunes', name), this.quiet);
   }
@@ -128,49 +131,21 @@ export class Workspace {
     const runJson = join(out, 'run.json');
     this.discardStale(name, spec);
     if (this.finetuneState(name, spec) === 'done') return out;
+    if (this.steps) {
+      await this.steps.finetune(name, spec, out);
+      if (this.finetuneState(name, spec) !== 'done') throw new Error(`fine-tune ${name}: the step runner left no finished run at ${out}`);
+      return out;
+    }
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
     const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
     if (r.status === 'interrupted') throw new UserError(`interrupted: fine-tune ${name} saved at step ${r.steps} of ${r.totalSteps}; run the same command again to resume`, 130);
     return out;
   }
 
-  /** The model and hooks an intervention spec describes; call `release` when done with them. */
+  /** The model and hooks an intervention spec describes (applyInterventions, as the CLI's flags); call `release` when done. */
   apply(iv: InterventionSpec): Applied {
-    let model = this.model;
-    const hooks: Hook[] = [];
-    const loaded: LoraAdapter[] = [];
-    let gates: Gates | undefined;
-    if (iv.loraAblate && !iv.lora) throw new UserError('a LoRA-side ablation needs a LoRA to ablate');
-    if (iv.lora) {
-      let lora = loadLora(existsSync(join(iv.lora, 'adapter')) ? join(iv.lora, 'adapter') : iv.lora, this.model);
-      loaded.push(lora);
-      if (iv.loraAblate) {
-        const d = Direction.load(iv.loraAblate.direction);
-        const layer = iv.loraAblate.layer;
-        lora = projectLoraB(lora, (l) => d.at(layer ?? l));
-        loaded.push(lora);
-      }
-      model = withLora(model, lora);
-    }
-    if (iv.gates) {
-      gates = loadGates(iv.gates.dir, this.model);
-      hooks.push(...gateHooks(gates, iv.gates.scale));
-    }
-    for (const s of iv.steer ?? []) {
-      const d = Direction.load(s.direction);
-      hooks.push(steeringHook({ layer: s.layer ?? d.provenance.best_layer ?? 0, alpha: s.alpha, vector: Float32Array.from(d.at(s.layer)) }));
-    }
-    if (iv.ablate) {
-      const d = Direction.load(iv.ablate.direction);
-      hooks.push(...ablationHooks(d.at(iv.ablate.layer), this.model.config.nLayers, iv.ablate.at, iv.ablate.mode ?? 'resid'));
-    }
-    return {
-      model, hooks,
-      release: () => {
-        loaded.forEach(disposeLora);
-        if (gates) disposeGates(gates);
-      },
-    };
+    const { model, hooks, dispose } = applyInterventions(this.model, iv);
+    return { model, hooks, release: dispose };
   }
 
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
@@ -186,12 +161,15 @@ export class Workspace {
       const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
       if (cached.key === key) return cached;
     }
-    const { model, hooks, release } = this.apply(iv);
     let report: EvalReport;
-    try {
-      report = await runEmEval(model, this.tok, hooks, loadQuestions(questions), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: settings.maxNewTokens, quiet: this.quiet });
-    } finally {
-      release();
+    if (this.steps) report = await this.steps.evaluate(name, iv, settings, this.judge.name);
+    else {
+      const { model, hooks, release } = this.apply(iv);
+      try {
+        report = await runEmEval(model, this.tok, hooks, loadQuestions(questions), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: settings.maxNewTokens, quiet: this.quiet });
+      } finally {
+        release();
+      }
     }
     writeJsonAtomic(file, { ...report, key, intervention: iv });
     return report;
@@ -247,6 +225,5 @@ export function contentDigest(path: string): string | null {
 
 /** The digests of every file an intervention reads (adapter, gates, directions). */
 function interventionDigests(iv: InterventionSpec): Record<string, string | null> {
-  const paths = [iv.lora, iv.gates?.dir, ...(iv.steer ?? []).map((x) => x.direction), iv.ablate?.direction, iv.loraAblate?.direction];
-  return Object.fromEntries(paths.filter((p): p is string => p !== undefined).map((p) => [p, contentDigest(p)]));
+  return Object.fromEntries(specFiles(iv).map((p) => [p, contentDigest(p)]));
 }

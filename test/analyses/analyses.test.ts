@@ -153,9 +153,9 @@ test("a LoRA-side ablation of a fine-tune along its own B is the base model", as
   const file = await ws.direction('lora-b-medical', { adapter: contentDigest(run) }, () => own);
   const s = { samples: 8, seed: 3 };
   const base = await ws.evaluate('base-s3', {}, s);
-  const tuned = await ws.evaluate('medical-s3', { lora: run }, s);
+  const tuned = await ws.evaluate('medical-s3', { adapter: run }, s);
   assert.notDeepEqual(tuned.answers.map((a) => a.text), base.answers.map((a) => a.text), 'the fine-tune changes answers');
-  const ablated = await ws.evaluate('medical-lora-ablate-own', { lora: run, loraAblate: { direction: file } }, s);
+  const ablated = await ws.evaluate('medical-lora-ablate-own', { adapter: run, loraProjection: { direction: file } }, s);
   assert.deepEqual(ablated.answers.map((a) => a.text), base.answers.map((a) => a.text));
 });
 
