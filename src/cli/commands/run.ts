@@ -12,6 +12,7 @@ import { readJsonObjectArg } from '../parse.ts';
 import { guardOutput } from '../../util/fs.ts';
 import { lockRunFolder } from '../../util/lock.ts';
 import { STUDY_FILES } from '../../study/analysis.ts';
+import { addQueueOptions, useQueue, type QueueOpts } from '../queue-options.ts';
 
 export function registerRun(program: Command): void {
   program
@@ -23,11 +24,11 @@ export function registerRun(program: Command): void {
     });
   const run = program.command('run').description('run one analysis; fine-tunes, evals and directions are cached under RUN').argument('<analysis>', 'a name from `emlens list`');
   run.option('--model <dir>', 'HF model folder (default: the built-in organism)');
-  addJudgeOptions(addBackendOption(run))
+  addQueueOptions(addJudgeOptions(addBackendOption(run)))
     .option('--params <json|file>', 'JSON object (inline, or a file) overriding the analysis defaults')
     .option('--out <run>', 'run folder', 'runs/study')
     .option('--json', 'print one JSON document')
-    .action(async (name: string, o: JudgeOpts & { model?: string; backend: string; params?: string; out: string; json?: boolean }) => {
+    .action(async (name: string, o: JudgeOpts & QueueOpts & { model?: string; backend: string; params?: string; out: string; json?: boolean }) => {
       const a = findAnalysis(name);
       if (!a) throw new UsageError(`run: unknown analysis "${name}" (see emlens list: ${ANALYSES.map((x) => x.name).join(', ')})`);
       const params = o.params === undefined ? {} : readJsonObjectArg(o.params, '--params', 'analysis parameters');
@@ -37,9 +38,14 @@ export function registerRun(program: Command): void {
       await startBackend(o.backend);
       const ws = new Workspace(o.out, resolveModelDir(o.model));
       ws.judge = judgeFromOptions(o);
-      // every fine-tune but the first is trained ahead on a second core while the analysis works on the first
-      ws.trainAhead((a.finetunes?.(ws, analysisParams(a, params)) ?? []).slice(1));
-      const report = await runAnalysis(a, ws, params).finally(() => ws.close());
+      const queued = await useQueue(o, ws);
+      // every fine-tune but the first is trained ahead on a second core while the analysis works on the first (all of
+      // them on the queue's workers)
+      ws.trainAhead((a.finetunes?.(ws, analysisParams(a, params)) ?? []).slice(queued ? 0 : 1));
+      const report = await runAnalysis(a, ws, params).finally(async () => {
+        ws.close();
+        await queued?.close();
+      });
       printResult(o.json, report, () => `${name} → ${join(o.out, 'analyses', `${name}.json`)}`);
     });
 }

@@ -1,0 +1,86 @@
+// A queued study against a real redis-server: `run sycophancy-em --queue` with three `emlens worker` processes gives
+// the single-process run's report (every figure, same keys), evals (every answer and score) and adapters (bytes); and
+// the same with artefacts in a blob folder, the workers in working folders of their own. Skipped, saying how to
+// install it, where redis-server is missing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { emlens, redisMissing, startRedis, stopAll, type Proc, type RedisServer } from './redis.ts';
+
+const missing = redisMissing();
+let root = '';
+let model = '';
+let single = '';
+let redis: RedisServer | undefined;
+const procs: Proc[] = [];
+const PARAMS = JSON.stringify({ samples: 16 });
+
+before(async () => {
+  if (missing) return;
+  root = mkdtempSync(join(tmpdir(), 'emlens-queue-'));
+  model = join(root, 'organism');
+  const built = emlens(['organism', 'build', '--quick', '--out', model]);
+  assert.equal(await built.exited, 0, built.log());
+  single = join(root, 'single');
+  const run = emlens(['run', 'sycophancy-em', '--model', model, '--params', PARAMS, '--out', single, '--json']);
+  assert.equal(await run.exited, 0, run.log());
+  redis = await startRedis();
+});
+
+after(async () => {
+  await stopAll(procs);
+  await redis?.stop();
+});
+
+/** A run folder's results with this machine's run folder path taken out and timestamps dropped. */
+function results(run: string): Record<string, unknown> {
+  const strip = (v: unknown): unknown => JSON.parse(JSON.stringify(v).split(run).join('RUN'));
+  const report = JSON.parse(readFileSync(join(run, 'analyses', 'sycophancy-em.json'), 'utf8'));
+  delete report.started_at;
+  delete report.finished_at;
+  const evals = Object.fromEntries(readdirSync(join(run, 'evals')).sort().map((f) => {
+    const { key: _k, ...e } = JSON.parse(readFileSync(join(run, 'evals', f), 'utf8'));
+    return [f, strip(e)];
+  }));
+  const adapters = Object.fromEntries(readdirSync(join(run, 'finetunes')).sort().map((n) => [n, readFileSync(join(run, 'finetunes', n, 'adapter', 'adapter_model.safetensors')).toString('base64')]));
+  return { report: strip(report), evals, adapters };
+}
+
+async function queuedStudy(db: number, extra: string[], workerDir: (i: number) => string): Promise<{ run: string; workers: Proc[]; study: Proc }> {
+  const url = `${redis!.url}/${db}`;
+  const workers = [0, 1, 2].map((i) => emlens(['worker', '--queue', url, '--name', `w${i}`, '--work-dir', join(workerDir(i), 'work'), ...extra], workerDir(i)));
+  procs.push(...workers);
+  await Promise.all(workers.map((w) => w.waitFor(/taking steps/, 60_000)));
+  const run = join(root, `queued-${db}`);
+  const study = emlens(['run', 'sycophancy-em', '--model', model, '--params', PARAMS, '--out', run, '--queue', url, '--json', ...extra]);
+  assert.equal(await study.exited, 0, study.log());
+  await stopAll(workers, 'SIGTERM');
+  return { run, workers, study };
+}
+
+test('a study on three worker processes gives the single-process report, evals and adapters', async (t) => {
+  if (missing) return t.skip(missing);
+  const { run, workers, study } = await queuedStudy(0, [], () => mkdtempSync(join(tmpdir(), 'emlens-w-')));
+  assert.deepEqual(results(run), results(single));
+  // the steps ran on the workers, not here: 2 fine-tunes and 3 evals, each once
+  const ran = workers.map((w) => w.log().match(/: (finetune|eval) \S+ \(job/g) ?? []).flat();
+  assert.equal(ran.length, 5, workers.map((w) => w.log()).join('\n'));
+  assert.doesNotMatch(study.log(), /train:|eval: \d+%/, 'nothing was computed in the study process');
+  assert.match(study.log(), /queue: .*finetune 2\/2 done/);
+  const runJson = JSON.parse(readFileSync(join(run, 'finetunes', 'sycophancy', 'run.json'), 'utf8'));
+  assert.match(runJson.queue.worker, /^w\d:\d+$/);
+});
+
+test('artefacts through a blob folder, workers in working folders of their own', async (t) => {
+  if (missing) return t.skip(missing);
+  const blobs = mkdtempSync(join(tmpdir(), 'emlens-blobs-'));
+  const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), 'emlens-w-')));
+  const { run } = await queuedStudy(1, ['--blob-dir', blobs, '--blob-threshold', '0'], (i) => dirs[i]);
+  assert.deepEqual(results(run), results(single));
+  // every artefact went to the folder (threshold 0), and no worker folder holds the study's run folder
+  const shards = readdirSync(blobs).filter((d) => /^[0-9a-f]{2}$/.test(d));
+  assert.ok(shards.length >= 5, `blob folder holds ${shards.length} shards`);
+  for (const d of dirs) assert.ok(!existsSync(join(d, 'analyses')) && !readdirSync(join(d, 'work')).includes('finetunes'));
+});
