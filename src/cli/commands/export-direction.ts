@@ -57,7 +57,7 @@ export function registerExportDirection(program: Command): void {
         if (format !== 'gguf-control-vector') return `${file} → ${o.out} (${format}, [${(r.shape as number[]).join(', ')}], ${r.rows})`;
         const m = r.mapping as { row: number; direction: number }[];
         const skipped = r.skipped as { row: number; why: string }[];
-        return [`${file} → ${o.out} (llama.cpp control vector for ${modelHint}: ${m.length} layers)`, ...m.map((x) => `  row ${x.row} → direction.${x.direction}`), ...skipped.map((s) => `  row ${s.row} left out: ${s.why}`)].join('\n');
+        return [`${file} → ${o.out} (llama.cpp control vector for ${modelHint}: ${m.length} layer${m.length === 1 ? '' : 's'})`, ...m.map((x) => `  row ${x.row} → direction.${x.direction}`), ...skipped.map((s) => `  row ${s.row} left out: ${s.why}`)].join('\n');
       });
     });
 }
