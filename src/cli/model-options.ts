@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { activeBackend, initBackend, isBackendChoice, setWasmThreads, type BackendChoice } from '../backend/select.ts';
 import { loadModel } from '../model/load.ts';
+import { loadConfig } from '../model/config.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
@@ -13,7 +14,9 @@ import { parseInteger, parseNumber } from './parse.ts';
 import { applyInterventions, findAdapter as findAdapterIn, type InterventionSpec } from '../interventions/spec.ts';
 import { EmlensError } from '../util/errors.ts';
 import { Direction } from '../directions/direction.ts';
-import { UsageError, UserError } from '../util/log.ts';
+import { UsageError, UserError, log } from '../util/log.ts';
+import { LAYOUT_HELP, parseVectorLayout } from '../directions/imported.ts';
+import { adapterBaseModel, parseHubId, resolveLocalOrHub, sameBaseModel } from '../io/hub-cache.ts';
 import { ORGANISM_DIR } from './paths.ts';
 
 export interface ModelOpts {
@@ -28,6 +31,7 @@ export interface ModelOpts {
   directionLayer?: string;
   gates?: string;
   gateScale?: string;
+  vectorLayout?: string;
 }
 
 export function addBackendOption(cmd: Command): Command {
@@ -42,27 +46,40 @@ export function addBackendOption(cmd: Command): Command {
 }
 
 export function addModelOptions(cmd: Command, { interventions = true } = {}): Command {
-  cmd.option('--model <dir>', 'HF model folder (default: the built-in organism)');
+  cmd.option('--model <dir>', 'HF model folder, or a hub id ORG/NAME[@REV] from the local Hugging Face cache (never downloaded; default: the --adapter\'s base_model_name_or_path, else the built-in organism)');
   addBackendOption(cmd);
   if (interventions) {
     cmd
-      .option('--adapter <dir>', 'PEFT LoRA folder, or an emlens run folder (uses RUN/adapter: LoRA, gates or steering vector)')
-      .option('--gates <path>', 'alignment gates: a folder from `emlens train --adapter gate` or its gates.safetensors')
+      .option('--adapter <dir>', 'PEFT LoRA folder (or its hub id ORG/NAME from the local Hugging Face cache), or an emlens run folder (uses RUN/adapter: LoRA, gates or steering vector)')
+      .option('--gates <path>', 'alignment gates: a folder from `emlens train --adapter gate` or its gates.safetensors, or Alignment Gating\'s gating_params.pth')
       .option('--gate-scale <λ>', 'gate scale: 1 amplify, -1 reverse (2 − g), 0 off', '1')
       .option('--steer <L:ALPHA:VEC>', 'add ALPHA·VEC to resid_post of layer L (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
       .option('--ablate <VEC>', 'project VEC out of resid_pre and resid_post of every block')
       .option('--ablate-layers <list>', 'only ablate at these blocks (e.g. 3,4,5)')
       .option('--ablate-mode <mode>', "resid: resid_pre and resid_post of each block; full: also each attention and MLP output (Arditi et al.; what `orthogonalize` bakes in)", 'resid')
       .option('--ablate-lora <VEC>', "project VEC out of the --adapter LoRA's B (down_proj/o_proj), ‖B‖ kept; a direction file gives each module its own layer's row")
-      .option('--direction-layer <L>', 'row of a direction file to use (default: its best layer)');
+      .option('--direction-layer <L>', 'row of a direction file to use (default: its best layer)')
+      .option('--vector-layout <layout>', `${LAYOUT_HELP}; the mapping is recorded with the results`);
   }
   return cmd;
 }
 
-export function resolveModelDir(dir: string | undefined): string {
+/**
+ * --model as a folder, else as a hub id from the local Hugging Face cache; without --model, the base model a PEFT
+ * --adapter names (base_model_name_or_path, a folder or a cached hub id), else the built-in organism.
+ */
+export function resolveModelDir(dir: string | undefined, adapter?: string): string {
+  const base = adapter ? adapterBaseModel(resolveAdapterPath(adapter)) : undefined;
   if (dir) {
-    if (!existsSync(dir)) throw new UserError(`--model ${dir}: folder not found`);
-    return dir;
+    const found = resolveLocalOrHub(dir, '--model');
+    if (!found) throw new UserError(`--model ${dir}: folder not found`);
+    if (base && !sameBaseModel(found, base)) log(`warning: --adapter ${adapter} was trained on ${base} (its base_model_name_or_path), --model is ${dir}`);
+    return found;
+  }
+  if (base && (existsSync(base) || parseHubId(base))) {
+    const found = resolveLocalOrHub(base, `--adapter ${adapter}: its base model`)!;
+    log(`model: ${base} (the --adapter's base_model_name_or_path)`);
+    return found;
   }
   if (!existsSync(join(ORGANISM_DIR, 'config.json'))) {
     throw new UserError(`the built-in organism is not built yet (${ORGANISM_DIR}); pass --model DIR or run \`emlens organism build\``);
@@ -89,7 +106,7 @@ export interface LoadedModel {
 /** Backend, model, adapters and interventions from the shared flags. */
 export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}): Promise<LoadedModel> {
   await startBackend(o.backend);
-  const dir = resolveModelDir(o.model);
+  const dir = resolveModelDir(o.model, o.adapter);
   if (o.ablateLora && !o.adapter) throw new UsageError('--ablate-lora: needs a LoRA --adapter to ablate it from');
   const base = loadModel(dir);
   const spec = specFromOptions(o, base.config.nLayers);
@@ -118,9 +135,26 @@ function withFlagNames<T>(f: () => T): T {
 export function interventionRecord(o: ModelOpts, dir: string): Record<string, unknown> {
   const r: Record<string, unknown> = {
     model: dir, adapter: o.adapter, gates: o.gates, gate_scale: o.gates || (o.adapter && findAdapter(o.adapter).kind === 'gate') ? Number(o.gateScale ?? '1') : undefined, steer: o.steer,
-    ablate: o.ablate, ablate_layers: o.ablateLayers, ablate_mode: o.ablate ? o.ablateMode ?? 'resid' : undefined, ablate_lora: o.ablateLora, direction_layer: o.directionLayer, backend: activeBackend(),
+    ablate: o.ablate, ablate_layers: o.ablateLayers, ablate_mode: o.ablate ? o.ablateMode ?? 'resid' : undefined, ablate_lora: o.ablateLora, direction_layer: o.directionLayer, vector_layout: o.vectorLayout, vector_files: vectorMappings(o, dir), backend: activeBackend(),
   };
   return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
+}
+
+/** How each of another tool's vector files (.pt, .npy …) was laid out on the blocks (--vector-layout or inferred). */
+function vectorMappings(o: ModelOpts, dir: string): Record<string, string> | undefined {
+  const files = [...(o.steer ?? []).map((s) => s.replace(/^[^:]+:[^:]+:/, '')), o.ablate, o.ablateLora].filter((f): f is string => !!f && !/\.json$/i.test(f));
+  if (!files.length) return undefined;
+  const out: Record<string, string> = {};
+  try {
+    const nLayers = loadConfig(dir).nLayers;
+    for (const f of files) {
+      const d = Direction.load(f, { nLayers, layout: parseVectorLayout(o.vectorLayout) });
+      if (d.provenance.details?.layout && d.provenance.notes) out[f] = d.provenance.notes;
+    }
+  } catch {
+    // the files were read when the interventions were applied; a record is no place for a second error
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 function gateScale(o: ModelOpts): number {
@@ -129,7 +163,12 @@ function gateScale(o: ModelOpts): number {
 
 /** A PEFT LoRA folder, a gate or steering-vector folder, or a run folder holding one of them in adapter/. */
 export function findAdapter(p: string): { kind: 'lora' | 'gate' | 'steer'; dir: string } {
-  return withFlagNames(() => findAdapterIn(p, 'spec.adapter'));
+  return withFlagNames(() => findAdapterIn(resolveAdapterPath(p), 'spec.adapter'));
+}
+
+/** --adapter as a folder, else as a hub id from the local Hugging Face cache (a missing one: its error). */
+export function resolveAdapterPath(p: string): string {
+  return resolveLocalOrHub(p, '--adapter') ?? p;
 }
 
 /** --direction-layer: the row of a direction file every vector flag reads (undefined: each file's best layer). */
@@ -144,8 +183,9 @@ export function directionLayer(o: { directionLayer?: string }): number | undefin
 export function specFromOptions(o: ModelOpts, nLayers: number): InterventionSpec {
   const row = directionLayer(o);
   const spec: InterventionSpec = {};
-  if (o.adapter) spec.adapter = o.adapter;
+  if (o.adapter) spec.adapter = resolveAdapterPath(o.adapter);
   if (o.ablateLora) spec.loraProjection = { direction: o.ablateLora, row };
+  if (o.vectorLayout) spec.layout = parseVectorLayout(o.vectorLayout);
   if (o.gates) spec.gates = o.gates;
   const scale = gateScale(o);
   if (scale !== 1) spec.gateScale = scale;
@@ -186,6 +226,7 @@ export function flagsFromSpec(spec: InterventionSpec): string[] {
     return v;
   };
   if (spec.adapter !== undefined) flags.push('--adapter', spec.adapter);
+  if (spec.layout) flags.push('--vector-layout', spec.layout);
   if (spec.loraProjection) {
     flags.push('--ablate-lora', path(spec.loraProjection.direction, 'spec.loraProjection.direction'));
     rows.add(spec.loraProjection.row);
