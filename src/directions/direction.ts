@@ -7,7 +7,7 @@ import { writeJsonAtomic } from '../util/fs.ts';
 import type { HookSite } from '../model/hooks.ts';
 import { ACCEPTED_TENSOR_FORMATS, layOut, readImportedVectors, type VectorLayout } from './imported.ts';
 
-export type PositionRule = 'answer-mean' | 'last-prompt' | 'post-instruction' | 'none';
+export type PositionRule = 'answer-mean' | 'last-prompt' | 'prompt-mean' | 'post-instruction' | 'none';
 
 export interface Provenance {
   kind: string; // em | refusal | persona | contrast | lora-b | gate | random | derived …

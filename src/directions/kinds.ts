@@ -93,12 +93,20 @@ export interface RefusalSelection {
  * (harmless), by the sign of its refusal score (all kept when fewer than 4 would be left: a model that never refuses);
  * candidates mean(harmful) − mean(harmless) at each post-instruction position × layer at the block input; pick the
  * one whose ablation lowers the refusal score most, with KL < 0.1 on harmless prompts under ablation, a positive score
- * when added to harmless prompts, and layer < 80% of depth.
+ * when added to harmless prompts, and layer < 80% of depth. Selection prompts: `o.val` (refusal_direction's val
+ * splits), else the last ≤ 32 of each set; `o.nTrain`: a random subsample (seeded) of each training set, as Arditi et
+ * al. take 128.
  */
-export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[][], harmless: ChatMessage[][], sources: string[]): Direction {
+export function extractRefusalDirection(ctx: KindContext, harmful0: ChatMessage[][], harmless0: ChatMessage[][], sources: string[], o: { nTrain?: number; val?: { harmful: ChatMessage[][]; harmless: ChatMessage[][] } } = {}): Direction {
   const { model, tok } = ctx;
-  const nVal = Math.min(32, Math.floor(harmful.length / 4), Math.floor(harmless.length / 4));
-  if (nVal < 4) throw new UserError('refusal: need at least 16 harmful and 16 harmless prompts (a quarter is held out for selection)');
+  const nVal = o.val ? 0 : Math.min(32, Math.floor(harmful0.length / 4), Math.floor(harmless0.length / 4));
+  if (!o.val && nVal < 4) throw new UserError('refusal: need at least 16 harmful and 16 harmless prompts (a quarter is held out for selection), or separate selection sets (--val-pos, --val-neg)');
+  if (o.val && (o.val.harmful.length < 4 || o.val.harmless.length < 4 || harmful0.length < 4 || harmless0.length < 4)) throw new UserError('refusal: need at least 4 harmful and 4 harmless prompts for training and 4 of each for selection');
+  // the training part subsampled to nTrain (the selection part untouched), then the selection prompts after it
+  const sub = (prompts: ChatMessage[][], salt: number) => (o.nTrain !== undefined && o.nTrain < prompts.length ? new Rng((ctx.seed ?? 0) * 7919 + salt).shuffle([...prompts]).slice(0, o.nTrain) : prompts);
+  const harmful = [...sub(harmful0.slice(0, harmful0.length - nVal), 1), ...(o.val ? o.val.harmful : harmful0.slice(harmful0.length - nVal))];
+  const harmless = [...sub(harmless0.slice(0, harmless0.length - nVal), 2), ...(o.val ? o.val.harmless : harmless0.slice(harmless0.length - nVal))];
+  const valCount = { harmful: o.val ? o.val.harmful.length : nVal, harmless: o.val ? o.val.harmless.length : nVal };
   const R = refusalTokenIds(tok);
   const baseHooks = ctx.hooks ?? [];
   const scores = (prompts: ChatMessage[][]) => lastLogits(model, tok, prompts, baseHooks).map((l) => refusalScore(l, R));
@@ -109,12 +117,12 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
     log(`refusal: only ${kept.length} of ${prompts.length} ${refuses ? 'harmful prompts are refused' : 'harmless prompts are complied with'} by the model; using all of them (details.kept says so)`);
     return prompts;
   };
-  const split = (prompts: ChatMessage[][], sc: number[], refuses: boolean) => [
-    keep(prompts.slice(0, prompts.length - nVal), sc.slice(0, prompts.length - nVal), refuses),
-    keep(prompts.slice(prompts.length - nVal), sc.slice(prompts.length - nVal), refuses),
+  const split = (prompts: ChatMessage[][], sc: number[], refuses: boolean, n: number) => [
+    keep(prompts.slice(0, prompts.length - n), sc.slice(0, prompts.length - n), refuses),
+    keep(prompts.slice(prompts.length - n), sc.slice(prompts.length - n), refuses),
   ];
-  const [trainH, valH] = split(harmful, sH, true);
-  const [trainS, valS] = split(harmless, sS, false);
+  const [trainH, valH] = split(harmful, sH, true, valCount.harmful);
+  const [trainS, valS] = split(harmless, sS, false, valCount.harmless);
   const site = ctx.site ?? 'resid_pre'; // Arditi et al.: the block input
   const opts = { site, hooks: ctx.hooks };
   const h = collectActivations(model, trainH.map((m, i) => promptSample(tok, m, 'post-instruction', `harmful[${i}]`)), { ...opts, label: 'collect harmful' });
@@ -150,7 +158,8 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
       position: best.position, selection: 'lowest refusal score under ablation; KL < 0.1 on harmless; addition score > 0; layer < 80% depth',
       // false: no candidate passed the KL / addition filters and the selection fell back to all of them
       filters_passed: pool.length > 0,
-      validation: { harmful: valH.length, harmless: valS.length }, refusal_tokens: R,
+      validation: { harmful: valH.length, harmless: valS.length, ...(o.val ? { from: sources.slice(2) } : {}) }, refusal_tokens: R,
+      ...(o.nTrain !== undefined ? { n_train: o.nTrain } : {}),
       // prompts of each set the model already treats as such (refusal score > 0 / ≤ 0), of all given
       kept: { harmful: sH.filter((x) => x > 0).length, harmless: sS.filter((x) => x <= 0).length, of: { harmful: harmful.length, harmless: harmless.length } },
       candidates: candidates.map(({ vectors: _v, ...c }) => c),
@@ -158,12 +167,17 @@ export function extractRefusalDirection(ctx: KindContext, harmful: ChatMessage[]
   });
 }
 
+/** Where persona vectors read activations: the response tokens' mean (response_avg), the prompt tokens' mean
+ * (prompt_avg) or the last prompt token (prompt_last). */
+export type PersonaPositions = 'answer-mean' | 'prompt-mean' | 'last-prompt';
+
 /**
  * Persona direction (persona vectors): answers generated under the positive and negative system prompts, pairs kept
- * where the trait judge (default: evil) says ≥ 50 / < 50 and both are coherent; per layer, mean over samples of each
- * sample's response-token mean, positive − negative, at resid_post.
+ * where the trait judge (default: evil; a trait file's eval_prompt when given) says ≥ 50 / < 50 and both are coherent
+ * ≥ 50; per layer, mean over samples of each sample's response-token mean (or prompt-token mean, or last prompt
+ * token), positive − negative, at resid_post.
  */
-export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage[][], neg: ChatMessage[][], judge: Judge, sources: string[], o: { maxNewTokens?: number; samples?: number; trait?: Trait } = {}): Promise<Direction> {
+export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage[][], neg: ChatMessage[][], judge: Judge, sources: string[], o: { maxNewTokens?: number; samples?: number; trait?: Trait; positions?: PersonaPositions } = {}): Promise<Direction> {
   const traitOf = o.trait ?? EVIL;
   const { model, tok } = ctx;
   if (pos.length !== neg.length) throw new UserError('persona: --pos and --neg must hold the same questions (same count, same order)');
@@ -187,14 +201,15 @@ export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage
   if (kept.length < 2) throw new UserError(`persona: only ${kept.length} answer pairs show the trait "${traitOf.name}" under the positive prompt and not under the negative one; need ≥ 2`);
   const site = ctx.site ?? 'resid_post';
   const opts = { site, hooks: ctx.hooks, keepExamples: true };
-  const p = collectActivations(model, samplesFor(tok, kept.map((x) => x.pos), 'answer-mean', 'persona+'), { ...opts, label: 'collect persona+' });
-  const n = collectActivations(model, samplesFor(tok, kept.map((x) => x.neg), 'answer-mean', 'persona−'), { ...opts, label: 'collect persona−' });
+  const positions = o.positions ?? 'answer-mean';
+  const p = collectActivations(model, samplesFor(tok, kept.map((x) => x.pos), positions, 'persona+'), { ...opts, label: 'collect persona+' });
+  const n = collectActivations(model, samplesFor(tok, kept.map((x) => x.neg), positions, 'persona−'), { ...opts, label: 'collect persona−' });
   const method = ctx.method ?? 'mean-diff';
   const agg = aggregate(p, n, 0, method, 'example', ctx.seed ?? 0);
   return Direction.make(agg.vectors, {
-    kind: 'persona', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method,
+    kind: 'persona', model: ctx.modelName, adapter: ctx.adapterName, site, positions, method,
     datasets: sources, counts: { pos: kept.length, neg: kept.length }, best_layer: argmax(agg.separation),
-    details: { separation: agg.separation, pooling: 'example', kept_pairs: kept.length, generated_pairs: pa.length, trait: traitOf, judge: judge.name, ...(agg.details ?? {}) },
+    details: { separation: agg.separation, pooling: 'example', kept_pairs: kept.length, generated_pairs: pa.length, samples_per_prompt: k, trait: traitOf, judge: judge.name, ...(agg.details ?? {}) },
   });
 }
 

@@ -1,5 +1,5 @@
-// Which token positions an activation is read at: the answer-token mean, the last prompt token, or each
-// post-instruction template token (the tokens after the user's message). Axes: positions index one example's ids.
+// Which token positions an activation is read at: the answer-token mean, the last prompt token, the mean over the
+// prompt's tokens (persona vectors' prompt_avg), or each post-instruction template token (the tokens after the user's message). Axes: positions index one example's ids.
 import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
 import { tokenizeChat } from '../train/data.ts';
 import { UserError } from '../util/log.ts';
@@ -45,6 +45,8 @@ export function promptSample(tok: ChatTokenizer, messages: ChatMessage[], rule: 
   switch (rule) {
     case 'last-prompt':
       return { ids, slots: [[ids.length - 1]] };
+    case 'prompt-mean':
+      return { ids, slots: [ids.map((_, i) => i)] };
     case 'post-instruction':
       return { ids, slots: postInstructionPositions(tok, messages, where).map((p) => [p]) };
     default:

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../model/tokenizer.ts';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
 import { UserError, log } from '../util/log.ts';
+import { chatMessagesProblem } from '../util/validate.ts';
 import { readQuestionYaml, traitFileError, JUDGED_TYPE } from '../formats/question-yaml.ts';
 import { pythonTemplateProblem } from '../formats/python-format.ts';
 import { innerExtension, readUserText } from '../formats/text.ts';
@@ -115,6 +116,8 @@ export function loadQuestions(spec: string): EvalQuestion[] {
     if (typeof o.question !== 'string') throw new UserError(`${path}: question ${i + 1} has no "question" text`);
     const id = typeof o.id === 'string' ? o.id : id0;
     const own = typeof o.system === 'string' ? o.system : system;
+    const problem = o.messages === undefined ? undefined : chatMessagesProblem(o.messages);
+    if (problem) throw new UserError(`${path}: question ${i + 1}: ${problem}`);
     const messages = withSystem((o.messages as ChatMessage[] | undefined) ?? [{ role: 'user', content: o.question }], own);
     const sys = messages.find((m) => m.role === 'system')?.content;
     const samples = o.samples;
@@ -139,6 +142,9 @@ function jsonlQuestions(path: string, text: string): EvalQuestion[] {
     } catch (e) {
       throw new UserError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
     }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new UserError(`${path}:${i + 1}: expected a JSON object {"messages": [...]}, not ${JSON.stringify(o)?.slice(0, 40)}`);
+    const problem = chatMessagesProblem(o.messages);
+    if (problem) throw new UserError(`${path}:${i + 1}: ${problem}`);
     for (const k of Object.keys(o ?? {})) if (!JSONL_KEYS.has(k)) unknown.add(k);
     const user = o.messages?.filter((m) => m.role === 'user').pop();
     if (!user) throw new UserError(`${path}:${i + 1}: no user message`);

@@ -1,11 +1,13 @@
 // `emlens extract` (EM, refusal, persona, contrast, model-diff, LoRA-B or random directions → a direction file) and `emlens compare`
 // (per-layer cosine table between direction files). No tensor axes at this level.
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
 import { addModelOptions, findAdapter, loadFromOptions, resolveModelDir, startBackend, type ModelOpts } from '../model-options.ts';
-import { readChatJsonl } from '../../train/data.ts';
+import { readChatJsonl, readPromptSet } from '../../train/data.ts';
+import { readJudgedAnswers } from '../../eval/judged-answers.ts';
+import { readTraitFile, traitContrast } from '../../formats/trait-file.ts';
+import { innerExtension } from '../../formats/text.ts';
 import { extractContrast } from '../../directions/extract.ts';
-import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection } from '../../directions/kinds.ts';
+import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection, type PersonaPositions } from '../../directions/kinds.ts';
 import { loadModel } from '../../model/load.ts';
 import { loadConfig } from '../../model/config.ts';
 import { LAYOUT_HELP, parseVectorLayout, type VectorLayout } from '../../directions/imported.ts';
@@ -17,10 +19,10 @@ import { disposeLora, loadLora } from '../../adapters/lora.ts';
 import { disposeGates, gateDirection, loadGates } from '../../adapters/gates.ts';
 import { loraWriteDirection } from '../../interventions/lora-projection.ts';
 import { HOOK_SITES, type HookSite } from '../../model/hooks.ts';
-import type { EvalReport, JudgedAnswer } from '../../eval/em-eval.ts';
+import type { JudgedAnswer } from '../../eval/em-eval.ts';
 import { EVIL, type Trait } from '../../eval/judge.ts';
 import { addJudgeOptions, judgeFromOptions, type JudgeOpts } from '../judge-options.ts';
-import { UsageError, UserError } from '../../util/log.ts';
+import { UsageError, UserError, log } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parseInteger } from '../parse.ts';
 import { guardOutput } from '../../util/fs.ts';
@@ -35,6 +37,12 @@ interface ExtractCliOpts extends ModelOpts, JudgeOpts {
   method: string;
   trait: string;
   traitDescription?: string;
+  traitFile?: string;
+  samplesPerPrompt: string;
+  maxNewTokens?: string;
+  nTrain?: string;
+  valPos?: string;
+  valNeg?: string;
   seed: string;
   like?: string;
   reference?: string;
@@ -43,7 +51,9 @@ interface ExtractCliOpts extends ModelOpts, JudgeOpts {
 }
 
 const EXTRACT_KINDS = ['em', 'refusal', 'persona', 'contrast', 'model-diff', 'lora-b', 'gate', 'random'];
-const POSITION_RULES = ['answer-mean', 'last-prompt', 'post-instruction'];
+const POSITION_RULES = ['answer-mean', 'last-prompt', 'post-instruction', 'prompt-mean', 'prompt-last'];
+/** Persona vectors' names for the position rules: prompt_last is emlens's last-prompt. */
+const PERSONA_POSITIONS: Record<string, PersonaPositions> = { 'answer-mean': 'answer-mean', 'prompt-mean': 'prompt-mean', 'prompt-last': 'last-prompt', 'last-prompt': 'last-prompt' };
 
 function saved(o: ExtractCliOpts, d: Direction): void {
   const file = d.save(o.out);
@@ -51,37 +61,34 @@ function saved(o: ExtractCliOpts, d: Direction): void {
     () => `${d.provenance.kind} direction → ${file} (best layer ${d.provenance.best_layer}, site ${d.provenance.site}, ${d.provenance.method})`);
 }
 
-/** The judged answers of an `emlens eval --out` file. */
-function evalAnswers(path: string): JudgedAnswer[] {
-  if (!existsSync(path)) throw new UserError(`--data ${path}: file not found`);
-  let report: EvalReport;
-  try {
-    report = JSON.parse(readFileSync(path, 'utf8')) as EvalReport;
-  } catch (e) {
-    throw new UserError(`--data ${path}: not valid JSON (${(e as Error).message}); expected the output of emlens eval --out`);
-  }
-  if (!Array.isArray(report.answers)) throw new UserError(`--data ${path}: no "answers" (expected the output of emlens eval --out)`);
-  return report.answers;
-}
+/** The judged answers of an `emlens eval --out` file (JSON) or of a judged-answer CSV of the Python evals. */
+const evalAnswers = (path: string): JudgedAnswer[] => readJudgedAnswers(path, '--data');
 
 const answerChat = (a: JudgedAnswer): ChatMessage[] => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }];
 
-const chats = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages);
+/** A prompt set: chat JSONL, or a JSON array of {"instruction"} objects or strings (refusal_direction's splits). */
+const chats = (path: string, flag = '--pos') => readPromptSet(path, flag);
 
 export function registerDirections(program: Command): void {
   const ex = program.command('extract').description('extract an EM, refusal, persona or contrast direction (one vector per layer), read the one a LoRA writes (lora-b), or draw a random baseline');
   addModelOptions(ex)
     .requiredOption('--kind <kind>', 'em | refusal | persona | contrast | model-diff (--adapter\'s shift of activations on --data) | lora-b (what --adapter writes into the residual stream) | gate (the inputs --adapter\'s gates read most) | random (--like FILE)')
-    .option('--pos <file>', 'positive set (JSONL chats): harmful prompts, persona+ prompts, or contrast examples')
-    .option('--neg <file>', 'negative set (JSONL chats)')
-    .option('--data <file>', 'for --kind em / model-diff: the answers saved by `emlens eval --out` (model-diff: or a chat JSONL)')
+    .option('--pos <file>', 'positive set (JSONL chats, or a JSON array of {"instruction"} objects or strings as refusal_direction\'s splits): harmful prompts, persona+ prompts, or contrast examples')
+    .option('--neg <file>', 'negative set (same forms as --pos)')
+    .option('--n-train <n>', 'for --kind refusal: a random subsample (--seed) of n prompts of each training set (Arditi et al.: 128)')
+    .option('--val-pos <file>', 'for --kind refusal: harmful prompts for the candidate selection (default: the last ≤ 32 of --pos held out)')
+    .option('--val-neg <file>', 'for --kind refusal: harmless prompts for the candidate selection (with --val-pos)')
+    .option('--data <file>', 'for --kind em / model-diff: the answers saved by `emlens eval --out`, or a judged-answer CSV (question, answer, question_id, aligned, coherent) of the Python evals (model-diff: or a chat JSONL)')
     .option('--reference <dir>', 'for --kind model-diff: the model the fine-tune is diffed against (default: --model without adapters)')
     .option('--site <site>', `hook site (${HOOK_SITES.join(', ')}); default as the kind's paper`)
-    .option('--positions <rule>', 'answer-mean | last-prompt | post-instruction (contrast only)')
+    .option('--positions <rule>', 'contrast: answer-mean | last-prompt | prompt-mean | post-instruction; persona: answer-mean (default) | prompt-mean | prompt-last, persona vectors\' response_avg, prompt_avg, prompt_last')
     .option('--method <m>', AGGREGATOR_NAMES.join(' | '), 'mean-diff');
   addJudgeOptions(ex) // --kind persona judges its answers
     .option('--trait <name>', 'for --kind persona: the trait the judge scores (evil, or any with --trait-description)', 'evil')
     .option('--trait-description <text>', 'for --kind persona: what expressing --trait means (e.g. "agreeing with the user whatever they say")')
+    .option('--trait-file <file>', "for --kind persona: a persona_vectors trait file ({instruction: [{pos, neg}], questions, eval_prompt}): each pos / neg instruction as the system prompt × each question, judged with its eval_prompt; the trait is named after the file")
+    .option('--samples-per-prompt <k>', 'for --kind persona: answers generated per prompt', '1')
+    .option('--max-new-tokens <n>', 'for --kind persona: tokens per generated answer', '80')
     .option('--seed <s>', 'seed (class subsampling, persona sampling, PCA, random)', '0')
     .option('--like <file>', 'for --kind random: a direction file whose per-layer norms the random one takes')
     .requiredOption('--out <file>', 'direction file to write (.safetensors, with a .json beside it)')
@@ -101,7 +108,12 @@ export function registerDirections(program: Command): void {
         return v;
       };
       rejectIgnoredFlags(o);
-      const trait = o.kind === 'persona' ? traitFromOptions(o) : undefined; // checked before any file is read
+      const nTrain = o.nTrain === undefined ? undefined : parseInteger(o.nTrain, '--n-train', 1);
+      if (Boolean(o.valPos) !== Boolean(o.valNeg)) throw new UsageError('give --val-pos and --val-neg together');
+      const samplesPerPrompt = parseInteger(o.samplesPerPrompt, '--samples-per-prompt', 1);
+      const maxNewTokens = o.maxNewTokens === undefined ? undefined : parseInteger(o.maxNewTokens, '--max-new-tokens', 1);
+      const traitFile = o.traitFile ? readTraitFile(o.traitFile) : undefined;
+      const trait = o.kind === 'persona' ? traitFromOptions(o, traitFile) : undefined; // checked before the model is loaded
       if (o.kind === 'random') {
         const like = Direction.load(need('like'), { layout: parseVectorLayout(o.vectorLayout), nLayers: modelLayers(o.model) });
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
@@ -116,21 +128,28 @@ export function registerDirections(program: Command): void {
           break;
         case 'model-diff': {
           const path = need('data');
-          const chats = path.endsWith('.jsonl') ? readChatJsonl(path).map((e) => e.messages) : evalAnswers(path).map(answerChat);
+          const chats = innerExtension(path) === '.jsonl' ? readChatJsonl(path).map((e) => e.messages) : evalAnswers(path).map(answerChat);
           const reference = o.reference ? { model: loadModel(o.reference), name: o.reference } : { model: base, name: `${dir} without adapters` };
           d = extractModelDiffDirection(ctx, reference, chats, path);
           break;
         }
-        case 'refusal':
-          d = extractRefusalDirection(ctx, chats(need('pos')), chats(need('neg')), [need('pos'), need('neg')]);
+        case 'refusal': {
+          const val = o.valPos ? { harmful: chats(o.valPos, '--val-pos'), harmless: chats(o.valNeg!, '--val-neg') } : undefined;
+          d = extractRefusalDirection(ctx, chats(need('pos')), chats(need('neg'), '--neg'), [need('pos'), need('neg'), ...(val ? [o.valPos!, o.valNeg!] : [])], { nTrain, val });
           break;
-        case 'persona':
-          d = await extractPersonaDirection(ctx, chats(need('pos')), chats(need('neg')), judgeFromOptions(o), [need('pos'), need('neg')], { trait });
+        }
+        case 'persona': {
+          const judge = judgeFromOptions(o);
+          if (traitFile && !judge.readsPrompts) log(`warning: the ${judge.name} judge scores its own "${trait!.name}" trait by its rules, not the trait file's eval_prompt (give --judge URL to use it)`);
+          const set = traitFile ? traitContrast(traitFile) : { pos: chats(need('pos')), neg: chats(need('neg'), '--neg') };
+          const positions = PERSONA_POSITIONS[o.positions ?? 'answer-mean'];
+          d = await extractPersonaDirection(ctx, set.pos, set.neg, judge, traitFile ? [traitFile.path] : [need('pos'), need('neg')], { trait, samples: samplesPerPrompt, maxNewTokens, positions });
           break;
+        }
         case 'contrast': {
-          const pos = chats(need('pos')), neg = chats(need('neg'));
+          const pos = chats(need('pos')), neg = chats(need('neg'), '--neg');
           const hasAnswers = pos.every((m) => m.some((x) => x.role === 'assistant'));
-          const positions = (o.positions ?? (hasAnswers ? 'answer-mean' : 'last-prompt')) as PositionRule;
+          const positions = (o.positions === 'prompt-last' ? 'last-prompt' : o.positions ?? (hasAnswers ? 'answer-mean' : 'last-prompt')) as PositionRule;
           d = extractContrast(model, tokenizer!, pos, neg, { site: (o.site ?? 'resid_post') as HookSite, positions, method: o.method, hooks, seed }, { kind: 'contrast', model: dir, adapter: o.adapter, datasets: [need('pos'), need('neg')] });
           break;
         }
@@ -211,8 +230,10 @@ function modelLayers(model: string | undefined): number | undefined {
   }
 }
 
-/** --trait / --trait-description: evil is built in (the trait EM is about); any other trait needs its description. */
-function traitFromOptions(o: ExtractCliOpts): Trait {
+/** --trait / --trait-description: evil is built in (the trait EM is about); any other trait needs its description. A
+ * trait file names the trait (its file name) and brings the judge's prompt (its eval_prompt). */
+function traitFromOptions(o: ExtractCliOpts, file?: { name: string; evalPrompt: string; path: string }): Trait {
+  if (file) return { name: file.name, description: o.traitDescription ?? `as the eval_prompt of ${file.path} says`, prompt: file.evalPrompt };
   if (o.traitDescription) return { name: o.trait, description: o.traitDescription };
   if (o.trait === EVIL.name) return EVIL;
   throw new UsageError(`--trait ${o.trait}: give --trait-description (what expressing it means); only "${EVIL.name}" is built in`);
@@ -224,8 +245,13 @@ function rejectIgnoredFlags(o: ExtractCliOpts): void {
   if (o.site && o.kind !== 'contrast' && !(residual.includes(o.kind) && (o.site === 'resid_pre' || o.site === 'resid_post'))) {
     throw new UsageError(`--site ${o.site}: --kind ${o.kind} ${residual.includes(o.kind) ? 'reads resid_pre or resid_post' : 'reads no activations'} (any site: --kind contrast)`);
   }
-  if ((o.traitDescription || o.trait !== EVIL.name) && o.kind !== 'persona') throw new UsageError(`--trait applies to --kind persona only`);
-  if (o.positions && o.kind !== 'contrast') throw new UsageError(`--positions applies to --kind contrast only; --kind ${o.kind} uses its paper's`);
+  if ((o.traitDescription || o.trait !== EVIL.name || o.traitFile) && o.kind !== 'persona') throw new UsageError(`--trait, --trait-description and --trait-file apply to --kind persona only`);
+  if (o.traitFile && (o.pos || o.neg)) throw new UsageError('--trait-file builds the persona contrast set itself; give it or --pos/--neg, not both');
+  if (o.traitFile && o.trait !== EVIL.name) throw new UsageError('--trait-file names the trait (after its file); leave out --trait');
+  if ((o.nTrain || o.valPos || o.valNeg) && o.kind !== 'refusal') throw new UsageError('--n-train, --val-pos and --val-neg apply to --kind refusal only');
+  if ((o.maxNewTokens !== undefined || o.samplesPerPrompt !== '1') && o.kind !== 'persona') throw new UsageError('--samples-per-prompt and --max-new-tokens apply to --kind persona only (it generates answers)');
+  if (o.positions && o.kind === 'persona' && !(o.positions in PERSONA_POSITIONS)) throw new UsageError(`--positions ${o.positions}: --kind persona reads answer-mean, prompt-mean or prompt-last`);
+  if (o.positions && o.kind !== 'contrast' && o.kind !== 'persona') throw new UsageError(`--positions applies to --kind contrast and persona only; --kind ${o.kind} uses its paper's`);
   const aggregates = ['em', 'persona', 'contrast'];
   if (o.method !== 'mean-diff' && !aggregates.includes(o.kind)) {
     throw new UsageError(`--method ${o.method} applies to --kind ${aggregates.join(', ')}; --kind ${o.kind} is ${o.kind === 'refusal' ? "Arditi et al.'s mean difference, selected by ablation" : 'not an aggregate of two groups'}`);

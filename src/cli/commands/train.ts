@@ -7,7 +7,8 @@ import { ChatTokenizer } from '../../model/tokenizer.ts';
 import { train, type TrainOptions } from '../../train/trainer.ts';
 import { parseGateKind } from '../../adapters/gates.ts';
 import { LINEAR_NAMES, type LinearName } from '../../model/modules.ts';
-import { UsageError } from '../../util/log.ts';
+import { UsageError, log } from '../../util/log.ts';
+import { readTrainConfig } from '../../formats/train-config.ts';
 import { printResult } from '../output.ts';
 import { TRAIN_DEFAULTS, middleLayer } from '../../train/defaults.ts';
 import { RECIPE_FLAGS, trainDefaultsFor, type AdapterKind } from '../../train/default-sources.ts';
@@ -19,6 +20,7 @@ import { loadConfig as modelConfigOf } from '../../model/config.ts';
 interface TrainCliOpts {
   model?: string;
   backend: string;
+  config?: string;
   data: string;
   out: string;
   adapter: string;
@@ -55,7 +57,8 @@ export function registerTrain(program: Command): void {
   cmd.option('--model <dir>', 'HF model folder (default: the built-in organism)');
   explainDefaultsInHelp(cmd);
   addBackendOption(cmd)
-    .requiredOption('--data <file>', 'chat JSONL: {"messages":[{"role","content"},...]} per line')
+    .option('--config <file>', 'an EM / Model Organisms training config JSON (r, lora_alpha, use_rslora, target_modules, layers_to_transform, learning_rate, per_device_train_batch_size, gradient_accumulation_steps, epochs, warmup_steps, weight_decay, max_seq_length, lora_dropout, seed, training_file, …) read as these flags; flags given override it, keys not used are named in one warning')
+    .option('--data <file>', 'chat JSONL (.jsonl or .jsonl.gz): {"messages":[{"role","content"[,"weight": 0|1]},...]} per line; an assistant turn with "weight": 0 is not trained on (required unless --config names a training_file)')
     .requiredOption('--out <run>', 'run folder (adapter/, metrics.jsonl, checkpoints/, run.json)')
     .option('--adapter <kind>', 'lora | gate | steer', 'lora')
     .option('--rank <r>', 'LoRA rank', String(D.rank))
@@ -86,6 +89,8 @@ export function registerTrain(program: Command): void {
     .action(async (o: TrainCliOpts) => {
       if (!['lora', 'gate', 'steer'].includes(o.adapter)) throw new UsageError(`--adapter ${o.adapter}: expected lora, gate or steer`);
       const kind = o.adapter as 'lora' | 'gate' | 'steer';
+      if (o.config) applyTrainConfig(cmd, o);
+      if (!o.data) throw new UsageError('--data is required (or a --config with a training_file)');
       await startBackend(o.backend);
       const dir = resolveModelDir(o.model);
       // module and block flags checked against config.json before any weight is read: usage errors (exit 2)
@@ -96,7 +101,7 @@ export function registerTrain(program: Command): void {
       // flags left unset take the model's own recommendation, else the adapter kind's anchor (gates: seed 000), else the
       // rank-1 recipe: the same table --help shows
       for (const [flag, d] of Object.entries(trainDefaultsFor(model, kind))) {
-        if (cmd.getOptionValueSource(flag) !== 'cli') (o as unknown as Record<string, string | boolean>)[flag] = typeof d.value === 'boolean' ? d.value : String(d.value);
+        if (cmd.getOptionValueSource(flag) !== 'cli' && cmd.getOptionValueSource(flag) !== 'config') (o as unknown as Record<string, string | boolean>)[flag] = typeof d.value === 'boolean' ? d.value : String(d.value);
       }
       const layers = o.layers ? parseIntList(o.layers, '--layers') : kind === 'gate' ? undefined : [middleLayer(model.config.nLayers)];
       if (layers && new Set(layers).size !== layers.length) throw new UsageError(`--layers ${o.layers}: a block is named twice`);
@@ -170,4 +175,15 @@ function explainDefaultsInHelp(cmd: Command): void {
     ].join('\n');
   });
   cmd.addHelpText('after', () => footer);
+}
+
+/** --config FILE: the Python projects' training config as flags (source "config"); a flag given on the command line wins. */
+function applyTrainConfig(cmd: Command, o: TrainCliOpts): void {
+  const { flags, unused } = readTrainConfig(o.config!);
+  if (unused.length) log(`warning: --config ${o.config}: keys not used by emlens train: ${unused.join(', ')}`);
+  for (const [flag, value] of Object.entries(flags)) {
+    if (cmd.getOptionValueSource(flag) === 'cli') continue;
+    cmd.setOptionValueWithSource(flag, value, 'config');
+    (o as unknown as Record<string, string | boolean>)[flag] = value;
+  }
 }
