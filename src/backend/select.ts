@@ -121,8 +121,19 @@ async function tryBackend(name: BackendName, asked: boolean, threads?: number): 
       case 'cpu':
         break;
     }
-    if (!(await tf.setBackend(name))) return 'tf.setBackend failed';
-    await tf.ready();
+    // Emscripten's wasm modules add process handlers that rethrow every uncaught error, which Node then prints with the
+    // offending line of their one-line minified source (tens of kB): taken off again once the backend is up
+    const emitter = process as unknown as NodeJS.EventEmitter;
+    const events = ['uncaughtException', 'unhandledRejection'];
+    const before = new Map(events.map((e) => [e, emitter.listeners(e)]));
+    try {
+      if (!(await tf.setBackend(name))) return 'tf.setBackend failed';
+      await tf.ready();
+    } finally {
+      for (const e of events) {
+        for (const l of emitter.listeners(e)) if (!before.get(e)!.includes(l)) emitter.removeListener(e, l as (...args: unknown[]) => void);
+      }
+    }
     if (name === 'wasm') activeThreads = await wasmThreadsCount();
     if (name === 'webgpu') await watchWebgpuErrors();
     if (name === 'cpu') (tf.backend() as { firstUse?: boolean }).firstUse = false; // skip tfjs's "install tfjs-node" banner
