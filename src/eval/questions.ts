@@ -99,6 +99,7 @@ export function loadQuestions(spec: string): EvalQuestion[] {
   } catch (e) {
     throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
   }
+  if (typeof data !== 'object' || data === null) throw new UserError(`${path}: expected a JSON array of questions or {"questions": [...]}, not ${JSON.stringify(data)?.slice(0, 40)}`);
   if (isTraitFile(data)) throw traitFileError(path);
   const top = Array.isArray(data) ? {} : (data as Record<string, unknown>);
   const list = Array.isArray(data) ? data : top.questions;

@@ -57,3 +57,16 @@ export function checkFinite(data: ArrayLike<number>, where: string): void {
   const i = firstNonFinite(data);
   if (i >= 0) throw new UserError(`${where}: value ${i} is ${data[i]} (NaN or infinite weights would give silently wrong results)`);
 }
+
+/** What is wrong with `v` as a chat (a non-empty list of {role: system|user|assistant, content: text}), or undefined. */
+export function chatMessagesProblem(v: unknown): string | undefined {
+  if (!Array.isArray(v)) return `"messages" must be a list of {"role", "content"}, not ${JSON.stringify(v)?.slice(0, 40)}`;
+  if (!v.length) return '"messages" is empty';
+  for (const [i, m] of v.entries()) {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return `messages[${i}] must be {"role", "content"}, not ${JSON.stringify(m)?.slice(0, 40)}`;
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (role !== 'system' && role !== 'user' && role !== 'assistant') return `messages[${i}].role must be system, user or assistant, not ${JSON.stringify(role)}`;
+    if (typeof content !== 'string') return `messages[${i}].content must be a text, not ${JSON.stringify(content)?.slice(0, 40)}`;
+  }
+  return undefined;
+}
