@@ -84,7 +84,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     for (const ft of p.finetunes) fts.push(withGivenDirection(await emFinetune(ws, ft, s), p.directions?.[ft.name], `steering-transfer.directions.${ft.name}`));
     const base = cell(await ws.evaluate('base', {}, s));
     // each source's EM direction, read once: the random baseline's norms and the reported best layer come from it
-    const directions = new Map(fts.flatMap((f) => (f.direction ? [[f.name, Direction.load(f.direction)] as const] : [])));
+    const directions = new Map(fts.flatMap((f) => (f.direction ? [[f.name, Direction.load(f.direction, { nLayers: ws.model.config.nLayers })] as const] : [])));
     const randoms = new Map<string, string>();
     for (const src of fts) {
       const d = directions.get(src.name);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
@@ -82,4 +82,13 @@ test('a result records how another tool\'s vector file was laid out on the block
   assert.deepEqual(Object.keys(r.vector_files as object), [f('vec_d.npy'), f('dir_hidden.pt')]);
   assert.match((r.vector_files as Record<string, string>)[f('dir_hidden.pt')], /\[4, d\] as hidden_states: row 0 \(embedding output\) left out, row l\+1 = emlens resid_post\(l\)/);
   assert.equal(interventionRecord({ backend: 'cpu', ablate: f('dir_blocks.safetensors') }, QWEN).vector_files, undefined); // emlens's own file
+});
+
+test('orthogonalize --direction takes a .pt in hidden-states order: the same checkpoint as its safetensors twin', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'emlens-interop-'));
+  const a = emlens('orthogonalize', '--model', QWEN, '--direction', f('dir_hidden.pt'), '--direction-layer', '1', '--out', join(dir, 'a'));
+  assert.equal(a.code, 0, a.stderr);
+  const b = emlens('orthogonalize', '--model', QWEN, '--direction', f('dir_blocks.safetensors'), '--out', join(dir, 'b'));
+  assert.equal(b.code, 0, b.stderr);
+  assert.ok(readFileSync(join(dir, 'a', 'model.safetensors')).equals(readFileSync(join(dir, 'b', 'model.safetensors'))));
 });

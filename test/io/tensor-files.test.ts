@@ -57,6 +57,7 @@ test('NumPy: .npy in f2/f4/f8, np.savez and np.savez_compressed', () => {
 
 test('unsupported content is one UserError naming the file: int64, a Python object, a global that would run code, garbage', () => {
   assert.throws(() => readTensorFile(f('bad_int64.pt')), (e: Error) => e instanceof UserError && /bad_int64\.pt: the tensor is int64; emlens reads float32, float16, bfloat16 or float64/.test(e.message));
+  assert.throws(() => readTensorFile(f('bad_complex.pt')), (e: Error) => e instanceof UserError && /bad_complex\.pt: the tensor is complex64/.test(e.message));
   assert.throws(() => readTensorFile(f('bad_int.npy')), (e: Error) => e instanceof UserError && /bad_int\.npy: dtype <i8 is not supported/.test(e.message));
   assert.throws(() => readTensorFile(f('bad_object.pt')), (e: Error) => e instanceof UserError && /bad_object\.pt: the pickle refers to datetime\.date, which emlens does not load/.test(e.message));
   assert.throws(() => readTensorFile(f('bad_global.pt')), (e: Error) => e instanceof UserError && /bad_global\.pt: the pickle refers to __builtin__\.print/.test(e.message));

@@ -9,6 +9,7 @@ import { disposeModel } from '../../model/modules.ts';
 import { loadLora, mergeLora, disposeLora } from '../../adapters/lora.ts';
 import { disposeOrthogonalized, orthogonalizeWeights } from '../../interventions/orthogonalize.ts';
 import { readVector } from '../../interventions/vector-file.ts';
+import { LAYOUT_HELP, parseVectorLayout } from '../../directions/imported.ts';
 import { fileSha256 } from '../../util/hash.ts';
 import { UsageError, UserError } from '../../util/log.ts';
 import { EMLENS_VERSION } from '../../util/version.ts';
@@ -21,6 +22,7 @@ interface OrthogonalizeOpts {
   adapter?: string;
   direction: string;
   directionLayer?: string;
+  vectorLayout?: string;
   dtype: string;
   out: string;
   json?: boolean;
@@ -33,8 +35,9 @@ export function registerOrthogonalize(program: Command): void {
   cmd.option('--model <dir>', 'HF model folder (default: the built-in organism)');
   addBackendOption(cmd)
     .option('--adapter <dir>', 'a LoRA (PEFT folder or run) merged into the weights first')
-    .requiredOption('--direction <VEC>', 'direction file (.safetensors) or JSON vector of dModel numbers')
+    .requiredOption('--direction <VEC>', 'direction file (.safetensors, or .pt/.npy/.npz another tool saved) or JSON vector of dModel numbers')
     .option('--direction-layer <L>', 'row of a direction file (default: its best layer)')
+    .option('--vector-layout <layout>', LAYOUT_HELP)
     .option('--dtype <t>', DTYPES.join(' | '), 'F32')
     .requiredOption('--out <dir>', 'new checkpoint folder (config.json, model.safetensors, tokenizer files)')
     .option('--json', 'print one JSON document')
@@ -42,11 +45,11 @@ export function registerOrthogonalize(program: Command): void {
       if (!DTYPES.includes(o.dtype as (typeof DTYPES)[number])) throw new UsageError(`--dtype ${o.dtype}: expected ${DTYPES.join(', ')}`);
       if (existsSync(o.out) && readdirSync(o.out).length) throw new UserError(`--out ${o.out}: the folder is not empty (choose a new one)`);
       guardOutput(o.out, { flag: '--out', kind: 'dir' }); // a file there, or an unwritable place: found out before any work
-      const modelDir = resolveModelDir(o.model);
+      const modelDir = resolveModelDir(o.model, o.adapter);
       await startBackend(o.backend);
       const base = loadModel(modelDir);
       const layer = directionLayer(o);
-      const vector = readVector(o.direction, base.config.dModel, layer);
+      const vector = readVector(o.direction, base.config.dModel, layer, { nLayers: base.config.nLayers, layout: parseVectorLayout(o.vectorLayout) });
       let merged = base;
       if (o.adapter) {
         const a = findAdapter(o.adapter);
