@@ -136,8 +136,10 @@ export class QueueSteps implements StepRunner {
   async close(): Promise<void> {
     process.removeListener('SIGINT', this.onSigint);
     this.progress.flush();
-    await this.queue.close().catch(() => undefined);
+    // Redis may be gone: do not wait for a polite close
+    await Promise.race([this.queue.close().catch(() => undefined), new Promise((ok) => setTimeout(ok, 1000).unref())]);
     this.redis.disconnect();
+    void this.queue.disconnect().catch(() => undefined);
   }
 
   private finetuneResult(name: string, spec: TrainSpec): Promise<{ result: StepResult; key: string }> {

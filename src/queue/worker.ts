@@ -5,14 +5,18 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
-import { Workspace } from '../study/workspace.ts';
+import { activeBackend } from '../backend/select.ts';
+import type { InterventionSpec } from '../study/workspace.ts';
 import type { TrainSpec } from '../train/defaults.ts';
 import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { connect, KEY_PREFIX, processId, QUEUE_NAME, redact, bullConnection, type QueueTarget } from './connection.ts';
 import { ArtefactStore, FolderBlobs } from './store.ts';
+import type { FromStepChild, ToStepChild } from './step-child.ts';
 import { checkPayload, mapStrings, refsIn, type EvalPayload, type FinetunePayload, type ModelRef, type StepPayload, type StepResult } from './jobs.ts';
 
 export interface WorkerOptions {
@@ -48,7 +52,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const redis = await connect(o.target, { role: 'worker' });
   const store = new ArtefactStore(redis, { blobs: o.blobDir ? new FolderBlobs(resolve(o.blobDir)) : undefined, threshold: o.threshold });
   const lockMs = o.lockMs ?? WORKER_DEFAULTS.lockMs;
-  const runner = new StepWorker(id, work, store, lockMs, o.checkpointMs ?? WORKER_DEFAULTS.checkpointMs, o.quiet ?? false);
+  const runner = new StepWorker(id, work, store, lockMs, o.checkpointMs ?? WORKER_DEFAULTS.checkpointMs, o.quiet ?? false, o.concurrency ?? 1);
   const worker = new Worker(QUEUE_NAME, (job, token) => runner.process(job, token), {
     connection: bullConnection(o.target, { role: 'worker' }), prefix: KEY_PREFIX, concurrency: o.concurrency ?? 1,
     lockDuration: lockMs, stalledInterval: o.stalledMs ?? WORKER_DEFAULTS.stalledMs, maxStalledCount: o.maxStalled ?? WORKER_DEFAULTS.maxStalled,
@@ -65,26 +69,83 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     id,
     async close() {
       await worker.close();
+      runner.close();
       redis.disconnect();
     },
   };
 }
 
+const CHILD = fileURLToPath(new URL('./step-child.ts', import.meta.url));
+
+/** One process computing steps, reused from job to job (it keeps its model loaded). */
+class StepProcess {
+  readonly child: ChildProcess;
+  private next = 0;
+  private readonly pending = new Map<number, { ok: (r: FromStepChild) => void; fail: (e: Error) => void }>();
+  busy = false;
+  constructor() {
+    this.child = fork(CHILD, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromStepChild) => {
+      this.pending.get(m.id)?.ok(m);
+      this.pending.delete(m.id);
+    });
+    this.child.on('exit', (code, signal) => {
+      for (const p of this.pending.values()) p.fail(new Error(`the step process exited (${signal ?? `code ${code}`})`));
+      this.pending.clear();
+    });
+  }
+  alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  run(m: DistributiveOmit<ToStepChild, 'id'>): Promise<FromStepChild> {
+    const id = this.next++;
+    return new Promise((ok, fail) => {
+      this.pending.set(id, { ok, fail });
+      this.child.send({ ...m, id } as ToStepChild);
+    });
+  }
+}
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
 class StepWorker {
-  private readonly spaces = new Map<string, Workspace>();
-  constructor(readonly id: string, readonly work: string, readonly store: ArtefactStore, readonly lockMs: number, readonly checkpointMs: number, readonly quiet: boolean) {}
+  private readonly checked = new Set<string>();
+  private readonly pool: StepProcess[] = [];
+  constructor(readonly id: string, readonly work: string, readonly store: ArtefactStore, readonly lockMs: number, readonly checkpointMs: number, readonly quiet: boolean, readonly slots: number) {}
+
+  close(): void {
+    for (const p of this.pool) if (p.alive()) p.child.kill();
+  }
+
+  /** Computes in a free step process (one per concurrent job). */
+  private async compute(m: DistributiveOmit<ToStepChild, 'id'>): Promise<FromStepChild & { ok: true }> {
+    let p = this.pool.find((x) => !x.busy && x.alive());
+    if (!p) {
+      const dead = this.pool.findIndex((x) => !x.alive());
+      if (dead >= 0) this.pool.splice(dead, 1);
+      p = new StepProcess();
+      this.pool.push(p);
+    }
+    p.busy = true;
+    try {
+      const r = await p.run(m);
+      if (!r.ok) throw new Error(r.message);
+      return r;
+    } finally {
+      p.busy = false;
+    }
+  }
 
   async process(job: Job, token: string | undefined): Promise<StepResult> {
     try {
       const p = checkPayload(job.name, job.data);
       log(`worker ${this.id}: ${p.kind} ${p.name} (job ${String(job.id).slice(0, 12)}, attempt ${job.attemptsMade + 1})`);
       const t0 = Date.now();
-      const ws = this.workspace(p.model);
+      const runDir = this.checkModel(p.model);
       const local = await this.fetchInputs(p);
       const fetchMs = Date.now() - t0;
       const { runMs, putMs, ...r } = p.kind === 'finetune'
-        ? await this.finetune(job, token, ws, p, local)
-        : await this.evaluate(String(job.id), ws, p, local);
+        ? await this.finetune(job, token, runDir, p, local)
+        : await this.evaluate(String(job.id), runDir, p, local);
       const result: StepResult = { ...r, kind: p.kind, worker: this.id, timing: { fetch_ms: fetchMs, run_ms: runMs, put_ms: putMs } };
       await this.store.setRecord('result', String(job.id), result);
       log(`worker ${this.id}: ${p.kind} ${p.name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -95,16 +156,15 @@ class StepWorker {
     }
   }
 
-  /** The workspace of a model this machine has (the same folder and files: its identity is checked). */
-  private workspace(m: ModelRef): Workspace {
-    let ws = this.spaces.get(m.identity);
-    if (ws) return ws;
-    if (!existsSync(join(m.dir, 'config.json'))) throw new UserError(`model ${m.dir} is not on this machine (give every worker the study's model at the same path)`);
-    const identity = modelIdentity(m.dir);
-    if (identity !== m.identity) throw new UserError(`model ${m.dir} here is not the study's model (its files differ: identity ${identity.slice(0, 12)} ≠ ${m.identity.slice(0, 12)})`);
-    ws = new Workspace(join(this.work, 'models', m.identity.slice(0, 16)), m.dir, this.quiet);
-    this.spaces.set(m.identity, ws);
-    return ws;
+  /** The workspace folder of a model this machine has (the same folder and files: its identity is checked once). */
+  private checkModel(m: ModelRef): string {
+    if (!this.checked.has(m.identity)) {
+      if (!existsSync(join(m.dir, 'config.json'))) throw new UserError(`model ${m.dir} is not on this machine (give every worker the study's model at the same path)`);
+      const identity = modelIdentity(m.dir);
+      if (identity !== m.identity) throw new UserError(`model ${m.dir} here is not the study's model (its files differ: identity ${identity.slice(0, 12)} ≠ ${m.identity.slice(0, 12)})`);
+      this.checked.add(m.identity);
+    }
+    return join(this.work, 'models', m.identity.slice(0, 16));
   }
 
   /** Every reference of a payload as a path on this machine (fetched once per digest). */
@@ -124,22 +184,20 @@ class StepWorker {
     return local;
   }
 
-  private async evaluate(key: string, ws: Workspace, p: EvalPayload, local: Map<string, string>): Promise<{ artefact: string; runMs: number; putMs: number }> {
+  private async evaluate(key: string, runDir: string, p: EvalPayload, local: Map<string, string>): Promise<{ artefact: string; runMs: number; putMs: number }> {
     const t = Date.now();
-    const iv = mapStrings(p.iv, (s) => local.get(s) ?? s);
+    const iv = mapStrings(p.iv, (s) => local.get(s) ?? s) as InterventionSpec;
     const questions = p.settings.questions === 'broad' ? 'broad' : local.get(p.settings.questions)!;
-    const full = (await ws.evaluate(`job-${key}`, iv, { ...p.settings, questions })) as unknown as Record<string, unknown>;
-    // the workspace's own cache fields describe this machine's files: not part of the report
-    const { key: _k, intervention: _i, ...report } = full;
+    const { report } = await this.compute({ kind: 'eval', runDir, modelDir: p.model.dir, backend: activeBackend(), quiet: this.quiet, name: `job-${key}`, iv, settings: { ...p.settings, questions } });
     const runMs = Date.now() - t;
     const artefact = await this.store.putBytes(Buffer.from(JSON.stringify(report)));
     return { artefact, runMs, putMs: Date.now() - t - runMs };
   }
 
-  private async finetune(job: Job, token: string | undefined, ws: Workspace, p: FinetunePayload, local: Map<string, string>): Promise<{ artefact: string; resumed_from: number; runMs: number; putMs: number }> {
+  private async finetune(job: Job, token: string | undefined, runDir: string, p: FinetunePayload, local: Map<string, string>): Promise<{ artefact: string; resumed_from: number; runMs: number; putMs: number }> {
     const key = String(job.id);
     const spec: TrainSpec = mapStrings(p.spec, (s) => local.get(s) ?? s);
-    const out = ws.path('finetunes', key);
+    const out = join(runDir, 'finetunes', key);
     const ck = await this.store.getRecord<{ tree: string; step: number; worker: string }>('ckpt', key);
     let resumed = 0;
     if (ck) {
@@ -172,7 +230,7 @@ class StepWorker {
     };
     const timer = setInterval(() => void sync(), this.checkpointMs);
     try {
-      await ws.finetune(key, spec);
+      await this.compute({ kind: 'finetune', runDir, modelDir: p.model.dir, backend: activeBackend(), quiet: this.quiet, name: key, spec });
     } finally {
       clearInterval(timer);
     }

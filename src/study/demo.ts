@@ -19,6 +19,8 @@ export interface DemoOptions {
   modelDir: string;
   quick: boolean;
   quiet?: boolean;
+  /** Called with the study's workspace before its first stage (`demo --queue` hands its steps to workers there). */
+  prepare?: (ws: Workspace) => Promise<void>;
 }
 
 export const REPORT_SECTIONS = ['em', 'sycophancy', 'gating', 'cosines', 'refusal', 'persona', 'transfer', 'sweep', 'phase_transition'] as const;
@@ -45,6 +47,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const q = o.quick;
   // a first look: one epoch per LoRA instead of the model's recommended count (the report's settings say so)
   if (q) ws.loraEpochs = 1;
+  await o.prepare?.(ws);
   // --quick: one answer per broad question everywhere, so that no question goes unasked
   const perQuestion = loadQuestions('broad').length;
   const samples = q ? perQuestion : 200, cellSamples = q ? perQuestion : 100, seed = 1;

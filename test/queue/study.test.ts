@@ -84,3 +84,35 @@ test('artefacts through a blob folder, workers in working folders of their own',
   assert.ok(shards.length >= 5, `blob folder holds ${shards.length} shards`);
   for (const d of dirs) assert.ok(!existsSync(join(d, 'analyses')) && !readdirSync(join(d, 'work')).includes('finetunes'));
 });
+
+test('a worker killed (SIGKILL) mid-fine-tune: another resumes from its checkpoint, same adapter bytes', async (t) => {
+  if (missing) return t.skip(missing);
+  const url = `${redis!.url}/2`;
+  // short locks, so that the dead worker's job is noticed in seconds
+  const quick = ['--lock-duration', '4000', '--stalled-interval', '1000', '--checkpoint-interval', '200'];
+  const a = emlens(['worker', '--queue', url, '--name', 'doomed', '--work-dir', mkdtempSync(join(tmpdir(), 'emlens-w-')), ...quick]);
+  procs.push(a);
+  await a.waitFor(/taking steps/, 60_000);
+  const run = join(root, 'queued-killed');
+  const study = emlens(['run', 'sycophancy-em', '--model', model, '--params', PARAMS, '--out', run, '--queue', url, '--json']);
+  procs.push(study);
+  await a.waitFor(/fine-tune sycophancy: checkpoint step \d+ saved to the store/, 120_000);
+  a.proc.kill('SIGKILL');
+  await a.exited;
+  const saved = Math.max(...[...a.log().matchAll(/fine-tune sycophancy: checkpoint step (\d+) saved/g)].map((m) => Number(m[1])));
+  const b = emlens(['worker', '--queue', url, '--name', 'rescuer', '--work-dir', mkdtempSync(join(tmpdir(), 'emlens-w-')), ...quick]);
+  procs.push(b);
+  assert.equal(await study.exited, 0, study.log());
+  await stopAll([b], 'SIGTERM');
+  // the checkpoint the dead worker sent last (a log line may have been cut by the kill: at least the last one logged)
+  const resumed = Number(/fine-tune sycophancy resumes from checkpoint step (\d+) \(saved to the store by worker doomed:\d+\)/.exec(b.log())?.[1]);
+  assert.ok(resumed >= saved && saved > 0, b.log());
+  assert.match(b.log(), new RegExp(`resume: continuing .* from step ${resumed}`));
+  const runJson = JSON.parse(readFileSync(join(run, 'finetunes', 'sycophancy', 'run.json'), 'utf8'));
+  assert.equal(runJson.queue.resumed_from, resumed);
+  assert.match(runJson.queue.worker, /^rescuer:/);
+  for (const n of ['sycophancy', 'medical-aligned']) {
+    assert.ok(readFileSync(join(run, 'finetunes', n, 'adapter', 'adapter_model.safetensors')).equals(readFileSync(join(single, 'finetunes', n, 'adapter', 'adapter_model.safetensors'))), `${n}: adapter bytes differ from the uninterrupted run`);
+  }
+  assert.deepEqual(results(run), results(single));
+});

@@ -8,6 +8,8 @@ import { createApp } from '../../../server/app.ts';
 import { log } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parsePort } from '../parse.ts';
+import { addQueueOptions, useQueue, type QueueOpts } from '../queue-options.ts';
+import type { QueueSteps } from '../../queue/coordinator.ts';
 import { guardOutput } from '../../util/fs.ts';
 import { lockRunFolder } from '../../util/lock.ts';
 import { STUDY_FILES } from '../../study/analysis.ts';
@@ -15,18 +17,19 @@ import { STUDY_FILES } from '../../study/analysis.ts';
 export function registerDemo(program: Command): void {
   const cmd = program.command('demo').description('run the whole study on the organism (or --model) and serve its report; stages are cached, so it resumes');
   cmd.option('--model <dir>', 'HF model folder (default: the built-in organism)');
-  addBackendOption(cmd)
+  addQueueOptions(addBackendOption(cmd))
     .option('--out <run>', 'run folder', 'runs/demo')
     .option('--quick', 'fewer samples and sweep points (a first look)')
     .option('--no-serve', 'write the report and exit')
     .option('--port <p>', 'port for the report server', '8080')
     .option('--json', 'print one JSON document (the report)')
-    .action(async (o: { model?: string; backend: string; out: string; quick?: boolean; serve: boolean; port: string; json?: boolean }) => {
+    .action(async (o: QueueOpts & { model?: string; backend: string; out: string; quick?: boolean; serve: boolean; port: string; json?: boolean }) => {
       const port = parsePort(o.port); // a bad --port is a usage error now, not after the whole study
       guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: STUDY_FILES });
       lockRunFolder(o.out, 'demo'); // one process per study folder; released on exit
       await startBackend(o.backend);
-      const { report, file } = await runDemo({ out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick) });
+      let queued: QueueSteps | undefined;
+      const { report, file } = await runDemo({ out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick), prepare: async (ws) => void (queued = await useQueue(o, ws)) }).finally(() => queued?.close());
       printResult(o.json, report, () => `report: ${file} (${report.seconds} s)`);
       if (!o.serve) return;
       const runs = dirname(resolve(o.out));
