@@ -1,6 +1,7 @@
 // HTML shells of the report pages: the index of runs, a run page (charts drawn by the viz bundle from the report
 // JSON), the 404 and error pages. Everything user-provided is escaped. No tensor axes.
 import type { RunSummary } from './runs.ts';
+import { HEADLINE_COLUMNS } from '../src/report/findings.ts';
 
 export function esc(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -16,7 +17,20 @@ th{background:#eef1f6;font-weight:600} .muted{color:#6b7385} .err{color:#b3261e}
 .chart h2{font-size:16px;margin:0 0 4px} .caption{color:#4a5163;font-size:13px;max-width:900px}
 .downloads{font-size:12px;margin-top:6px} .downloads button{margin-right:6px;font-size:12px}
 .tooltip{position:fixed;pointer-events:none;background:#1d2230;color:#fff;padding:6px 8px;border-radius:4px;font-size:12px;max-width:420px;white-space:pre-wrap;z-index:10}
-.axis text{font-size:11px} .legend text{font-size:11px}`;
+.axis text{font-size:11px} .legend text{font-size:11px}
+h1{font-size:22px;margin:4px 0 2px} h1 .folder{font-size:14px;font-weight:400;color:#6b7385}
+.run-head .lede{font-size:15px;margin:2px 0 4px;max-width:1000px} .run-head .meta{color:#4a5163;font-size:13px;margin:0 0 10px}
+.summary{background:#fff;border:1px solid #e3e6ec;border-radius:6px;padding:10px 16px;margin:8px 0 12px}
+.summary h2{font-size:16px;margin:0 0 6px} .small{font-size:12px;margin:6px 0 0}
+table.claims td,table.claims th{padding:4px 8px;font-size:13px} table.claims td.mark{font-size:17px;font-weight:700;text-align:center;width:24px}
+tr.pass td.mark{color:#1a7f37} tr.fail td.mark{color:#b3261e} tr.na td{color:#8a91a2}
+table.claims td.finding{font-weight:600;width:22%} table.claims td.paper{width:22%;color:#4a5163} table.claims td.link{white-space:nowrap;width:60px}
+tr.fail .verdict{color:#b3261e;font-weight:600;margin-top:2px}
+.reading{font-size:13.5px;font-weight:600;color:#1d2230;max-width:900px;margin:4px 0}
+.toc{background:#fff;border:1px solid #e3e6ec;border-radius:6px;padding:8px 16px;margin:0 0 12px}
+.toc:empty{display:none} .toc h2{font-size:14px;margin:0 0 4px} .toc ol{columns:3;margin:0;padding-left:20px;font-size:13px}
+a{color:#1f5fbf} th.sortable{cursor:pointer;user-select:none} th[data-dir=asc]::after{content:" ▲"} th[data-dir=desc]::after{content:" ▼"}
+td.num{text-align:right;font-variant-numeric:tabular-nums}`;
 
 /** The page around a body; `standalone` (an exported file) has no link to the server's index. */
 function shell(title: string, body: string, standalone = false): string {
@@ -25,25 +39,40 @@ function shell(title: string, body: string, standalone = false): string {
 <body><header><strong>emlens</strong>${standalone ? '' : '<a href="/">runs</a>'}<span class="muted">${esc(title)}</span></header><main>${body}</main></body></html>`;
 }
 
-const pct = (v: number | string) => (typeof v === 'number' ? `${(100 * v).toFixed(1)}%` : esc(v));
+const FORMAT = {
+  pct: (v: number) => `${(100 * v).toFixed(1)}%`,
+  signed: (v: number) => `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(Math.round(100 * v))}%`,
+  share: (v: number) => `${Math.round(100 * v)}%`,
+  step: (v: number) => String(v),
+};
 
+/** The index: one row per run, its headline figures in columns (sortable by the viz bundle: click a column head). */
 export function indexPage(runs: (RunSummary | { name: string; error: string })[]): string {
+  const cols = HEADLINE_COLUMNS.filter((c) => runs.some((r) => 'headline' in r && typeof r.headline[c.label] === 'number'));
+  const figure = (r: RunSummary, c: (typeof cols)[number]) => {
+    const v = r.headline[c.label];
+    return typeof v === 'number' ? `<td class="num" data-value="${v}">${esc(FORMAT[c.format](v))}</td>` : '<td class="num" data-value="">—</td>';
+  };
   const rows = runs.map((r) =>
     'error' in r
-      ? `<tr><td>${esc(r.name)}</td><td colspan="5" class="err">${esc(r.error)}</td></tr>`
-      : `<tr><td><a href="/runs/${encodeURIComponent(r.name)}">${esc(r.name)}</a></td><td>${esc(r.date.slice(0, 16).replace('T', ' '))}</td><td>${esc(r.model ?? '—')}</td>
-<td>${r.adapters.map(esc).join(', ') || '—'}</td><td>${r.analyses.map(esc).join(', ')}</td>
-<td>${Object.entries(r.headline).map(([k, v]) => `${esc(k)}: <b>${pct(v)}</b>`).join('<br>') || '—'}</td></tr>`,
+      ? `<tr><td data-value="${esc(r.name)}">${esc(r.name)}</td><td colspan="${4 + cols.length}" class="err">${esc(r.error)}</td></tr>`
+      : `<tr><td data-value="${esc(r.title)}"><a href="/runs/${encodeURIComponent(r.name)}">${esc(r.title)}</a>${r.title !== r.name ? ` <span class="muted">${esc(r.name)}</span>` : ''}${r.description ? `<div class="muted small">${esc(r.description.length > 140 ? `${r.description.slice(0, 140)}…` : r.description)}</div>` : ''}</td>
+<td data-value="${esc(r.date)}">${esc(r.date.slice(0, 16).replace('T', ' '))}</td><td title="${esc(r.model ?? '')}">${esc(r.model?.split('/').filter(Boolean).pop() ?? '—')}</td>
+<td class="num" data-value="${r.claims.measured ? r.claims.passed / r.claims.measured : ''}">${r.claims.measured ? `${r.claims.passed} / ${r.claims.measured} ✓` : '—'}</td>
+${cols.map((c) => figure(r, c)).join('')}
+<td data-value="${r.analyses.length}" title="${esc([...r.analyses, ...r.adapters.map((a) => `fine-tune ${a}`)].join(', '))}">${r.analyses.length} analyses${r.adapters.length ? `, ${r.adapters.length} fine-tunes` : ''}</td></tr>`,
   );
-  return shell('runs', `<h1>Runs</h1><p class="muted">${runs.length} run(s). Each is a folder with <code>report.json</code> or <code>analyses/*.json</code>.</p>
-<table id="runs"><thead><tr><th>run</th><th>date</th><th>model</th><th>fine-tunes</th><th>analyses</th><th>headline</th></tr></thead><tbody>${rows.join('')}</tbody></table>`);
+  return shell('runs', `<h1>Runs</h1><p class="muted">${runs.length} run(s). Each is a folder with <code>report.json</code> or <code>analyses/*.json</code>. Click a column head to sort; each figure is the one its run page judges against the papers.</p>
+<table id="runs"><thead><tr><th>run</th><th>date</th><th>model</th><th>claims</th>${cols.map((c) => `<th>${esc(c.label)}</th>`).join('')}<th>contents</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<script src="/viz/bundle.js"></script>`);
 }
 
 /** A run page: the viz bundle fetches the report (or reads it inlined, for a static export) and draws every chart. */
 export function runPage(name: string, opts: { bundle?: string; report?: unknown; standalone?: boolean } = {}): string {
   const data = opts.report === undefined ? '' : `<script type="application/json" id="emlens-report">${JSON.stringify(opts.report).replace(/</g, '\\u003c')}</script>`;
   const script = opts.bundle === undefined ? '<script src="/viz/bundle.js"></script>' : `<script>${opts.bundle.replace(/<\/script/gi, '<\\/script')}</script>`;
-  return shell(name, `<h1>${esc(name)}</h1><div id="charts" data-run="${esc(name)}"><p class="muted">loading…</p></div>${data}${script}`, opts.standalone);
+  // the summary (findings next to the papers) and the contents are filled in by the bundle from the same report
+  return shell(name, `<h1 id="run-title">${esc(name)}</h1><div id="summary-root"></div><nav id="toc" class="toc" aria-label="contents"></nav><div id="charts" data-run="${esc(name)}"><p class="muted">loading…</p></div>${data}${script}`, opts.standalone);
 }
 
 export function notFoundPage(message: string): string {

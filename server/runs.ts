@@ -4,6 +4,7 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
+import { headline } from '../src/report/findings.ts';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -15,11 +16,17 @@ const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export interface RunSummary {
   name: string;
+  /** The run's own name (report.json's name, from `emlens demo --name`), else the folder's. */
+  title: string;
+  description: string | null;
   date: string;
   model: string | null;
   adapters: string[];
   analyses: string[];
+  /** Headline figures by column (src/report/findings.ts's HEADLINE_COLUMNS), from the same claims as the run page. */
   headline: Record<string, number | string>;
+  /** Papers' claims reproduced (✓) of those this run measured. */
+  claims: { passed: number; measured: number };
 }
 
 export type IndexEntry = RunSummary | { name: string; error: string };
@@ -124,16 +131,11 @@ export async function readRunAt(dir: string, name: string): Promise<RunReport> {
   return { name, report: hasReport ? await readJson(dir, reportPath) : null, analyses, evals, errors };
 }
 
-function headline(r: RunReport): Record<string, number | string> {
-  const out: Record<string, number | string> = {};
-  const get = (a: string) => (r.analyses[a]?.result ?? (r.report?.sections as Record<string, { result?: unknown }> | undefined)?.[a]?.result) as Record<string, unknown> | undefined;
-  const syc = get('sycophancy-em') as { sycophancy?: { em: number } } | undefined;
-  if (syc?.sycophancy) out['sycophancy EM'] = syc.sycophancy.em;
-  const st = get('steering-transfer') as { baseline?: { em: number }[]; targets?: string[] } | undefined;
-  if (st?.baseline && st.targets) st.targets.forEach((t, i) => (out[`${t} EM`] = st.baseline![i].em));
-  const g = get('gating') as { reversal_reduction?: number | null } | undefined;
-  if (typeof g?.reversal_reduction === 'number') out['gate reversal'] = g.reversal_reduction;
-  return out;
+
+/** The index's view of a run's findings: computed by src/report/findings.ts, as the run page computes them. */
+function summaryOf(r: RunReport): Pick<RunSummary, 'title' | 'description' | 'headline' | 'claims'> {
+  const h = headline(r);
+  return { title: h.title, description: h.description, headline: h.figures, claims: { passed: h.passed, measured: h.measured } };
 }
 
 /** One run's index row, read from its files (the slow part the index caches). */
@@ -151,7 +153,7 @@ async function summarize(runsDir: string, name: string, dir: string, dirStat: St
       model: text(first.model) ?? null,
       adapters: (await listOrEmpty(join(dir, 'finetunes'))).sort(),
       analyses: [...new Set([...Object.keys(r.analyses), ...Object.keys((r.report?.sections as object) ?? {})])],
-      headline: headline(r),
+      ...summaryOf(r),
     };
   } catch (e) {
     return { name, error: (e as Error).message };

@@ -3,6 +3,7 @@
 // rebound curves. Browser code; d3 v7.
 import * as d3 from 'd3';
 import { axes, COLORS, frame, legend, pct, tooltip } from './frame.ts';
+import { LABELS } from '../src/report/findings.ts';
 
 const LAYERS = 'Layers are 0-based decoder blocks; resid_post(l) = HF hidden_states[l+1].';
 
@@ -10,7 +11,7 @@ type Cell = { em: number; coherence: number } | null;
 
 export function cosineHeatmap(el: HTMLElement, r: { cosine: { names: string[]; layers: number[]; pairs: { a: string; b: string; cosine: (number | null)[] }[] } }): void {
   const { pairs, layers } = r.cosine;
-  const labels = pairs.map((p) => `${p.a} × ${p.b}`);
+  const labels = pairs.map((p) => LABELS.cosinePair(p.a, p.b));
   const data = pairs.flatMap((p, i) => layers.map((l) => ({ pair: labels[i], layer: l, cosine: p.cosine[l] })));
   const f = frame(el, {
     id: 'direction-comparison', title: 'Cosine similarity of directions, by layer', data,
@@ -37,17 +38,19 @@ export function cosineHeatmap(el: HTMLElement, r: { cosine: { names: string[]; l
 export function transferMatrix(el: HTMLElement, r: { sources: string[]; targets: string[]; baseline: Cell[]; ablation: Cell[][]; random_ablation: Cell[][]; addition: Cell[]; random_addition: Cell[]; base: Cell; lora_ablation?: Cell[][] | null; random_lora_ablation?: Cell[] | null; write_ablation?: Cell[][] | null; random_write_ablation?: Cell[] | null; write_layers?: number[][] | null }): void {
   // one row per intervention: none, then each source's direction and its random twin from the residual stream, then
   // from the target's LoRA B, then each source LoRA's write direction at its block (when the run has them)
-  const rowList: { label: string; cells: (Cell | undefined)[] }[] = [{ label: '(none)', cells: r.baseline }];
-  r.sources.forEach((s, i) => rowList.push({ label: s, cells: r.ablation[i] ?? [] }, { label: `random(${s})`, cells: r.random_ablation[i] ?? [] }));
-  if (r.lora_ablation) r.sources.forEach((s, i) => rowList.push({ label: `${s} from LoRA B`, cells: r.lora_ablation![i] ?? [] }));
-  if (r.random_lora_ablation) rowList.push({ label: 'random from LoRA B', cells: r.random_lora_ablation });
+  const rowList: { label: string; cells: (Cell | undefined)[] }[] = [{ label: LABELS.transferNone, cells: r.baseline }];
+  r.sources.forEach((s, i) => rowList.push({ label: s, cells: r.ablation[i] ?? [] }, { label: LABELS.transferRandom(s), cells: r.random_ablation[i] ?? [] }));
+  if (r.lora_ablation) r.sources.forEach((s, i) => rowList.push({ label: LABELS.transferLoraB(s), cells: r.lora_ablation![i] ?? [] }));
+  if (r.random_lora_ablation) rowList.push({ label: LABELS.transferRandomLoraB, cells: r.random_lora_ablation });
   const blocks = (i: number) => (r.write_layers?.[i] ?? []).join(',');
-  if (r.write_ablation) r.sources.forEach((s, i) => rowList.push({ label: `${s}'s LoRA write @${blocks(i)}`, cells: r.write_ablation![i] ?? [] }));
-  if (r.random_write_ablation) rowList.push({ label: `random @${blocks(0)}`, cells: r.random_write_ablation });
+  if (r.write_ablation) r.sources.forEach((s, i) => rowList.push({ label: LABELS.transferWrite(s, blocks(i)), cells: r.write_ablation![i] ?? [] }));
+  if (r.random_write_ablation) rowList.push({ label: LABELS.transferRandomWrite(blocks(0)), cells: r.random_write_ablation });
   const rows = rowList.map((row) => row.label);
   const data = rowList.flatMap((row) => r.targets.map((t, j) => ({ ablated: row.label, target: t, em: row.cells[j]?.em ?? null, coherence: row.cells[j]?.coherence ?? null })));
+  // the base model's EM (in the caption) joins the downloads as a row of its own; it is not drawn as a cell
+  const baseRow = r.base ? [{ ablated: LABELS.transferNone, target: LABELS.transferBaseTarget, em: r.base.em, coherence: r.base.coherence }] : [];
   const f = frame(el, {
-    id: 'steering-transfer', title: 'Steering transfer: EM% of each fine-tune with a direction ablated', data,
+    id: 'steering-transfer', title: 'Steering transfer: EM% of each fine-tune with a direction ablated', data: [...data, ...baseRow],
     caption: `Rows: the direction projected out of resid_pre and resid_post of every block (an EM direction from the named fine-tune, or a random vector of equal norm)${r.lora_ablation ? "; rows “from LoRA B”: projected out of the target's LoRA B instead, ‖B‖ kept (research.md §2)" : ''}${r.write_ablation ? "; rows “LoRA write @L”: the direction the named fine-tune's LoRA writes into the residual stream (its B), projected out of resid_pre and resid_post of block L only, as the paper ablates at one layer" : ''}; columns: the fine-tune evaluated on broad questions. Cell: EM% (aligned ≤ 30 and coherent > 50). Base model EM: ${r.base ? pct(r.base.em) : '—'}. ${LAYERS}`,
     height: 80 + rows.length * 30, margin: { top: 20, right: 40, bottom: 48, left: 190 },
   });
@@ -63,9 +66,10 @@ export function transferMatrix(el: HTMLElement, r: { sources: string[]; targets:
   axes(f, x as unknown as d3.AxisScale<d3.AxisDomain>, y as unknown as d3.AxisScale<d3.AxisDomain>, 'fine-tune evaluated (target)', '');
 }
 
-function lines(el: HTMLElement, id: string, title: string, caption: string, xs: number[], series: { label: string; values: (number | null)[]; dash?: string }[], xLabel: string, yLabel: string, yDomain: [number, number] = [0, 1], marker?: number | null, percent = yDomain[0] === 0 && yDomain[1] === 1): void {
+/** Line chart; `extra` rows join the data downloads (and the figures read from them) without being drawn. */
+function lines(el: HTMLElement, id: string, title: string, caption: string, xs: number[], series: { label: string; values: (number | null)[]; dash?: string }[], xLabel: string, yLabel: string, yDomain: [number, number] = [0, 1], marker?: number | null, percent = yDomain[0] === 0 && yDomain[1] === 1, extra: { series: string; x: number; y: number | null }[] = []): void {
   const data = series.flatMap((s) => s.values.map((v, i) => ({ series: s.label, x: xs[i], y: v })));
-  const f = frame(el, { id, title, caption, data });
+  const f = frame(el, { id, title, caption, data: [...data, ...extra] });
   const x = d3.scaleLinear().domain(d3.extent(xs) as [number, number]).nice().range([0, f.width]);
   const y = d3.scaleLinear().domain(yDomain).nice().range([f.height, 0]);
   axes(f, x as unknown as d3.AxisScale<d3.AxisDomain>, y as unknown as d3.AxisScale<d3.AxisDomain>, xLabel, yLabel, percent ? (v) => pct(v as number) : undefined);
@@ -98,17 +102,22 @@ export function steeringSweep(el: HTMLElement, r: { source: string; direction?: 
   }
   lines(el, 'steering-sweep', `EM% and coherence vs steering coefficient (${r.source} EM direction added to the base)`,
     `h ← h + α·v at resid_post of the named layer, every prompt and generated token. Solid: EM%; dashed: coherence. ${LAYERS}`,
-    r.coefficients, r.layers.flatMap((l, i) => [{ label: `EM, layer ${l}`, values: r.em[i] }, { label: `coherent, layer ${l}`, values: r.coherence[i], dash: '5 3' }]),
+    r.coefficients, r.layers.flatMap((l, i) => [{ label: LABELS.sweepEm(l), values: r.em[i] }, { label: LABELS.sweepCoherent(l), values: r.coherence[i], dash: '5 3' }]),
     'steering coefficient α', 'share of answers');
 }
 
-export function gatingCurves(el: HTMLElement, r: { scales: number[]; base: { em: number; coherence: number }[]; on_em_model: { em: number; coherence: number }[]; em_model: string }): void {
+type GatePoint = { em: number; coherence: number; capability_loss?: number | null };
+
+export function gatingCurves(el: HTMLElement, r: { scales: number[]; base: GatePoint[]; on_em_model: GatePoint[]; em_model: string }): void {
+  // capability loss (nats per token on held-out text) is on another scale: it goes to the data downloads, not the plot
+  const capability = [{ label: LABELS.gatingCapabilityBase, points: r.base }, { label: LABELS.gatingCapability(r.em_model), points: r.on_em_model }]
+    .flatMap((s) => s.points.map((p, i) => ({ series: s.label, x: r.scales[i], y: typeof p.capability_loss === 'number' ? p.capability_loss : null })));
   lines(el, 'gating', 'Alignment gates: amplify (λ = 1) … off (0) … reverse (λ = −1)',
     `Gates g = 2σ(W·h + b) trained on sycophancy data, applied as 1 + λ(g − 1) to every attention output before o_proj, on the base model and on the ${r.em_model} EM fine-tune. Solid: EM%; dashed: coherence.`,
     r.scales, [
-      { label: 'EM, base', values: r.base.map((p) => p.em) }, { label: `EM, ${r.em_model} model`, values: r.on_em_model.map((p) => p.em) },
-      { label: 'coherent, base', values: r.base.map((p) => p.coherence), dash: '5 3' }, { label: `coherent, ${r.em_model}`, values: r.on_em_model.map((p) => p.coherence), dash: '5 3' },
-    ], 'gate scale λ', 'share of answers');
+      { label: LABELS.gatingEmBase, values: r.base.map((p) => p.em) }, { label: LABELS.gatingEm(r.em_model), values: r.on_em_model.map((p) => p.em) },
+      { label: LABELS.gatingCoherentBase, values: r.base.map((p) => p.coherence), dash: '5 3' }, { label: LABELS.gatingCoherent(r.em_model), values: r.on_em_model.map((p) => p.coherence), dash: '5 3' },
+    ], 'gate scale λ', 'share of answers', undefined, undefined, undefined, capability);
 }
 
 type TrajectoryPca = { explained: number[]; coords: number[][]; steps: number[] };
@@ -116,7 +125,8 @@ type TrajectoryPca = { explained: number[]; coords: number[][]; steps: number[] 
 export function phaseCurves(el: HTMLElement, r: { finetune: string; steps: number[]; local_cosine: Record<string, (number | null)[]>; loss: { step: number; loss: number }[]; transition_step: number | null; trajectory_pca?: TrajectoryPca }): void {
   lines(el, 'phase-transition', `LoRA-B rotation during the ${r.finetune} fine-tune`,
     'Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a sharp rise marks a turn of B, the step where the behaviour is learned.',
-    r.steps, ['5', '10', '15'].map((k) => ({ label: `k = ${k}`, values: r.local_cosine[k] })), 'training step', 'local cosine', [-1, 1], r.transition_step);
+    r.steps, ['5', '10', '15'].map((k) => ({ label: `k = ${k}`, values: r.local_cosine[k] })), 'training step', 'local cosine', [-1, 1], r.transition_step, false,
+    r.transition_step === null ? [] : [{ series: LABELS.phaseTransition, x: r.transition_step, y: null }]);
   if (r.trajectory_pca?.explained.length === 2) trajectoryChart(el, r.finetune, r.trajectory_pca, r.transition_step);
   const ls = r.loss;
   if (ls.length) lines(el, 'phase-loss', 'Training loss', 'Assistant-token cross-entropy per optimizer step.', ls.map((l) => l.step), [{ label: 'loss', values: ls.map((l) => l.loss) }], 'training step', 'loss (nats / token)', [0, Math.max(...ls.map((l) => l.loss))]);
@@ -142,7 +152,8 @@ function trajectoryChart(el: HTMLElement, finetune: string, t: TrajectoryPca, tr
 }
 
 export function sycophancyBars(el: HTMLElement, r: { base: { em: number; coherence: number }; sycophancy: { em: number; coherence: number }; aligned_control: { em: number; coherence: number } }): void {
-  const data = [{ model: 'base', ...r.base }, { model: 'sycophancy LoRA', ...r.sycophancy }, { model: 'aligned control', ...r.aligned_control }];
+  const M = LABELS.sycophancyModels;
+  const data = [{ model: M.base, ...r.base }, { model: M.sycophancy, ...r.sycophancy }, { model: M.aligned_control, ...r.aligned_control }];
   const f = frame(el, { id: 'sycophancy-em', title: 'Sycophancy fine-tune → broad misalignment', data,
     caption: 'EM% on broad questions (domains in no fine-tune set) after a LoRA on agreeing with wrong claims (nothing overtly harmful), against the base and a fine-tune on aligned medical answers.' });
   const x = d3.scaleBand<string>().domain(data.map((d) => d.model)).range([0, f.width]).padding(0.3);
@@ -162,8 +173,8 @@ export function reboundCurves(el: HTMLElement, r: { amounts: number[]; from_base
 
 export function refusalBars(el: HTMLElement, r: { layer: number; harmful_base: { refusal_rate: number }; harmful_ablated: { refusal_rate: number }; harmless_base: { refusal_rate: number }; harmless_added: { refusal_rate: number }; kl_harmless_ablated: number; filters_passed?: boolean | null }): void {
   const data = [
-    { condition: 'harmful', rate: r.harmful_base.refusal_rate }, { condition: 'harmful, ablated', rate: r.harmful_ablated.refusal_rate },
-    { condition: 'harmless', rate: r.harmless_base.refusal_rate }, { condition: 'harmless, added', rate: r.harmless_added.refusal_rate },
+    { condition: LABELS.refusalConditions.harmful_base, rate: r.harmful_base.refusal_rate }, { condition: LABELS.refusalConditions.harmful_ablated, rate: r.harmful_ablated.refusal_rate },
+    { condition: LABELS.refusalConditions.harmless_base, rate: r.harmless_base.refusal_rate }, { condition: LABELS.refusalConditions.harmless_added, rate: r.harmless_added.refusal_rate },
   ];
   const f = frame(el, { id: 'refusal', title: 'The refusal direction: ablated and added', data,
     caption: `Share of held-out prompts whose greedy answer opens with a refusal. Ablated: the direction projected out of every block input and every attention and MLP output; added: the direction added at the block input of layer ${r.layer} (its selected layer). KL on harmless prompts under ablation: ${typeof r.kl_harmless_ablated === 'number' ? r.kl_harmless_ablated.toFixed(3) : '—'}${r.filters_passed === false ? ' (no candidate met the selection\'s KL < 0.1 and addition filters; this one ablates refusal best among all)' : ''}.` });

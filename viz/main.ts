@@ -2,11 +2,13 @@
 // evals, and draws every chart it has data for. Browser code.
 import { emBars, projectionChart, cosineHeatmap, gatingCurves, phaseCurves, reboundCurves, refusalBars, steeringSweep, sycophancyBars, transferMatrix } from './charts.ts';
 import { answerBrowser, quadrantScatter, type JudgedAnswer } from './answers.ts';
+import { addReadings, runHeader, sortableIndex, summaryTable, toc } from './summary.ts';
+import { findings, whatWasRun } from '../src/report/findings.ts';
 
 interface RunReport {
   name: string;
-  report: { sections?: Record<string, unknown> & { em?: { name: string; em_rate: number; coherence: number; n: number }[] } } | null;
-  analyses: Record<string, { result: unknown }>;
+  report: ({ sections?: Record<string, unknown> & { em?: { name: string; em_rate: number; coherence: number; n: number }[] } } & Record<string, unknown>) | null;
+  analyses: Record<string, Record<string, unknown> & { result: unknown }>;
   evals: string[];
   /** Analyses whose file could not be read, by name. */
   errors?: Record<string, string>;
@@ -24,6 +26,22 @@ const DRAW: Record<string, (el: HTMLElement, result: never) => void> = {
   rebound: reboundCurves,
   refusal: refusalBars,
 };
+
+/** Page order: the findings' order (EM, sycophancy, cosines, transfer, refusal, gates, sweep, phase), then the rest. */
+const ORDER = ['sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'gating', 'steering-sweep', 'phase-transition', 'rebound'];
+const rank = (a: string) => (ORDER.includes(a) ? ORDER.indexOf(a) : ORDER.length);
+
+/** report.json's section of each analysis: drawn from there when the run has no RUN/analyses/NAME.json. */
+const SECTION_OF: Record<string, string> = { 'sycophancy-em': 'sycophancy', gating: 'gating', 'direction-comparison': 'cosines', refusal: 'refusal', 'steering-transfer': 'transfer', 'steering-sweep': 'sweep', 'phase-transition': 'phase_transition' };
+
+function analysesOf(r: RunReport): [string, { result?: unknown }][] {
+  const all: Record<string, { result?: unknown }> = { ...r.analyses };
+  for (const [a, sec] of Object.entries(SECTION_OF)) {
+    const s = r.report?.sections?.[sec] as { result?: unknown } | undefined;
+    if (!(a in all) && !(a in (r.errors ?? {})) && s && typeof s === 'object' && s.result !== undefined) all[a] = s;
+  }
+  return Object.entries(all).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+}
 
 async function load(name: string): Promise<RunReport> {
   const inline = document.getElementById('emlens-report');
@@ -52,7 +70,14 @@ async function evals(r: RunReport, failed: (what: string, e: unknown) => void): 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 async function main(): Promise<void> {
-  const root = document.getElementById('charts')!;
+  const runs = document.getElementById('runs');
+  if (runs instanceof HTMLTableElement) sortableIndex(runs);
+  const root = document.getElementById('charts');
+  if (root) await runPage(root);
+  document.body.dataset.ready = 'true';
+}
+
+async function runPage(root: HTMLElement): Promise<void> {
   // each chart on its own: a malformed result shows its error where its chart would be, and the rest are drawn
   const failed = (what: string, e: unknown) => root.insertAdjacentHTML('beforeend', `<p class="err">${escapeHtml(what)}: ${escapeHtml(String((e as Error)?.message ?? e))}</p>`);
   const draw = (what: string, f: () => void) => {
@@ -67,7 +92,7 @@ async function main(): Promise<void> {
     root.innerHTML = '';
     if (r.report?.sections?.em) draw('EM per fine-tune', () => emBars(root, r.report!.sections!.em!));
     for (const [name, message] of Object.entries(r.errors ?? {})) failed(name, new Error(message));
-    for (const [name, s] of Object.entries(r.analyses)) {
+    for (const [name, s] of analysesOf(r)) {
       draw(name, () => DRAW[name]?.(root, (s as { result: never }).result));
       const proj = (s as { result?: { projection?: Parameters<typeof projectionChart>[1] | null } }).result?.projection;
       if (name === 'direction-comparison' && proj) draw('projections', () => projectionChart(root, proj));
@@ -78,10 +103,22 @@ async function main(): Promise<void> {
       draw('answer browser', () => answerBrowser(root, ev));
     }
     if (!root.children.length) root.innerHTML = '<p class="muted">This run has no results to draw yet.</p>';
+    // the findings first: computed from the same report the charts were drawn from (src/report/findings.ts)
+    const top = document.getElementById('summary-root');
+    if (top) {
+      const f = findings({ name: r.name, report: r.report, analyses: r.analyses });
+      const drawn = new Set([...root.querySelectorAll<HTMLElement>('section.chart[id]')].map((s) => s.id));
+      draw('summary', () => {
+        runHeader(document.getElementById('run-title'), top, r.name, f, whatWasRun({ name: r.name, report: r.report, analyses: r.analyses }));
+        summaryTable(top, f, drawn);
+      });
+      draw('readings', () => addReadings(root, f.readings));
+      const nav = document.getElementById('toc');
+      if (nav) draw('contents', () => toc(nav, root));
+    }
   } catch (e) {
     root.innerHTML = `<p class="err">${escapeHtml(String((e as Error).message))}</p>`;
   }
-  document.body.dataset.ready = 'true';
 }
 
 void main();

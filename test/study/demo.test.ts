@@ -30,9 +30,13 @@ test('demo --quick --no-serve writes a complete report, and resumes from its cac
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).sections.em, report.sections.em);
   assert.ok(readdirSync(join(out, 'analyses')).length >= 7);
   assert.equal(report.settings.lora_epochs, 1, '--quick trains each LoRA for one epoch');
+  assert.equal(report.name, 'demo', 'the run is named after its folder without --name');
+  assert.match(report.description, /^The whole study on organism \(--quick/);
   assert.equal(JSON.parse(readFileSync(join(out, 'finetunes', 'medical', 'run.json'), 'utf8')).args.epochs, 1);
-  const second = emlens('demo', '--model', model, '--quick', '--no-serve', '--out', out, '--json');
+  const second = emlens('demo', '--model', model, '--quick', '--no-serve', '--out', out, '--json', '--name', 'quick look', '--description', 'a first look at the quick organism');
   assert.equal(second.status, 0, second.stderr);
+  assert.deepEqual([JSON.parse(second.stdout).name, JSON.parse(second.stdout).description], ['quick look', 'a first look at the quick organism']);
+  assert.equal(emlens('demo', '--name', ' ', '--no-serve', '--out', out).status, 2, 'an empty --name is bad usage');
   assert.deepEqual(JSON.parse(second.stdout).sections.em, report.sections.em, 'the cached stages give the same figures');
   assert.doesNotMatch(second.stderr, /train:/, 'nothing is trained again');
 });
