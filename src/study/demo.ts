@@ -2,7 +2,7 @@
 // fine-tunes and evals, gates, directions and cosines, refusal, steering transfer and sweep, phase transition — into
 // RUN/report.json (schema-validated). Every stage is cached under RUN, so an interrupted demo resumes. No tensor axes.
 import { Ajv } from 'ajv';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Workspace } from './workspace.ts';
 import { analysisParams, runAnalysis, type AnalysisReport } from './analysis.ts';
 import { findAnalysis } from '../../analyses/index.ts';
@@ -13,6 +13,7 @@ import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
+import { ORGANISM_DIR } from '../cli/paths.ts';
 
 export interface DemoOptions {
   out: string;
@@ -21,6 +22,10 @@ export interface DemoOptions {
   quiet?: boolean;
   /** Called with the study's workspace before its first stage (`demo --queue` hands its steps to workers there). */
   prepare?: (ws: Workspace) => Promise<void>;
+  /** The run's own name in report.json (the index and the run page show it); default: the run folder's name. */
+  name?: string;
+  /** What the run is for, in a sentence; default: what the demo runs. */
+  description?: string;
 }
 
 export const REPORT_SECTIONS = ['em', 'sycophancy', 'gating', 'cosines', 'refusal', 'persona', 'transfer', 'sweep', 'phase_transition'] as const;
@@ -28,8 +33,10 @@ export const REPORT_SECTIONS = ['em', 'sycophancy', 'gating', 'cosines', 'refusa
 const sectionSchema = { type: 'object', minProperties: 1 };
 export const DEMO_REPORT_SCHEMA = {
   type: 'object',
-  required: ['emlens', 'model', 'quick', 'created_at', 'sections', 'seconds'],
+  required: ['name', 'description', 'emlens', 'model', 'quick', 'created_at', 'sections', 'seconds'],
   properties: {
+    name: { type: 'string', minLength: 1 },
+    description: { type: 'string' },
     sections: {
       type: 'object',
       required: [...REPORT_SECTIONS],
@@ -97,6 +104,8 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const dc = done['direction-comparison'].result as { directions: { name: string; file: string | null; best_layer: number | null; norms: number[] }[]; cosine: { pairs: { a: string; b: string; cosine: (number | null)[] }[] } };
   const persona = dc.directions.find((d) => d.name === 'persona');
   const report = {
+    name: o.name?.trim() || basename(resolve(o.out)),
+    description: o.description?.trim() || defaultDescription(o.modelDir, q),
     emlens: EMLENS_VERSION,
     model: o.modelDir,
     quick: q,
@@ -124,4 +133,10 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const file = join(o.out, 'report.json');
   writeJsonAtomic(file, report);
   return { report, file };
+}
+
+/** What a demo run is, when --description does not say: the model and the study's stages. */
+function defaultDescription(modelDir: string, quick: boolean): string {
+  const model = resolve(modelDir) === resolve(ORGANISM_DIR) ? 'the built-in organism' : basename(resolve(modelDir));
+  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition.`;
 }

@@ -1,11 +1,11 @@
-// `emlens demo [--out RUN] [--no-serve] [--quick]`: the whole study on the organism, then its report served.
+// `emlens demo [--out RUN] [--no-serve] [--quick] [--name NAME] [--description TEXT]`: the whole study on the organism, then its report served.
 // No tensor axes at this level.
 import type { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { addBackendOption, resolveModelDir, startBackend } from '../model-options.ts';
 import { runDemo } from '../../study/demo.ts';
 import { createApp } from '../../../server/app.ts';
-import { log } from '../../util/log.ts';
+import { log, UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
 import { parsePort } from '../parse.ts';
 import { addQueueOptions, useQueue, type QueueOpts } from '../queue-options.ts';
@@ -20,16 +20,19 @@ export function registerDemo(program: Command): void {
   addQueueOptions(addBackendOption(cmd))
     .option('--out <run>', 'run folder', 'runs/demo')
     .option('--quick', 'fewer samples and sweep points (a first look)')
+    .option('--name <name>', "the run's name in report.json, shown by the index and the run page (default: the --out folder's name)")
+    .option('--description <text>', 'what the run is for, in a sentence (default: what the demo runs)')
     .option('--no-serve', 'write the report and exit')
     .option('--port <p>', 'port for the report server', '8080')
     .option('--json', 'print one JSON document (the report)')
-    .action(async (o: QueueOpts & { model?: string; backend: string; out: string; quick?: boolean; serve: boolean; port: string; json?: boolean }) => {
+    .action(async (o: QueueOpts & { model?: string; backend: string; out: string; quick?: boolean; serve: boolean; port: string; json?: boolean; name?: string; description?: string }) => {
       const port = parsePort(o.port); // a bad --port is a usage error now, not after the whole study
+      if (o.name !== undefined && !o.name.trim()) throw new UsageError('--name: give a non-empty name');
       guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: STUDY_FILES });
       lockRunFolder(o.out, 'demo'); // one process per study folder; released on exit
       await startBackend(o.backend);
       let queued: QueueSteps | undefined;
-      const { report, file } = await runDemo({ out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick), prepare: async (ws) => void (queued = await useQueue(o, ws)) }).finally(() => queued?.close());
+      const { report, file } = await runDemo({ out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick), name: o.name, description: o.description, prepare: async (ws) => void (queued = await useQueue(o, ws)) }).finally(() => queued?.close());
       printResult(o.json, report, () => `report: ${file} (${report.seconds} s)`);
       if (!o.serve) return;
       const runs = dirname(resolve(o.out));
