@@ -1,5 +1,13 @@
 // The library's public entry: load models, run them with hooks, adapters, training, directions, interventions, evals.
-// Axes are documented in each module.
+// Axes are documented in each module. The scripting API (README "Scripting emlens") comes first; the building blocks after.
+export { openModel, LanguageModel, type OpenOptions, type GenerateTextOptions } from './api/language-model.ts';
+export { runWithCache, ActivationCache, type RunWithCacheOptions } from './api/cache.ts';
+export { Direction, type ContrastSet, type ContrastOptions } from './api/direction.ts';
+export { train, type TrainCallbacks, type TrainScriptOptions } from './api/train.ts';
+export { evalEm, type EvalEmOptions } from './api/eval.ts';
+export { applyInterventions, vectorHooks, type InterventionSpec, type SteerIntervention, type AblateIntervention, type LoraProjection, type VectorSource, type Applied } from './interventions/spec.ts';
+export { EmlensError } from './util/errors.ts';
+export { PACKAGE_ROOT, ORGANISM_DIR } from './util/package-root.ts';
 export { initBackend, type BackendChoice, type BackendName } from './backend/select.ts';
 export { loadModel } from './model/load.ts';
 export { loadConfig, parseConfig, type ModelConfig } from './model/config.ts';
@@ -12,9 +20,9 @@ export { disposeModel, type Model } from './model/modules.ts';
 export { createLora, loadLora, saveLora, withLora, mergeLora, type LoraAdapter } from './adapters/lora.ts';
 export { createGates, loadGates, saveGates, gateHooks, gateDominantDirections, type Gates } from './adapters/gates.ts';
 export { createSteeringVectors, loadSteeringVectors, steeringVectorHooks } from './adapters/steering-vector.ts';
-export { train, type TrainOptions } from './train/trainer.ts';
+export { train as trainRun, type TrainOptions, type TrainResult, type StepMetrics } from './train/trainer.ts';
 export { defaultTrainSpec, TRAIN_DEFAULTS } from './train/defaults.ts';
-export { Direction } from './directions/direction.ts';
+export type { Provenance, PositionRule } from './directions/direction.ts';
 export { collectActivations } from './directions/collect.ts';
 export { AGGREGATORS, randomLike } from './directions/aggregators.ts';
 export { cosineTable } from './directions/compare.ts';

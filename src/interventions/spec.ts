@@ -212,26 +212,38 @@ export function applyInterventions(model: Model, spec: InterventionSpec): Applie
       gateSets.push(g);
       hooks.push(...gateHooks(g, gateScale));
     }
-    (spec.steer ?? []).forEach((s, i) => {
-      const param = `spec.steer[${i}]`;
-      if (!Number.isFinite(s.alpha)) throw new EmlensError(`${param}.alpha`, `${s.alpha} is not a number`);
-      const layer = s.layer ?? bestLayerOf(s.direction, files);
-      if (layer === undefined) throw new EmlensError(`${param}.layer`, 'needed: the vector records no best layer');
-      checkLayer(layer, nLayers, `${param}.layer`);
-      hooks.push(steeringHook({ layer, alpha: s.alpha, vector: vectorSource(s.direction, dModel, `${param}.direction`, files)(s.row), site: s.site, positions: s.positions }));
-    });
-    if (spec.ablate) {
-      const a = spec.ablate;
-      a.layers?.forEach((l, i) => checkLayer(l, nLayers, `spec.ablate.layers[${i}]`));
-      const mode = a.mode ?? 'resid';
-      if (mode !== 'resid' && mode !== 'full') throw new EmlensError('spec.ablate.mode', `${String(mode)}: expected resid or full`);
-      hooks.push(...ablationHooks(vectorSource(a.direction, dModel, 'spec.ablate.direction', files)(a.row), nLayers, a.layers, mode));
-    }
+    hooks.push(...vectorHooks(spec, model.config));
     return { model: out, hooks, dispose };
   } catch (e) {
     dispose();
     throw e;
   }
+}
+
+/**
+ * The hooks of a spec's steering and ablation alone (no adapter or gates: nothing to load or free), for a model of
+ * these sizes; applyInterventions adds them after the adapter's and the gates'.
+ */
+export function vectorHooks(spec: Pick<InterventionSpec, 'steer' | 'ablate' | 'layout'>, dims: { nLayers: number; dModel: number }): Hook[] {
+  const { nLayers, dModel } = dims;
+  const files = { nLayers, layout: spec.layout };
+  const hooks: Hook[] = [];
+  (spec.steer ?? []).forEach((s, i) => {
+    const param = `spec.steer[${i}]`;
+    if (!Number.isFinite(s.alpha)) throw new EmlensError(`${param}.alpha`, `${s.alpha} is not a number`);
+    const layer = s.layer ?? bestLayerOf(s.direction, files);
+    if (layer === undefined) throw new EmlensError(`${param}.layer`, 'needed: the vector records no best layer');
+    checkLayer(layer, nLayers, `${param}.layer`);
+    hooks.push(steeringHook({ layer, alpha: s.alpha, vector: vectorSource(s.direction, dModel, `${param}.direction`, files)(s.row), site: s.site, positions: s.positions }));
+  });
+  if (spec.ablate) {
+    const a = spec.ablate;
+    a.layers?.forEach((l, i) => checkLayer(l, nLayers, `spec.ablate.layers[${i}]`));
+    const mode = a.mode ?? 'resid';
+    if (mode !== 'resid' && mode !== 'full') throw new EmlensError('spec.ablate.mode', `${String(mode)}: expected resid or full`);
+    hooks.push(...ablationHooks(vectorSource(a.direction, dModel, 'spec.ablate.direction', files)(a.row), nLayers, a.layers, mode));
+  }
+  return hooks;
 }
 
 /** The file paths a spec reads (adapter, gates, vector files), for cache keys. */

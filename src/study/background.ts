@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { TrainSpec } from '../train/defaults.ts';
 import { activeBackend } from '../backend/select.ts';
 import { log } from '../util/log.ts';
+import { needsTsx, siblingModule } from '../util/package-root.ts';
 
 /** One fine-tune by name (its folder under RUN/finetunes) and the spec it is trained with. */
 export interface FinetuneJob {
@@ -20,7 +21,8 @@ export interface FinetuneJob {
 export type ToChild = { name: string; spec: TrainSpec; out: string; resume: boolean; modelDir: string; backend: string };
 export type FromChild = { name: string; ok: true } | { name: string; ok: false; message: string };
 
-const CHILD = fileURLToPath(new URL('./background-child.ts', import.meta.url));
+const CHILD_URL = siblingModule('background-child', import.meta.url); // .ts from the sources, .js from the build
+const CHILD = fileURLToPath(CHILD_URL);
 
 /** Whether a second process would run on a core of its own: CPU backends (wasm, cpu) on a machine with ≥ 2. */
 export function canTrainInBackground(): boolean {
@@ -39,7 +41,7 @@ export class BackgroundTrainer {
   constructor(jobs: FinetuneJob[], private readonly modelDir: string, private readonly folder: (name: string) => string, private readonly quiet = false) {
     this.queue = [...jobs];
     // the child runs the TypeScript sources through the same loader as this process
-    this.child = fork(CHILD, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.child = fork(CHILD, [], { execArgv: needsTsx(CHILD_URL) ? ['--import', import.meta.resolve('tsx')] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.child.on('message', (m: FromChild) => this.finished(m));
     this.child.on('exit', (code, signal) => {
       if (this.current && !this.closed) this.current.reject(new Error(`background fine-tune ${this.current.name}: the training process exited (${signal ?? `code ${code}`})`));

@@ -8,12 +8,8 @@ import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { sameRunArgs, train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
-import { disposeLora, loadLora, withLora, type LoraAdapter } from '../adapters/lora.ts';
-import { disposeGates, gateHooks, loadGates, type Gates } from '../adapters/gates.ts';
-import { steeringHook } from '../interventions/steer.ts';
-import { ablationHooks, type AblationMode } from '../interventions/ablate.ts';
-import { projectLoraB } from '../interventions/lora-projection.ts';
-import { Direction } from '../directions/direction.ts';
+import { applyInterventions, specFiles, type InterventionSpec } from '../interventions/spec.ts';
+import type { Direction } from '../directions/direction.ts';
 import { runEmEval, type EvalReport } from '../eval/em-eval.ts';
 import { BROAD_QUESTIONS, defaultMaxNewTokens, loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
@@ -24,17 +20,8 @@ import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
 
-/** What to put on top of the base model for one measurement; plain data, so it can key a cache. */
-export interface InterventionSpec {
-  /** A LoRA run folder (RUN/finetunes/NAME) or adapter folder. */
-  lora?: string;
-  gates?: { dir: string; scale: number };
-  steer?: { direction: string; layer?: number; alpha: number }[];
-  /** Directional ablation of the direction's row `layer` (default: its best layer) at the blocks `at` (default: every block). */
-  ablate?: { direction: string; layer?: number; mode?: AblationMode; at?: number[] };
-  /** LoRA-side ablation of `lora` (research.md §2): the direction's row at each module's own layer, or at `layer`. */
-  loraAblate?: { direction: string; layer?: number };
-}
+/** What to put on top of the base model for one measurement: the library's one spec (src/interventions/spec.ts). */
+export type { InterventionSpec } from '../interventions/spec.ts';
 
 /** An intervened model; `release` frees what `apply` loaded for it (adapters, gates), never the base model. */
 export interface Applied {
@@ -155,43 +142,10 @@ export class Workspace {
     return out;
   }
 
-  /** The model and hooks an intervention spec describes; call `release` when done with them. */
+  /** The model and hooks an intervention spec describes (applyInterventions, as the CLI's flags); call `release` when done. */
   apply(iv: InterventionSpec): Applied {
-    let model = this.model;
-    const hooks: Hook[] = [];
-    const loaded: LoraAdapter[] = [];
-    let gates: Gates | undefined;
-    if (iv.loraAblate && !iv.lora) throw new UserError('a LoRA-side ablation needs a LoRA to ablate');
-    if (iv.lora) {
-      let lora = loadLora(existsSync(join(iv.lora, 'adapter')) ? join(iv.lora, 'adapter') : iv.lora, this.model);
-      loaded.push(lora);
-      if (iv.loraAblate) {
-        const d = Direction.load(iv.loraAblate.direction);
-        const layer = iv.loraAblate.layer;
-        lora = projectLoraB(lora, (l) => d.at(layer ?? l));
-        loaded.push(lora);
-      }
-      model = withLora(model, lora);
-    }
-    if (iv.gates) {
-      gates = loadGates(iv.gates.dir, this.model);
-      hooks.push(...gateHooks(gates, iv.gates.scale));
-    }
-    for (const s of iv.steer ?? []) {
-      const d = Direction.load(s.direction);
-      hooks.push(steeringHook({ layer: s.layer ?? d.provenance.best_layer ?? 0, alpha: s.alpha, vector: Float32Array.from(d.at(s.layer)) }));
-    }
-    if (iv.ablate) {
-      const d = Direction.load(iv.ablate.direction);
-      hooks.push(...ablationHooks(d.at(iv.ablate.layer), this.model.config.nLayers, iv.ablate.at, iv.ablate.mode ?? 'resid'));
-    }
-    return {
-      model, hooks,
-      release: () => {
-        loaded.forEach(disposeLora);
-        if (gates) disposeGates(gates);
-      },
-    };
+    const { model, hooks, dispose } = applyInterventions(this.model, iv);
+    return { model, hooks, release: dispose };
   }
 
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
@@ -271,6 +225,5 @@ export function contentDigest(path: string): string | null {
 
 /** The digests of every file an intervention reads (adapter, gates, directions). */
 function interventionDigests(iv: InterventionSpec): Record<string, string | null> {
-  const paths = [iv.lora, iv.gates?.dir, ...(iv.steer ?? []).map((x) => x.direction), iv.ablate?.direction, iv.loraAblate?.direction];
-  return Object.fromEntries(paths.filter((p): p is string => p !== undefined).map((p) => [p, contentDigest(p)]));
+  return Object.fromEntries(specFiles(iv).map((p) => [p, contentDigest(p)]));
 }

@@ -9,6 +9,7 @@ import type { Model } from '../model/modules.ts';
 import { activeBackend } from '../backend/select.ts';
 import { nllSum, rowLogits } from './loss.ts';
 import type { Batch, TokenizedExample } from './data.ts';
+import { needsTsx, siblingModule } from '../util/package-root.ts';
 
 /** Main → worker: build the replica, then one shard per message with the weights it is to use. */
 export type ToShardWorker =
@@ -36,7 +37,8 @@ export function defaultShardWorkers(shards: number): number {
   return b === 'wasm' || b === 'cpu' ? Math.max(0, Math.min(shards, availableParallelism()) - 1) : 0;
 }
 
-const WORKER = new URL('./data-parallel-worker.ts', import.meta.url).href;
+const WORKER_URL = siblingModule('data-parallel-worker', import.meta.url); // .ts from the sources, .js from the build
+const WORKER = WORKER_URL.href;
 
 class ShardWorker {
   private pending?: { resolve: (m: FromShardWorker) => void; reject: (e: Error) => void };
@@ -44,8 +46,8 @@ class ShardWorker {
 
   constructor() {
     // the worker runs the TypeScript sources through the same loader as this thread
-    const api = import.meta.resolve('tsx/esm/api');
-    this.thread = new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER)}); })`, { eval: true });
+    const api = needsTsx(WORKER_URL) ? import.meta.resolve('tsx/esm/api') : undefined;
+    this.thread = new Worker(api ? `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER)}); })` : `import(${JSON.stringify(WORKER)})`, { eval: true });
     this.thread.on('message', (m: FromShardWorker) => this.settle((p) => (m.kind === 'error' ? p.reject(new Error(`data-parallel worker: ${m.message}`)) : p.resolve(m))));
     this.thread.on('error', (e) => this.settle((p) => p.reject(e)));
     this.thread.on('exit', (code) => this.settle((p) => p.reject(new Error(`data-parallel worker exited (code ${code})`))));

@@ -45,6 +45,10 @@ export interface TrainOptions {
   /** Stop after this many optimizer steps (the schedule still spans the full run). */
   maxSteps?: number;
   quiet?: boolean;
+  /** Stops training after the current step, with a checkpoint (status 'interrupted'). Without one, Ctrl-C does. */
+  signal?: AbortSignal;
+  /** Called after each optimizer step with its metrics (the line metrics.jsonl gets). */
+  onStep?: (m: StepMetrics) => void;
 }
 
 export interface TrainResult {
@@ -79,7 +83,7 @@ interface ResumeState {
 
 /** The arguments run.json records: all but where the run writes and how it reports (and a step limit for this session). */
 function runArgs(o: Partial<TrainOptions>): Record<string, unknown> {
-  return { ...o, out: undefined, resume: undefined, quiet: undefined, maxSteps: undefined };
+  return { ...o, out: undefined, resume: undefined, quiet: undefined, maxSteps: undefined, signal: undefined, onStep: undefined };
 }
 
 /** Whether a run's recorded arguments are these (what --resume and a study's cache both ask). */
@@ -206,7 +210,14 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
     log('\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)');
     process.once('SIGINT', () => process.exit(130));
   };
-  process.once('SIGINT', onSigint);
+  // a caller's signal replaces this process-wide handler (a library user, or a CLI that owns Ctrl-C)
+  const onAbort = () => {
+    interrupted = true;
+  };
+  if (o.signal) {
+    if (o.signal.aborted) interrupted = true;
+    o.signal.addEventListener('abort', onAbort, { once: true });
+  } else process.once('SIGINT', onSigint);
   const progress = o.quiet ? undefined : new Progress('train', totalSteps, 'step');
   progress?.resumeAt(state.step); // restored steps count as done, not toward this session's rate
   let status: TrainResult['status'] = 'complete';
@@ -229,6 +240,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
         const metrics: StepMetrics = { step: state.step, epoch, ...m, tokens_per_s: Math.round(micro.reduce((s, b) => s + b.tokens, 0) / ((Date.now() - tStep) / 1000)), time_s: Number(state.elapsed.toFixed(3)), ...adapterNorms(adapter) };
         appendFileSync(join(o.out, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
         progress?.tick();
+        o.onStep?.(metrics);
         const saveNow = o.saveEvery > 0 && state.step % o.saveEvery === 0;
         if (adapter.lora && (saveNow || state.step === totalSteps)) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, state.step)) + '\n');
         if (saveNow) saveCheckpoint(o.out, state, vars, opt, adapter, base, o.keepCheckpoints);
@@ -251,6 +263,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
     }
   } finally {
     process.removeListener('SIGINT', onSigint);
+    o.signal?.removeEventListener('abort', onAbort);
     progress?.finish();
   }
   const adapterDir = join(o.out, 'adapter');
