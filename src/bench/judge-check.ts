@@ -1,6 +1,7 @@
 // The judge's run time, checked end to end with the CLI's defaults: `emlens eval --samples 200` against local
 // endpoints (127.0.0.1) that answer 500 forever, hang, stall mid-body, send Retry-After: 86400, or 401, and one
-// that works with an api-key in the URL's query string. Prints a table; exits 1 if a row misses its bound. No tensor axes.
+// that works with an api-key in the URL's query string, all at once. Prints a table; exits 1 if a row misses its bound:
+// the judge's part (first request to exit) under 2 min, 401 under 10 s, one emlens: line, exit 1, no stack trace. No tensor axes.
 import { createServer, type Server } from 'node:http';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -56,7 +57,11 @@ async function check(mode: Mode, dir: string): Promise<Row> {
   if (mode === 'ok') {
     const saved = existsSync(out) ? readFileSync(out, 'utf8') : '';
     pass = r.status === 0 && ![saved, r.stderr, r.stdout].some((s) => s.includes('SECRETKEY'));
-  } else pass = r.status === 1 && lines.length === 1 && !stack && wall < LIMIT_S && (mode !== '401' || stats.requests <= 8);
+  } else {
+    // the bound is on the judge's part (first request to exit): answer generation before it is the machine's speed
+    const judged = stats.first ? (end - stats.first) / 1000 : 0;
+    pass = r.status === 1 && lines.length === 1 && !stack && judged < LIMIT_S && (mode !== '401' || (stats.requests <= 8 && judged < 10));
+  }
   return { mode, status: r.status, wall_s: wall, judge_s: stats.first ? (end - stats.first) / 1000 : null, requests: stats.requests, emlens_lines: lines.length, stack, line: mode === 'ok' && pass ? '(key kept out of report, stdout, stderr)' : lines[0] ?? r.stderr.trim().split('\n').pop() ?? '', pass };
 }
 
