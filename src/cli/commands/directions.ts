@@ -88,7 +88,7 @@ export function registerDirections(program: Command): void {
     .option('--trait-description <text>', 'for --kind persona: what expressing --trait means (e.g. "agreeing with the user whatever they say")')
     .option('--trait-file <file>', "for --kind persona: a persona_vectors trait file ({instruction: [{pos, neg}], questions, eval_prompt}): each pos / neg instruction as the system prompt × each question, judged with its eval_prompt; the trait is named after the file")
     .option('--samples-per-prompt <k>', 'for --kind persona: answers generated per prompt', '1')
-    .option('--max-new-tokens <n>', 'for --kind persona: tokens per generated answer', '80')
+    .option('--max-new-tokens <n>', 'for --kind persona: tokens per generated answer (default 80)')
     .option('--seed <s>', 'seed (class subsampling, persona sampling, PCA, random)', '0')
     .option('--like <file>', 'for --kind random: a direction file whose per-layer norms the random one takes')
     .requiredOption('--out <file>', 'direction file to write (.safetensors, with a .json beside it)')
