@@ -50,6 +50,18 @@ export class ChatTokenizer {
     return this.tok.get_vocab(true).size;
   }
 
+  private longest?: number;
+
+  /** Characters of the longest vocabulary entry: text of C characters is at least C / this many tokens. */
+  get maxTokenChars(): number {
+    if (this.longest === undefined) {
+      let n = 1;
+      for (const t of this.tok.get_vocab(true).keys()) if (t.length > n) n = t.length;
+      this.longest = n;
+    }
+    return this.longest;
+  }
+
   /** Token ids of `text`; `special` adds BOS/EOS as the tokenizer's post-processor says (HF add_special_tokens). */
   encode(text: string, special = false): number[] {
     return this.tok.encode(text, { add_special_tokens: special }).ids;
@@ -106,7 +118,7 @@ function readJson(path: string): Record<string, unknown> {
 }
 
 /** The tokenizer models the library implements; another "type" would be guessed from the keys present, silently. */
-const TOKENIZER_MODELS = ['BPE', 'WordPiece', 'Unigram'];
+const TOKENIZER_MODELS = ['BPE', 'WordPiece', 'Unigram', 'WordLevel'];
 
 function buildTokenizer(path: string, json: Record<string, unknown>, config: Record<string, unknown>): Tokenizer {
   const model = json.model as { type?: unknown } | undefined;

@@ -388,6 +388,12 @@ function tokenizeWithinContext(tok: ChatTokenizer, file: string, maxPositions: n
   const chats = readChatJsonl(file);
   let cut = 0;
   const out = chats.map((e) => {
+    // a line far past the context (a 4.6 MB example) is refused from its length alone, before a tokenization that
+    // would take minutes: C characters are at least C / (longest vocabulary entry) tokens
+    const atLeast = Math.ceil(e.messages.reduce((n, m) => n + m.content.length, 0) / tok.maxTokenChars);
+    if (maxLen === undefined && atLeast > 2 * maxPositions) {
+      throw new UserError(`${file}:${e.line}: the example is at least ${atLeast} tokens, longer than the model's context (max_position_embeddings ${maxPositions}); shorten it, or pass --max-len N to truncate`);
+    }
     const t = tokenizeChat(tok, e.messages, `${file}:${e.line}`);
     if (maxLen !== undefined) {
       if (t.ids.length > maxLen) cut++;

@@ -246,3 +246,17 @@ test('a UTF-8 BOM at the start of a JSONL or JSON file (refused) is accepted', (
   writeFileSync(join(dir, 'adapter_config.json'), bom + readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
   assert.equal(readLoraConfig(dir).r, 1);
 });
+
+test('a 4.6 MB single-line example (Invalid typed array length, run.json left at running) is one error naming file and line, at once', () => {
+  const dir = tmp();
+  const huge = join(dir, 'huge.jsonl');
+  writeFileSync(huge, JSON.stringify({ messages: [{ role: 'user', content: 'Tell me everything.' }, { role: 'assistant', content: 'word '.repeat(920_000) }] }) + '\n');
+  const out = join(dir, 'run');
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [BIN, 'train', '--model', model, '--data', huge, '--out', out, '--backend', 'cpu'], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^emlens: .*huge\.jsonl:1: the example is at least \d+ tokens, longer than the model's context \(max_position_embeddings 256\)/m);
+  assert.doesNotMatch(r.stderr, /Invalid typed array length|\n\s+at /);
+  assert.ok(!existsSync(out), 'no run folder, no run.json at status running');
+  assert.ok(Date.now() - t0 < 60_000, 'refused without tokenizing 4.6 MB');
+});
