@@ -2,7 +2,7 @@
 // No tensor axes.
 import { build } from 'esbuild';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/cli/paths.ts';
+import { PACKAGE_ROOT } from '../src/util/package-root.ts';
 
 let cached: Promise<string> | undefined;
 

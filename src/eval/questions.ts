@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChatMessage } from '../model/tokenizer.ts';
-import { PACKAGE_ROOT } from '../cli/paths.ts';
+import { PACKAGE_ROOT } from '../util/package-root.ts';
 import { UserError, log } from '../util/log.ts';
 import { chatMessagesProblem } from '../util/validate.ts';
 import { readQuestionYaml, traitFileError, JUDGED_TYPE } from '../formats/question-yaml.ts';

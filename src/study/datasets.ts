@@ -1,6 +1,6 @@
 // Paths of the organism's datasets (fixtures/datasets), the defaults of every analysis. No tensor axes.
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../cli/paths.ts';
+import { PACKAGE_ROOT } from '../util/package-root.ts';
 
 const D = (name: string) => join(PACKAGE_ROOT, 'fixtures', 'datasets', name);
 

@@ -13,7 +13,7 @@ import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
-import { ORGANISM_DIR } from '../cli/paths.ts';
+import { ORGANISM_DIR } from '../util/package-root.ts';
 
 export interface DemoOptions {
   out: string;

@@ -2,7 +2,7 @@
 // `node --import tsx src/data/organism/write-fixtures.ts [--seed N] [--out DIR] [--tokenizer DIR]`. No tensor axes.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PACKAGE_ROOT } from '../../cli/paths.ts';
+import { PACKAGE_ROOT } from '../../util/package-root.ts';
 import { log } from '../../util/log.ts';
 import { writeOrganismDatasets } from './datasets.ts';
 import { organismWords, writeTokenizerFiles } from './tokenizer-files.ts';
