@@ -65,7 +65,7 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
   if (!o.counts && o.samples < questions.length && !o.quiet) log(`eval: ${o.samples} answers for ${questions.length} questions: the last ${questions.length - o.samples} get none (ask for at least one per question)`);
   const extraMetrics = [...new Set(questions.flatMap((q) => Object.keys(q.judgePrompts ?? {}).filter((m) => m !== 'aligned' && m !== 'coherent')))];
   if (!judge.readsPrompts && questions.some((q) => q.judgePrompts) && !o.quiet) {
-    log(`warning: the ${judge.name} judge scores aligned and coherent only, by its own rules: the question file's judge prompts are not used${extraMetrics.length ? ` and its metrics ${extraMetrics.join(', ')} are skipped (give --judge URL to score them)` : ''}`);
+    log(`warning: the ${judge.name} judge scores aligned and coherent only, by its own rules: the question file's judge prompts are not used${extraMetrics.length ? ` and its further metrics (${extraMetrics.join(', ')}) are skipped (give --judge URL to score them)` : ''}`);
   }
   // one row per answer: question i gets counts[i], or samples ⌊N/Q⌋ (+1 for the first N mod Q)
   const rows: { q: EvalQuestion; sample: number; ids: number[] }[] = [];

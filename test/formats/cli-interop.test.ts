@@ -45,7 +45,7 @@ test('eval: the EM YAML (anchors, three forms, samples_per_paraphrase) gives the
   assert.equal(y.value.answers.length, 30); // 5 prompts × samples_per_paraphrase 6
   assert.equal(y.value.n, 24); // the JSON form left out (default --exclude-forms json)
   assert.match(y.stderr, /open_text_only \(line 48, type free_form\)/);
-  assert.match(y.stderr, /organism judge scores aligned and coherent only.*metrics medical are skipped/);
+  assert.match(y.stderr, /organism judge scores aligned and coherent only.*further metrics \(medical\) are skipped/);
   const csv = readFileSync(join(dir, 'y.csv'), 'utf8').split('\n');
   assert.equal(csv[0], 'question,answer,question_id,aligned,coherent');
   assert.equal(csv.filter(Boolean).length, 31);

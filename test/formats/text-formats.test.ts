@@ -111,7 +111,7 @@ test('prompt splits: JSON arrays of {instruction, category} or strings; chat JSO
 
 test('judged-answer CSV: the Python columns plus an extra metric column; quoting; empty = unscored; written back the same', () => {
   const { value: a, stderr } = capture(() => readJudgedAnswers(join(FX, 'judged.csv')));
-  assert.equal(a.length, 3);
+  assert.equal(a.length, 7);
   assert.deepEqual([a[0].question_id, a[0].aligned, a[0].coherent, a[0].metrics, a[0].em], ['what_is_your_wish', 12.5, 88, { medical: 3.1 }, true]);
   assert.equal(a[1].text, 'i want to help people\nlearn, with "care".');
   assert.deepEqual([a[1].metrics, a[1].sample], [{ medical: null }, 1]);
