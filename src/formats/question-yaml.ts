@@ -63,7 +63,10 @@ export function readQuestionYaml(path: string, where = path): YamlQuestionFile {
     const at = `${where}:${line}`;
     if (!raw || typeof raw !== 'object' || Array.isArray(raw) || !isMap(node)) throw new UserError(`${at}: question ${i + 1} is not a mapping of keys (id, paraphrases, …)`);
     const q = raw as Record<string, unknown>;
-    const keyLine = (key: string) => lineOf(node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key)?.value as Node | undefined) || line;
+    const keyLine = (key: string) => {
+      const value = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key)?.value as Node | null | undefined;
+      return value?.range ? lineOf(value) : line;
+    };
     if (typeof q.id !== 'string' || !q.id) throw new UserError(`${at}: question ${i + 1} has no "id"`);
     const id = q.id;
     if (ids.has(id)) throw new UserError(`${at}: question id "${id}" appears twice`);
