@@ -3,7 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -259,4 +259,27 @@ test('a 4.6 MB single-line example (Invalid typed array length, run.json left at
   assert.doesNotMatch(r.stderr, /Invalid typed array length|\n\s+at /);
   assert.ok(!existsSync(out), 'no run folder, no run.json at status running');
   assert.ok(Date.now() - t0 < 60_000, 'refused without tokenizing 4.6 MB');
+});
+
+test('two real train --out X at once: the second refuses with the first one\'s pid, the first trains on alone', async () => {
+  const out = join(tmp(), 'run');
+  const args = [BIN, 'train', '--model', model, '--data', data, '--out', out, '--backend', 'cpu', '--epochs', '400', '--batch', '4', '--grad-accum', '1', '--no-early-stop', '--save-every', '0'];
+  const start = () => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const done = new Promise<{ code: number | null; stderr: string }>((ok) => child.on('close', (code) => ok({ code, stderr })));
+    return { child, done };
+  };
+  const a = start(), b = start();
+  // the first to exit is the one refused; the other is still training: stop it with Ctrl-C (it checkpoints and exits 130)
+  const first = await Promise.race([a.done.then((r) => ({ r, self: a, other: b })), b.done.then((r) => ({ r, self: b, other: a }))]);
+  assert.equal(first.r.code, 1, first.r.stderr);
+  assert.match(first.r.stderr, new RegExp(`^emlens: .*run: in use by pid ${first.other.child.pid} \\(train`, 'm'));
+  first.other.child.kill('SIGINT');
+  const second = await first.other.done;
+  assert.equal(second.code, 130, second.stderr);
+  const steps = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step as number);
+  assert.deepEqual(steps, steps.map((_, i) => i + 1), 'one run wrote metrics.jsonl, in order');
+  assert.ok(!existsSync(join(out, '.lock')), 'released on exit');
 });
