@@ -154,17 +154,19 @@ export class HttpJudge implements Judge {
     const group = this.group;
     const signal = this.o.signal ? AbortSignal.any([group.signal, this.o.signal]) : group.signal;
     setMaxListeners(0, signal); // one listener per call waiting for a slot: hundreds in an eval's batch
-    let value: number | null;
-    try {
-      value = await this.limiter.run(() => this.ask(prompt, signal), signal);
-    } catch (e) {
-      // the first hard failure: every call pending with this one fails with it now, instead of retrying for minutes
-      if (group === this.group) {
-        this.group = new AbortController();
-        group.abort(e);
+    const value = await this.limiter.run(async () => {
+      try {
+        return await this.ask(prompt, signal);
+      } catch (e) {
+        // the first hard failure: every call pending with this one fails with it now, instead of retrying for minutes
+        // (aborted before this call's slot is handed on, so no waiting call starts a request)
+        if (group === this.group) {
+          this.group = new AbortController();
+          group.abort(e);
+        }
+        throw e;
       }
-      throw e;
-    }
+    }, signal);
     this.cache?.set(key, value);
     return value;
   }

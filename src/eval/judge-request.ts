@@ -183,8 +183,9 @@ export async function withRetries<T>(attempt: (timeoutMs: number) => Promise<T>,
         wait = Math.min(e.retryAfterMs, p.maxRetryAfterMs);
         if (e.retryAfterMs > p.maxRetryAfterMs) note?.(e.retryAfterHeader ?? String(e.retryAfterMs / 1000), wait);
       }
-      const left = end - Date.now();
-      if (wait >= left) throw new UserError(`${label}: ${e.message}; no judgement within ${seconds(p.deadlineMs)}${e.retryAfterHeader ? ` (Retry-After: ${e.retryAfterHeader})` : ''} ${after}`);
+      // a try that would have less than a second (or its whole timeout) is not worth starting
+      const left = end - Date.now() - Math.min(p.timeoutMs, 1000);
+      if (wait > left) throw new UserError(`${label}: ${e.message}; no judgement within ${seconds(p.deadlineMs)}${e.retryAfterHeader ? ` (Retry-After: ${e.retryAfterHeader})` : ''} ${after}`);
       await sleep(wait, signal);
       delay *= 2;
     }
