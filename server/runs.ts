@@ -139,9 +139,10 @@ function summaryOf(r: RunReport): Pick<RunSummary, 'title' | 'description' | 'he
 }
 
 /** One run's index row, read from its files (the slow part the index caches). */
-async function summarize(runsDir: string, name: string, dir: string, dirStat: Stats): Promise<IndexEntry> {
+async function summarize(runsDir: string, name: string, dir: string): Promise<IndexEntry> {
   try {
     await insideOrThrow(runsDir, dir);
+    const dirStat = await stat(dir);
     const r = await readRunAt(dir, name);
     const unreadable = Object.entries(r.errors);
     if (!r.report && !Object.keys(r.analyses).length && unreadable.length) throw new HttpError(500, unreadable.map(([, m]) => m).join('; '));
@@ -163,16 +164,15 @@ async function summarize(runsDir: string, name: string, dir: string, dirStat: St
 const stamp = (s: Stats | null) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-');
 
 /**
- * What a run's summary is read from, as a string that changes when any of it does: the run folder, report.json and
- * each analyses/*.json (inode, size, mtime: an atomic rewrite is a new inode), and the finetunes/ folder.
- * null when the folder is not (or no longer) a run.
+ * What a run's summary is read from, as a string that changes when it does: report.json (inode, size, mtime: an
+ * atomic rewrite is a new inode), and the analyses/ and finetunes/ folders (a file or fine-tune written, replaced by
+ * rename or removed changes its folder's mtime; every writer here writes by rename). Three stats a run, so a request
+ * over a large runs folder costs little; null when the folder is not (or no longer) a run.
  */
-async function fingerprint(dir: string): Promise<{ key: string; dirStat: Stats } | null> {
-  const [d, report, adir, ft] = await Promise.all([statOrNull(dir), statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses')), statOrNull(join(dir, 'finetunes'))]);
-  if (!d?.isDirectory() || !(report?.isFile() || adir?.isDirectory())) return null;
-  const files = adir?.isDirectory() ? jsonNames(await listOrEmpty(join(dir, 'analyses'))) : [];
-  const stats = await Promise.all(files.map((f) => statOrNull(join(dir, 'analyses', f))));
-  return { key: [stamp(d), stamp(report), stamp(adir), stamp(ft), ...files.map((f, i) => `${f}=${stamp(stats[i])}`)].join('|'), dirStat: d };
+async function fingerprint(dir: string): Promise<string | null> {
+  const [report, adir, ft] = await Promise.all([statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses')), statOrNull(join(dir, 'finetunes'))]);
+  if (!(report?.isFile() || adir?.isDirectory())) return null;
+  return `${stamp(report)}|${stamp(adir)}|${stamp(ft)}`;
 }
 
 const newestFirst = (a: IndexEntry, b: IndexEntry) => ('date' in b ? b.date : '').localeCompare('date' in a ? a.date : '');
@@ -198,12 +198,12 @@ export class RunIndex {
     const names = (await listOrEmpty(this.runsDir)).filter((n) => RUN_NAME.test(n));
     const rows = await Promise.all(names.map(async (name) => {
       const dir = join(this.runsDir, name);
-      const fp = await fingerprint(dir);
-      if (!fp) return undefined;
+      const key = await fingerprint(dir);
+      if (!key) return undefined;
       const hit = this.cache.get(name);
-      if (hit?.key === fp.key) return hit.entry;
-      const entry = await summarize(this.runsDir, name, dir, fp.dirStat);
-      this.cache.set(name, { key: fp.key, entry });
+      if (hit?.key === key) return hit.entry;
+      const entry = await summarize(this.runsDir, name, dir);
+      this.cache.set(name, { key, entry });
       return entry;
     }));
     const fresh = rows.filter((r): r is IndexEntry => r !== undefined);
