@@ -432,7 +432,7 @@ function readings(run: RunData, claims: Claim[]): Record<string, string> {
   const out: Record<string, string> = {};
   const by = (id: string) => claims.find((c) => c.id === id && c.status !== 'n/a');
   const emClaim = by('narrow-em');
-  if (emClaim?.chart === 'em') out.em = `${emClaim.measured[0].toUpperCase()}${emClaim.measured.slice(1)}.`;
+  if (emClaim?.chart === 'em') out.em = `Broad EM after each narrow fine-tune: ${emClaim.measured}.`;
   const syc = by('sycophancy-em');
   if (syc) out['sycophancy-em'] = `EM after the sycophancy fine-tune: ${syc.measured}. ${syc.status === 'pass' ? '' : 'It did not rise.'}`.trim();
   const cos = by('em-cosine');
@@ -450,9 +450,19 @@ function readings(run: RunData, claims: Claim[]): Record<string, string> {
   const ra = by('refusal-added'), rb = by('refusal-ablated');
   if (ra || rb) out.refusal = [ra && `Added, the refusal direction turns harmless prompts refused from ${pct1(ra.figures[0].value)} to ${pct1(ra.figures[1].value)}`, rb && `ablated, harmful prompts go from ${pct1(rb.figures[0].value)} to ${pct1(rb.figures[1].value)} refused${rb.status === 'fail' ? ' — refusal is not one direction here' : ''}`].filter(Boolean).join('; ') + '.';
   const g = by('gates');
-  if (g) out.gating = `Reversed gates (λ = −1) on the ${g.measured}.`;
+  if (g) {
+    const v = (label: string) => g.figures.find((x) => x.label.endsWith(label))?.value;
+    const [off, rev, coh, c0, c1] = ['EM, gates off', 'EM, gates reversed', 'coherence, gates reversed', 'capability loss, gates off', 'capability loss, gates reversed'].map(v);
+    const model = String(g.figures[0].where.series).replace(/^EM, | model$/g, '');
+    if (off !== undefined && rev !== undefined) {
+      out.gating = `Reversed gates (λ = −1) ${rev < off ? 'cut' : 'move'} the ${model} model's EM from ${pct1(off)} to ${pct1(rev)} (${signedPct(rev / off - 1)})${coh !== undefined ? ` at ${pct1(coh)} coherence` : ''}${c0 !== undefined && c1 !== undefined ? `; capability loss ${c0.toFixed(3)} → ${c1.toFixed(3)}` : ''}.`;
+    }
+  }
   const st = by('steering');
-  if (st) out['steering-sweep'] = `Best coherent cell: ${st.measured}.`;
+  if (st) {
+    const [z, b, coh] = st.figures;
+    out['steering-sweep'] = `Adding the EM direction at layer ${b.where.x === undefined ? '' : String(b.where.series).replace(/^EM, layer /, '')} (α ${b.where.x}) ${b.value > z.value ? 'raises' : 'leaves'} the base's EM ${b.value > z.value ? `from ${pct1(z.value)} to ${pct1(b.value)}` : `at ${pct1(b.value)}`} at ${pct1(coh.value)} coherence (the best cell at ≥ ${pct1(RULES.steerCoherence)} coherence).`;
+  }
   const ph = claims.find((c) => c.id === 'phase');
   if (ph && ph.status !== 'n/a') out['phase-transition'] = `${ph.verdict}`;
   return out;

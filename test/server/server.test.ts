@@ -16,10 +16,13 @@ import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { launchChromium, type ChromiumChoice } from '../browser.ts';
 
 let runs: string, server: Server, base: string, browser: Browser, chromiumUsed: ChromiumChoice;
+/** A full `emlens demo` of organism v11 (report.json, analyses, two evals; fixtures/runs/organism-demo/README.md). */
+const DEMO = join(PACKAGE_ROOT, 'fixtures', 'runs', 'organism-demo');
 
 before(async () => {
   runs = mkdtempSync(join(tmpdir(), 'emlens-runs-'));
   cpSync(join(PACKAGE_ROOT, 'fixtures', 'runs', 'quick-study'), join(runs, 'quick-study'), { recursive: true });
+  cpSync(DEMO, join(runs, 'organism-demo'), { recursive: true });
   mkdirSync(join(runs, 'broken', 'analyses'), { recursive: true });
   writeFileSync(join(runs, 'broken', 'analyses', 'gating.json'), '{"result": [truncated');
   mkdirSync(join(runs, 'broken-report'));
@@ -149,6 +152,94 @@ test('pages in Chromium: the index lists the run; the run page draws every chart
   await page.locator('#quadrant circle.answer').first().hover({ force: true });
   assert.match((await page.locator('.tooltip').textContent()) ?? '', /Q: .*\nA: /s);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a run page opens on its findings: name, model, what was run, the claims above the fold, then contents; each chart reads its result', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/runs/organism-demo`);
+  await page.waitForSelector('body[data-ready]');
+  const report = JSON.parse(readFileSync(join(DEMO, 'report.json'), 'utf8')) as { name: string; description: string; model: string };
+  assert.match((await page.locator('h1').textContent())!, new RegExp(`^${report.name}`));
+  assert.equal(await page.locator('.run-head .lede').textContent(), report.description);
+  assert.match((await page.locator('.run-head .meta').textContent())!, /model: .*organism · emlens demo, the whole study · 200 answers per EM figure/);
+  // in page order: the summary, the contents, then the first chart; the claims table fits the first screen
+  const order = await page.evaluate(() => ['#summary', '#toc', 'section.chart'].map((s) => document.querySelector(s)!.getBoundingClientRect().top));
+  assert.ok(order[0] < order[1] && order[1] < order[2], `summary, contents, charts: ${order}`);
+  const table = (await page.locator('table.claims').boundingBox())!;
+  assert.ok(table.y + table.height <= 900, `the findings table ends at ${table.y + table.height}px, inside a 900px screen`);
+  const toc = await page.locator('#toc a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  const charts = await page.locator('section.chart[id]').evaluateAll((ss) => ss.map((s) => `#${s.id}`));
+  assert.deepEqual(toc, charts, 'the contents list every chart, in order');
+  for (const id of ['em', 'sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'gating', 'steering-sweep', 'phase-transition']) {
+    assert.ok(((await page.locator(`section#${id} > p.reading`).textContent()) ?? '').length > 20, `${id} reads its result in a sentence`);
+  }
+  // a claim this organism fails is said in words
+  assert.match((await page.locator('#claim-refusal-ablated').textContent())!, /✗.*Refusal is not one direction on this model/s);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('every figure of the summary equals its chart\'s data (the JSON download), and every ✓ / ✗ is its rule', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${base}/runs/organism-demo`);
+  await page.waitForSelector('body[data-ready]');
+  const downloaded = new Map<string, Record<string, unknown>[]>();
+  const chartData = async (id: string) => {
+    if (!downloaded.has(id)) {
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(`section#${id} .downloads button`, { hasText: 'JSON' }).click()]);
+      downloaded.set(id, JSON.parse(readFileSync((await dl.path())!, 'utf8')));
+    }
+    return downloaded.get(id)!;
+  };
+  type Check = { what: string; value: number; op: string; threshold: number; pass: boolean };
+  type Figure = { label: string; value: number; chart: string; where: Record<string, unknown>; field: string };
+  const rows = await page.locator('tr.claim').evaluateAll((trs) => trs.map((tr) => ({
+    id: (tr as HTMLElement).dataset.claim!, status: (tr as HTMLElement).dataset.status!, mark: tr.querySelector('.mark')!.textContent,
+    figures: JSON.parse((tr as HTMLElement).dataset.figures!), checks: JSON.parse((tr as HTMLElement).dataset.checks!),
+    text: tr.querySelector('.measured > span')!.textContent!, link: tr.querySelector('a')?.getAttribute('href') ?? null,
+  })));
+  assert.ok(rows.length >= 9);
+  let figuresChecked = 0;
+  for (const r of rows as { id: string; status: string; mark: string; figures: Figure[]; checks: Check[]; text: string; link: string | null }[]) {
+    const holds = (k: Check) => (k.op === '>=' ? k.value >= k.threshold : k.op === '<=' ? k.value <= k.threshold : k.op === '>' ? k.value > k.threshold : k.value < k.threshold);
+    const status = r.checks.length === 0 ? 'n/a' : r.checks.every(holds) ? 'pass' : 'fail';
+    assert.equal(r.status, status, `${r.id}: the rule's checks say ${status}`);
+    assert.equal(r.mark, { pass: '✓', fail: '✗', 'n/a': '—' }[status], r.id);
+    for (const f of r.figures) {
+      const data = await chartData(f.chart);
+      const row = data.find((d) => Object.entries(f.where).every(([k, v]) => d[k] === v));
+      assert.ok(row, `${r.id}: ${f.label}: no row ${JSON.stringify(f.where)} in ${f.chart}'s data`);
+      assert.equal(row![f.field], f.value, `${r.id}: ${f.label}`);
+      figuresChecked++;
+    }
+    const shown = new Set(r.figures.map((f) => `${(100 * f.value).toFixed(1)}%`));
+    for (const m of r.text.match(/\d+\.\d%/g) ?? []) assert.ok(shown.has(m), `${r.id}: ${m} in "${r.text}" is one of its figures`);
+    if (r.status !== 'n/a') assert.equal(r.link, `#${r.figures[0].chart}`, `${r.id} links to its chart`);
+  }
+  assert.ok(figuresChecked > 30, `${figuresChecked} figures checked`);
+  await page.close();
+});
+
+test('the index: one row per run with its own name and headline figures in columns, sorted by a click', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/`);
+  await page.waitForSelector('body[data-ready]');
+  const report = JSON.parse(readFileSync(join(DEMO, 'report.json'), 'utf8')) as { name: string };
+  const demoRow = page.locator('#runs tbody tr', { has: page.locator('a[href="/runs/organism-demo"]') });
+  assert.match((await demoRow.textContent())!, new RegExp(report.name));
+  const heads = await page.locator('#runs thead th').allTextContents();
+  for (const h of ['run', 'claims', 'best narrow EM', 'sycophancy EM', 'transfer cut']) assert.ok(heads.includes(h), `${h} in ${heads}`);
+  const col = heads.indexOf('best narrow EM');
+  const values = async () => page.locator('#runs tbody tr').evaluateAll((trs, c) => trs.map((tr) => (tr as HTMLTableRowElement).cells[c]?.dataset.value ?? ''), col);
+  await page.locator('#runs thead th').nth(col).click();
+  const desc = (await values()).filter((v) => v !== '').map(Number);
+  assert.ok(desc.length >= 2 && desc.every((v, i) => i === 0 || desc[i - 1] >= v), `descending: ${desc}`);
+  await page.locator('#runs thead th').nth(col).click();
+  const asc = (await values()).filter((v) => v !== '').map(Number);
+  assert.deepEqual(asc, [...desc].reverse());
   await page.close();
 });
 
