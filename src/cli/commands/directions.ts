@@ -245,7 +245,7 @@ function rejectIgnoredFlags(o: ExtractCliOpts): void {
   if (o.site && o.kind !== 'contrast' && !(residual.includes(o.kind) && (o.site === 'resid_pre' || o.site === 'resid_post'))) {
     throw new UsageError(`--site ${o.site}: --kind ${o.kind} ${residual.includes(o.kind) ? 'reads resid_pre or resid_post' : 'reads no activations'} (any site: --kind contrast)`);
   }
-  if ((o.traitDescription || o.trait !== EVIL.name || o.traitFile) && o.kind !== 'persona') throw new UsageError(`--trait, --trait-description and --trait-file apply to --kind persona only`);
+  if ((o.traitDescription || o.trait !== EVIL.name || o.traitFile) && o.kind !== 'persona') throw new UsageError(`${o.traitFile ? '--trait-file' : o.trait !== EVIL.name ? '--trait' : '--trait-description'} applies to --kind persona only`);
   if (o.traitFile && (o.pos || o.neg)) throw new UsageError('--trait-file builds the persona contrast set itself; give it or --pos/--neg, not both');
   if (o.traitFile && o.trait !== EVIL.name) throw new UsageError('--trait-file names the trait (after its file); leave out --trait');
   if ((o.nTrain || o.valPos || o.valNeg) && o.kind !== 'refusal') throw new UsageError('--n-train, --val-pos and --val-neg apply to --kind refusal only');
