@@ -30,7 +30,7 @@ tr.fail .verdict{color:#b3261e;font-weight:600;margin-top:2px}
 .toc{background:#fff;border:1px solid #e3e6ec;border-radius:6px;padding:8px 16px;margin:0 0 12px}
 .toc:empty{display:none} .toc h2{font-size:14px;margin:0 0 4px} .toc ol{columns:3;margin:0;padding-left:20px;font-size:13px}
 a{color:#1f5fbf} th.sortable{cursor:pointer;user-select:none} th[data-dir=asc]::after{content:" ▲"} th[data-dir=desc]::after{content:" ▼"}
-td.num{text-align:right;font-variant-numeric:tabular-nums}`;
+td.num{text-align:right;font-variant-numeric:tabular-nums} #runs td:nth-child(2){white-space:nowrap} #runs td:first-child{min-width:220px}`;
 
 /** The page around a body; `standalone` (an exported file) has no link to the server's index. */
 function shell(title: string, body: string, standalone = false): string {
@@ -56,7 +56,7 @@ export function indexPage(runs: (RunSummary | { name: string; error: string })[]
   const rows = runs.map((r) =>
     'error' in r
       ? `<tr><td data-value="${esc(r.name)}">${esc(r.name)}</td><td colspan="${4 + cols.length}" class="err">${esc(r.error)}</td></tr>`
-      : `<tr><td data-value="${esc(r.title)}"><a href="/runs/${encodeURIComponent(r.name)}">${esc(r.title)}</a>${r.title !== r.name ? ` <span class="muted">${esc(r.name)}</span>` : ''}${r.description ? `<div class="muted small">${esc(r.description.length > 140 ? `${r.description.slice(0, 140)}…` : r.description)}</div>` : ''}</td>
+      : `<tr><td data-value="${esc(r.title)}"><a href="/runs/${encodeURIComponent(r.name)}">${esc(r.title)}</a>${r.title !== r.name ? ` <span class="muted">${esc(r.name)}</span>` : ''}${r.description ? `<div class="muted small">${esc(r.description.length > 100 ? `${r.description.slice(0, 100)}…` : r.description)}</div>` : ''}</td>
 <td data-value="${esc(r.date)}">${esc(r.date.slice(0, 16).replace('T', ' '))}</td><td title="${esc(r.model ?? '')}">${esc(r.model?.split('/').filter(Boolean).pop() ?? '—')}</td>
 <td class="num" data-value="${r.claims.measured ? r.claims.passed / r.claims.measured : ''}">${r.claims.measured ? `${r.claims.passed} / ${r.claims.measured} ✓` : '—'}</td>
 ${cols.map((c) => figure(r, c)).join('')}

@@ -146,11 +146,11 @@ async function summarize(runsDir: string, name: string, dir: string): Promise<In
     const r = await readRunAt(dir, name);
     const unreadable = Object.entries(r.errors);
     if (!r.report && !Object.keys(r.analyses).length && unreadable.length) throw new HttpError(500, unreadable.map(([, m]) => m).join('; '));
-    const first = (r.report ?? Object.values(r.analyses)[0] ?? {}) as { model?: unknown; finished_at?: unknown; started_at?: unknown };
+    const first = (r.report ?? Object.values(r.analyses)[0] ?? {}) as { model?: unknown; finished_at?: unknown; started_at?: unknown; created_at?: unknown };
     const text = (v: unknown) => (typeof v === 'string' ? v : undefined); // a report written by something else may hold anything
     return {
       name,
-      date: text(first.finished_at) ?? text(first.started_at) ?? dirStat.mtime.toISOString(),
+      date: text(first.finished_at) ?? text(first.created_at) ?? text(first.started_at) ?? dirStat.mtime.toISOString(), // report.json: created_at
       model: text(first.model) ?? null,
       adapters: (await listOrEmpty(join(dir, 'finetunes'))).sort(),
       analyses: [...new Set([...Object.keys(r.analyses), ...Object.keys((r.report?.sections as object) ?? {})])],
@@ -186,15 +186,20 @@ export class RunIndex {
   private readonly cache = new Map<string, { key: string; entry: IndexEntry }>();
   private scanning?: Promise<IndexEntry[]>;
   private last: IndexEntry[] = [];
+  /** When the scan that gave `last` started (what it shows is at least that recent). */
+  private lastAt = -Infinity;
 
   constructor(readonly runsDir: string) {}
 
-  list(): Promise<IndexEntry[]> {
+  /** The runs, from a scan started at most `maxAgeMs` ago (0: a scan started now, or the one running). */
+  list(maxAgeMs = 0): Promise<IndexEntry[]> {
+    if (Date.now() - this.lastAt < maxAgeMs) return Promise.resolve(this.last);
     this.scanning ??= this.scan().finally(() => (this.scanning = undefined));
     return this.scanning;
   }
 
   private async scan(): Promise<IndexEntry[]> {
+    const startedAt = Date.now();
     const names = (await listOrEmpty(this.runsDir)).filter((n) => RUN_NAME.test(n));
     const rows = await Promise.all(names.map(async (name) => {
       const dir = join(this.runsDir, name);
@@ -211,6 +216,7 @@ export class RunIndex {
     for (const n of [...this.cache.keys()]) if (!kept.has(n)) this.cache.delete(n);
     const before = new Set(this.last);
     if (fresh.length !== this.last.length || !fresh.every((r) => before.has(r))) this.last = fresh.sort(newestFirst);
+    this.lastAt = startedAt;
     return this.last;
   }
 }
