@@ -113,7 +113,8 @@ class StepWorker {
   constructor(readonly id: string, readonly work: string, readonly store: ArtefactStore, readonly lockMs: number, readonly checkpointMs: number, readonly quiet: boolean, readonly slots: number) {}
 
   close(): void {
-    for (const p of this.pool) if (p.alive()) p.child.kill();
+    // the step processes exit when their channel closes (a trainer's signal handlers may keep a signal from ending them)
+    for (const p of this.pool) if (p.child.connected) p.child.disconnect();
   }
 
   /** Computes in a free step process (one per concurrent job). */

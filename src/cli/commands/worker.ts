@@ -12,7 +12,7 @@ import { log, UsageError } from '../../util/log.ts';
 
 export function registerWorker(program: Command): void {
   const cmd = program.command('worker').description('compute the fine-tunes and evals of queued studies (emlens run/demo --queue) until Ctrl-C');
-  addStoreOptions(addBackendOption(cmd).requiredOption('--queue <redis-url>', 'redis://[:PASSWORD@]HOST[:PORT][/DB]'))
+  addStoreOptions(addBackendOption(cmd).option('--queue <redis-url>', 'redis://[:PASSWORD@]HOST[:PORT][/DB] (default: $EMLENS_QUEUE, which keeps a password out of ps)'))
     .option('--concurrency <n>', 'steps at a time in this process', '1')
     .option('--work-dir <dir>', "this worker's folder: fetched artefacts, fine-tunes in progress (default: a temporary folder)")
     .option('--name <name>', 'how this worker is named in logs and job records (default: the host name); the pid is added')
@@ -20,8 +20,8 @@ export function registerWorker(program: Command): void {
     .option('--stalled-interval <ms>', 'how often lapsed locks are looked for', String(WORKER_DEFAULTS.stalledMs))
     .option('--max-stalled <n>', 'times a step may lose its worker before it fails', String(WORKER_DEFAULTS.maxStalled))
     .option('--checkpoint-interval <ms>', "how often a fine-tune's new checkpoints are sent to the store", String(WORKER_DEFAULTS.checkpointMs))
-    .action(async (o: QueueOpts & { queue: string; backend: string; concurrency: string; workDir?: string; name?: string; lockDuration: string; stalledInterval: string; maxStalled: string; checkpointInterval: string }) => {
-      const target = queueTarget(o)!;
+    .action(async (o: QueueOpts & { queue?: string; backend: string; concurrency: string; workDir?: string; name?: string; lockDuration: string; stalledInterval: string; maxStalled: string; checkpointInterval: string }) => {
+      const target = queueTarget({ queue: queueUrl(o) })!;
       const n = (v: string, flag: string, min: number) => parseInteger(v, flag, min);
       const opts = {
         target, concurrency: n(o.concurrency, '--concurrency', 1), blobDir: o.blobDir, threshold: blobThreshold(o), workDir: o.workDir, name: o.name,
@@ -45,12 +45,12 @@ export function registerWorker(program: Command): void {
 export function registerQueue(program: Command): void {
   const cmd = program.command('queue').description("a queue's jobs for an operator: status, clean, retry")
     .argument('<action>', 'status | clean | retry')
-    .requiredOption('--queue <redis-url>', 'redis://[:PASSWORD@]HOST[:PORT][/DB]')
+    .option('--queue <redis-url>', 'redis://[:PASSWORD@]HOST[:PORT][/DB] (default: $EMLENS_QUEUE)')
     .option('--all', 'clean: also the results, checkpoints and artefacts in the store (every study computes anew)')
     .option('--json', 'print one JSON document');
-  cmd.action(async (action: string, o: { queue: string; all?: boolean; json?: boolean }) => {
+  cmd.action(async (action: string, o: { queue?: string; all?: boolean; json?: boolean }) => {
     if (!['status', 'clean', 'retry'].includes(action)) throw new UsageError(`queue: unknown action "${action}" (status, clean or retry)`);
-    const target = queueTarget(o)!;
+    const target = queueTarget({ queue: queueUrl(o) })!;
     const redis = await connect(target, { role: 'client' });
     const queue = new Queue(QUEUE_NAME, { connection: bullConnection(target, { role: 'client' }), prefix: KEY_PREFIX });
     queue.on('error', () => undefined);
@@ -113,4 +113,11 @@ async function deleteStore(redis: Awaited<ReturnType<typeof connect>>): Promise<
     } while (cursor !== '0');
   }
   return n;
+}
+
+/** --queue, else $EMLENS_QUEUE (a password in the environment stays out of the process list); neither is a usage error. */
+function queueUrl(o: { queue?: string }): string {
+  const url = o.queue ?? process.env.EMLENS_QUEUE;
+  if (!url) throw new UsageError('--queue redis://HOST[:PORT][/DB] (or EMLENS_QUEUE) is required');
+  return url;
 }
