@@ -13,11 +13,14 @@ export interface AppOptions {
   host?: string;
   /** More hostnames to answer to (a reverse proxy's). */
   allowedHosts?: string[];
+  /** The index answers from a scan of the runs folder started at most this long ago (ms; default 1000, 0: every request). */
+  indexMaxAgeMs?: number;
 }
 
 export function createApp(runsDir: string, o: AppOptions = {}): Express {
   const root = resolve(runsDir);
   const index = new RunIndex(root);
+  const maxAge = o.indexMaxAgeMs ?? 1000; // a page reloaded in a burst, or many clients, share one scan a second
   let rendered: { list: IndexEntry[]; html: string } | undefined;
   const app = express();
   app.disable('x-powered-by');
@@ -26,12 +29,12 @@ export function createApp(runsDir: string, o: AppOptions = {}): Express {
   app.use(hardeningHeaders());
 
   app.get('/', async (_req, res) => {
-    const list = await index.list();
+    const list = await index.list(maxAge);
     if (rendered?.list !== list) rendered = { list, html: indexPage(list) }; // an unchanged index is the same array
     res.type('html').send(rendered.html);
   });
   app.get('/api/runs', async (_req, res) => {
-    res.json(await index.list());
+    res.json(await index.list(maxAge));
   });
   app.get('/api/runs/:run/report', async (req, res) => {
     res.json(await readRun(root, String(req.params.run)));

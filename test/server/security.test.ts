@@ -141,6 +141,7 @@ test('server index cached by each run\'s report.json stats (inode, size, mtime):
   // an atomic rewrite of report.json (what every writer here does): seen at once
   writeFileSync(join(dir, 'b', 'report.tmp'), JSON.stringify({ model: 'second', created_at: '2026-01-01', sections: {} }));
   renameSync(join(dir, 'b', 'report.tmp'), join(dir, 'b', 'report.json'));
+  assert.equal(await index.list(60_000), first, 'within its max age the last scan answers (what the server does for 1 s)');
   const second = await index.list();
   assert.notEqual(second, first);
   assert.equal((second.find((r) => r.name === 'b') as { model: string }).model, 'second');
