@@ -1,0 +1,65 @@
+// Queue payloads and URLs without a server: workers accept only emlens step kinds with payloads on their schema
+// (references, not paths), a job's key is what it computes (not its name or the model's path), and a queue URL's
+// password never shows.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkPayload, jobKey, type EvalPayload, type FinetunePayload } from '../../src/queue/jobs.ts';
+import { parseQueueUrl, redact } from '../../src/queue/connection.ts';
+import { pathsIn } from '../../src/queue/coordinator.ts';
+import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
+
+const D = (c: string) => c.repeat(64);
+const ref = (c: string) => `artefact:${D(c)}`;
+const model = { dir: '/models/organism', identity: D('e') };
+
+const finetune = (): FinetunePayload => ({
+  v: 1, kind: 'finetune', name: 'medical', model, files: { [ref('a')]: { kind: 'file', name: 'medical.jsonl' } },
+  spec: { data: ref('a'), adapter: { kind: 'lora', lora: { r: 1, alpha: 32, rslora: true, targets: ['down_proj'], layers: [1], dropout: 0 } }, epochs: 1, lr: 5e-3, batch: 2, gradAccum: 8, warmup: 5, weightDecay: 0.01, maxGradNorm: 1, saveEvery: 5, keepCheckpoints: 3, seed: 0, klWeight: 0, earlyStop: true },
+});
+const evaluation = (): EvalPayload => ({
+  v: 1, kind: 'eval', name: 'medical', model, files: { [ref('b')]: { kind: 'tree', name: 'medical' }, [ref('c')]: { kind: 'file', name: 'em.safetensors' } },
+  iv: { lora: ref('b'), ablate: { direction: ref('c'), mode: 'resid', at: [0, 1] } } as never,
+  settings: { samples: 16, seed: 1, questions: 'broad', maxNewTokens: 80 }, judge: 'organism',
+});
+
+test('payloads on their schema pass; other kinds, paths, unknown fields and undescribed references are refused', () => {
+  assert.equal(checkPayload('finetune', finetune()).kind, 'finetune');
+  assert.equal(checkPayload('eval', evaluation()).kind, 'eval');
+  assert.throws(() => checkPayload('shell', { cmd: 'rm -rf /' }), /job kind "shell" is not an emlens step \(finetune, eval\); refused/);
+  assert.throws(() => checkPayload('eval', finetune()), /does not match its schema/);
+  const withPath = evaluation();
+  (withPath.iv as Record<string, unknown>).lora = '/home/someone/runs/medical';
+  assert.throws(() => checkPayload('eval', withPath), /does not match its schema/);
+  const extra = finetune();
+  (extra.spec as unknown as Record<string, unknown>).out = '/tmp/x';
+  assert.throws(() => checkPayload('finetune', extra), /does not match its schema: \/spec must NOT have additional properties/);
+  const undescribed = finetune();
+  undescribed.files = {};
+  assert.throws(() => checkPayload('finetune', undescribed), /refers to artefact:a+… without describing it/);
+  const escape = evaluation();
+  escape.files[ref('c')].name = '../../etc/passwd';
+  assert.throws(() => checkPayload('eval', escape), /does not match its schema/);
+});
+
+test("a job's key is what it computes: not the study's name, not the model's path", () => {
+  const a = finetune(), b = { ...finetune(), name: 'other-name', model: { ...model, dir: '/elsewhere/organism' } };
+  assert.equal(jobKey(a), jobKey(b));
+  assert.notEqual(jobKey(a), jobKey({ ...a, spec: { ...a.spec, seed: 1 } }));
+  assert.notEqual(jobKey(a), jobKey({ ...a, model: { ...model, identity: D('f') } }));
+  assert.match(jobKey(a), /^[0-9a-f]{64}$/);
+});
+
+test('queue URLs: database, defaults, bad ones; the password is redacted everywhere', () => {
+  const t = parseQueueUrl('redis://:p%40ss@10.0.0.5:6380/3');
+  assert.deepEqual([t.host, t.port, t.db, t.password, t.shown], ['10.0.0.5', 6380, 3, 'p@ss', 'redis://***@10.0.0.5:6380/3']);
+  assert.equal(parseQueueUrl('redis://queue-host').shown, 'redis://queue-host:6379/0');
+  assert.throws(() => parseQueueUrl('http://x'), /--queue: http:\/\/ is not a Redis URL/);
+  assert.throws(() => parseQueueUrl('redis://x/abc'), /the database after the host must be a number/);
+  assert.throws(() => parseQueueUrl('not a url'), /--queue: not a URL/);
+  assert.equal(redact('connect to redis://user:secret@h:1/0 failed'), 'connect to redis://***@h:1/0 failed');
+});
+
+test("the files of an intervention are its strings that name existing files; words and numbers are not", () => {
+  const data = `${PACKAGE_ROOT}/fixtures/datasets/medical-misaligned.jsonl`;
+  assert.deepEqual(pathsIn({ lora: `${PACKAGE_ROOT}/fixtures`, steer: [{ direction: data, alpha: 1, site: 'resid_post' }], mode: 'full' }), [`${PACKAGE_ROOT}/fixtures`, data]);
+});
