@@ -2,6 +2,7 @@
 // steer / ablate returning hooks through the one intervention spec. Axes: vectors [nLayers][dModel].
 import { Direction as DirectionData, type PositionRule } from '../directions/direction.ts';
 import { extractContrast } from '../directions/extract.ts';
+import { AGGREGATORS } from '../directions/aggregators.ts';
 import { readChatJsonl } from '../train/data.ts';
 import type { Hook, HookSite } from '../model/hooks.ts';
 import type { ChatMessage } from '../model/tokenizer.ts';
@@ -57,9 +58,11 @@ export class Direction extends DirectionData {
 
   /** pos − neg per layer at `site` (best layer: the largest separation), from two sets of prompts or chats. */
   static contrast(lm: LanguageModel, pos: ContrastSet, neg: ContrastSet, o: ContrastOptions = {}): Direction {
+    const method = o.method ?? 'mean-diff';
+    if (!(method in AGGREGATORS)) throw new EmlensError('options.method', `${method}: expected one of ${Object.keys(AGGREGATORS).join(', ')}`);
     const p = chats(pos, 'pos'), n = chats(neg, 'neg');
     const answered = p.every((c) => c[c.length - 1]?.role === 'assistant') && n.every((c) => c[c.length - 1]?.role === 'assistant');
-    const d = extractContrast(lm.model, lm.tokenizer, p, n, { site: o.site ?? 'resid_post', positions: o.positions ?? (answered ? 'answer-mean' : 'last-prompt'), method: o.method ?? 'mean-diff', hooks: o.hooks, seed: o.seed }, {
+    const d = extractContrast(lm.model, lm.tokenizer, p, n, { site: o.site ?? 'resid_post', positions: o.positions ?? (answered ? 'answer-mean' : 'last-prompt'), method, hooks: o.hooks, seed: o.seed }, {
       kind: 'contrast', model: lm.dir, datasets: [pos, neg].map((s) => (typeof s === 'string' ? s : 'in-memory')),
     });
     return Direction.from(d);

@@ -13,3 +13,14 @@ export class EmlensError extends UserError {
     this.name = 'EmlensError';
   }
 }
+
+/**
+ * A library error still worded for the command line (`--layers: layer 9 is out of range`, from code below the CLI
+ * that has not been given its own EmlensError yet) as an EmlensError on `scope.layers`; other errors unchanged.
+ */
+export function asParamError(e: unknown, scope: string): unknown {
+  if (e instanceof EmlensError || !(e instanceof UserError)) return e;
+  const m = /^--([a-z][a-z0-9-]*)(?: [^:]*)?: ([\s\S]*)$/.exec(e.message);
+  if (!m) return e;
+  return new EmlensError(`${scope}.${m[1].replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())}`, m[2], e.exitCode);
+}

@@ -55,6 +55,7 @@ test('Direction.contrast from the persona prompts; steer / ablate hooks are the 
   // arithmetic keeps the methods; α·v and (α/2)·(2v) are one steer
   assert.equal(lm.generate(q, { maxNewTokens: 16, temperature: 0, hooks: d.scale(2).steer(best, 4) }), steered);
   assert.equal(d.ablate({ mode: 'full' }).length, 4 * lm.nLayers);
+  assert.throws(() => Direction.contrast(lm, ['a'], ['b'], { method: 'median' }), (e: unknown) => e instanceof EmlensError && e.param === 'options.method');
   assert.throws(() => d.steer(lm.nLayers, 1), (e: unknown) => e instanceof EmlensError && e.param === 'spec.steer[0].layer');
 });
 
@@ -76,6 +77,7 @@ test('train: examples in memory, onStep per step, an AbortSignal stops it with a
   assert.deepEqual(steps.map((m) => m.step), [1, 2]);
   assert.ok(r.totalSteps > 2);
   await assert.rejects(train(lm, []), (e: unknown) => e instanceof EmlensError && e.param === 'examples');
+  await assert.rejects(train(lm, examples, { adapter: { kind: 'lora', lora: { r: 1, alpha: 1, rslora: false, targets: ['down_proj'], layers: [99] } } } as never), (e: unknown) => e instanceof EmlensError && e.param === 'options.layers' && !e.message.includes('--'));
 });
 
 test('evalEm: the organism judge on the broad questions', async () => {

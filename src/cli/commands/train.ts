@@ -134,7 +134,20 @@ export function registerTrain(program: Command): void {
         maxSteps: o.maxSteps === undefined ? undefined : int(o.maxSteps, '--max-steps', 1),
         earlyStop: o.earlyStop,
       };
-      const r = await train(model, tok, opts, dir);
+      // Ctrl-C belongs to the command line: the first stops training after this step with a checkpoint, a second exits
+      const stop = new AbortController();
+      const onSigint = () => {
+        log('\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)');
+        stop.abort();
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onSigint);
+      let r;
+      try {
+        r = await train(model, tok, { ...opts, signal: stop.signal }, dir);
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
       printResult(o.json, { out: o.out, adapter: r.adapterDir, steps: r.steps, total_steps: r.totalSteps, status: r.status, final_loss: r.finalLoss },
         () => `${r.status}: ${r.steps}/${r.totalSteps} steps, final loss ${r.finalLoss.toFixed(4)}; adapter in ${r.adapterDir}`);
       if (r.status === 'interrupted') process.exitCode = 130;
