@@ -18,6 +18,7 @@ import { connect, KEY_PREFIX, processId, QUEUE_NAME, redact, bullConnection, typ
 import { ArtefactStore, FolderBlobs } from './store.ts';
 import type { FromStepChild, ToStepChild } from './step-child.ts';
 import { checkPayload, mapStrings, refsIn, type EvalPayload, type FinetunePayload, type ModelRef, type StepPayload, type StepResult } from './jobs.ts';
+import { needsTsx, siblingModule } from '../util/package-root.ts';
 
 export interface WorkerOptions {
   target: QueueTarget;
@@ -75,7 +76,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   };
 }
 
-const CHILD = fileURLToPath(new URL('./step-child.ts', import.meta.url));
+const CHILD_URL = siblingModule('step-child', import.meta.url); // .ts from the sources, .js from the build
+const CHILD = fileURLToPath(CHILD_URL);
 
 /** One process computing steps, reused from job to job (it keeps its model loaded). */
 class StepProcess {
@@ -84,7 +86,7 @@ class StepProcess {
   private readonly pending = new Map<number, { ok: (r: FromStepChild) => void; fail: (e: Error) => void }>();
   busy = false;
   constructor() {
-    this.child = fork(CHILD, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(CHILD, [], { execArgv: needsTsx(CHILD_URL) ? ['--import', import.meta.resolve('tsx')] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: FromStepChild) => {
       this.pending.get(m.id)?.ok(m);
       this.pending.delete(m.id);
