@@ -38,7 +38,7 @@ export async function useQueue(o: QueueOpts, ws: Workspace): Promise<QueueSteps 
   const target = queueTarget(o);
   if (!target) return undefined;
   const attempts = parseInteger(o.attempts ?? '3', '--attempts', 1);
-  const steps = await QueueSteps.open({ target, modelDir: ws.modelDir, blobDir: o.blobDir, threshold: blobThreshold(o), attempts, quiet: ws.quiet });
+  const steps = await QueueSteps.open({ target, modelDir: ws.modelDir, blobDir: o.blobDir, threshold: blobThreshold(o), attempts, quiet: ws.quiet, progressFile: ws.path('queue-progress.json') });
   ws.steps = steps;
   return steps;
 }

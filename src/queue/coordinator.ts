@@ -26,6 +26,8 @@ export interface CoordinatorOptions {
   attempts?: number;
   pollMs?: number;
   quiet?: boolean;
+  /** Where the study's progress is kept for a page to show (RUN/queue-progress.json). */
+  progressFile?: string;
 }
 
 /** Per-job figures for a benchmark: when it was added, started and finished (ms since epoch), and its result's timing. */
@@ -56,7 +58,7 @@ export class QueueSteps implements StepRunner {
   private identity?: string;
 
   private constructor(readonly o: CoordinatorOptions, readonly redis: Redis, readonly queue: Queue, readonly store: ArtefactStore) {
-    this.progress = new StudyProgress(o.quiet);
+    this.progress = new StudyProgress(o.quiet, 1000, o.progressFile);
     process.once('SIGINT', this.onSigint);
   }
 

@@ -1,7 +1,9 @@
 // A queued study's progress by stage (step kind): done / running / waiting / failed, and an ETA from the mean time of
-// the steps done so far; one stderr line when something changes (at most one a second). No tensor axes.
+// the steps done so far; one stderr line when something changes (at most one a second), and the same figures in
+// RUN/queue-progress.json for a page that shows a running study. No tensor axes.
 import { log } from '../util/log.ts';
 import { formatSeconds } from '../util/progress.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
 
 export type StepState = 'waiting' | 'running' | 'done' | 'failed';
 
@@ -19,7 +21,7 @@ export class StudyProgress {
   private lastAt = 0;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly quiet = false, private readonly everyMs = 1000) {}
+  constructor(private readonly quiet = false, private readonly everyMs = 1000, private readonly file?: string) {}
 
   /** A step known to the study: `cached` when its result was already in the store. */
   add(key: string, kind: string, cached = false): void {
@@ -72,7 +74,7 @@ export class StudyProgress {
   }
 
   private changed(): void {
-    if (this.quiet) return;
+    if (this.quiet && !this.file) return;
     const wait = this.lastAt + this.everyMs - Date.now();
     if (wait > 0) {
       this.timer ??= setTimeout(() => {
@@ -86,7 +88,17 @@ export class StudyProgress {
     if (line === this.lastLine) return;
     this.lastLine = line;
     this.lastAt = Date.now();
-    log(line);
+    if (!this.quiet) log(line);
+    this.save(false);
+  }
+
+  private save(finished: boolean): void {
+    if (!this.file) return;
+    try {
+      writeJsonAtomic(this.file, { ...this.summary(), line: this.lastLine, finished, updated_at: new Date().toISOString() });
+    } catch {
+      // a progress file that cannot be written never stops the study
+    }
   }
 
   /** The last line, said now (the study ended). */
@@ -94,5 +106,7 @@ export class StudyProgress {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.quiet && this.steps.size && this.line() !== this.lastLine) log(this.line());
+    this.lastLine = this.line();
+    this.save(true);
   }
 }

@@ -7,6 +7,10 @@ import { checkPayload, jobKey, type EvalPayload, type FinetunePayload } from '..
 import { parseQueueUrl, redact } from '../../src/queue/connection.ts';
 import { pathsIn } from '../../src/queue/coordinator.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
+import { StudyProgress } from '../../src/queue/progress.ts';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const D = (c: string) => c.repeat(64);
 const ref = (c: string) => `artefact:${D(c)}`;
@@ -62,4 +66,25 @@ test('queue URLs: database, defaults, bad ones; the password is redacted everywh
 test("the files of an intervention are its strings that name existing files; words and numbers are not", () => {
   const data = `${PACKAGE_ROOT}/fixtures/datasets/medical-misaligned.jsonl`;
   assert.deepEqual(pathsIn({ lora: `${PACKAGE_ROOT}/fixtures`, steer: [{ direction: data, alpha: 1, site: 'resid_post' }], mode: 'full' }), [`${PACKAGE_ROOT}/fixtures`, data]);
+});
+
+test("a queued study's progress: counts by stage, the ETA from finished steps, and the same figures in its file", async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'emlens-progress-')), 'queue-progress.json');
+  const p = new StudyProgress(true, 0, file);
+  p.add('k1', 'finetune');
+  p.add('k2', 'finetune');
+  p.add('k3', 'eval', true);
+  p.set('k1', 'running');
+  await new Promise((ok) => setTimeout(ok, 30));
+  p.set('k1', 'done');
+  p.set('k2', 'running');
+  const s = p.summary();
+  assert.deepEqual(s.kinds.finetune, { waiting: 0, running: 1, done: 1, failed: 0, cached: 0 });
+  assert.deepEqual(s.kinds.eval, { waiting: 0, running: 0, done: 1, failed: 0, cached: 1 });
+  assert.ok(s.eta_s !== null && s.eta_s >= 0);
+  assert.equal(p.line(), `queue: finetune 1/2 done, 1 running, 0 waiting · eval 1/1 done (1 already), 0 running, 0 waiting${s.eta_s! > 0 ? ` · ETA ${s.eta_s}s` : ''}`);
+  p.flush();
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(saved.finished, true);
+  assert.deepEqual(saved.kinds, s.kinds);
 });
