@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Workspace } from './workspace.ts';
 import type { FinetuneJob } from './background.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
-import { UsageError, UserError } from '../util/log.ts';
+import { UsageError } from '../util/log.ts';
 
 export interface Analysis<P extends object = Record<string, unknown>, R extends object = Record<string, unknown>> {
   name: string;
@@ -53,12 +53,12 @@ export const STUDY_FILES = ['study.json', 'report.json', 'analyses', 'finetunes'
 /** The defaults with `overrides` on top; an unknown parameter is an error. */
 export function analysisParams<P extends object>(a: Analysis<P, object>, overrides: Partial<P> = {}): P {
   for (const [k, v] of Object.entries(overrides)) {
-    if (!(k in a.defaults)) throw new UserError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
+    if (!(k in a.defaults)) throw new UsageError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
     const want = jsonType((a.defaults as Record<string, unknown>)[k]), got = jsonType(v);
     // numbers, booleans and lists keep their default's JSON type ("200" for a sample count is a mistake); a string or
     // null default may stand for a union (layers: "all" or a list; a direction file or null), so it takes any value
     if ((want === 'number' || want === 'boolean' || want === 'array') && got !== want) {
-      throw new UserError(`--params: ${a.name}.${k} must be ${want === 'array' ? 'a list' : `a ${want}`} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
+      throw new UsageError(`--params: ${a.name}.${k} must be ${want === 'array' ? 'a list' : `a ${want}`} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
     }
   }
   const params = { ...a.defaults, ...overrides } as P;

@@ -43,12 +43,12 @@ export function writeDirAtomic(dir: string, fill: (tmp: string) => void): void {
  * A text file as a string, the one place user files are read as text: a UTF-8 byte-order mark at its start is
  * dropped (editors on Windows write one), and a missing path, a folder or an unreadable file is one UserError naming it.
  */
-export function readTextFile(path: string): string {
+export function readTextFile(path: string, where = path): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UserError(`${path}: ${readErrorReason(e)}`);
+    throw new UserError(`${where}: ${readErrorReason(e)}`);
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

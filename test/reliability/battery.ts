@@ -342,7 +342,9 @@ export function buildCases(root = mkdtempSync(join(tmpdir(), 'emlens-battery-'))
 
   // directions: extract / compare
   add({ input: 'extract --out MODEL/model (over model.safetensors)', args: ['extract', '--model', good, '--kind', 'random', '--like', vec, '--out', join(good, 'model')], code: 2, says: /--out .*model.*a file of the model/, quick: true });
-  add({ input: 'extract --out a folder', args: ['extract', '--model', good, '--kind', 'random', '--like', vec, '--out', `${out}.safetensors`], code: 2, says: /--out/, unchanged: [] });
+  const dirOut = join(root, 'dirout.safetensors');
+  mkdirSync(dirOut);
+  add({ input: 'extract --out a folder', args: ['extract', '--model', good, '--kind', 'random', '--like', vec, '--out', dirOut], code: 2, says: /--out .*dirout\.safetensors is a folder/, unchanged: [dirOut] });
   add({ input: 'extract --kind x', args: ['extract', '--model', good, '--kind', 'x', '--out', join(out, 'd')], code: 2, says: /--kind x/ });
   add({ input: 'extract --method x', args: ['extract', '--model', good, '--kind', 'em', '--method', 'x', '--data', data, '--out', join(out, 'd')], code: 2, says: /--method x/ });
   add({ input: 'compare a file that is not a direction', args: ['compare', data, data], code: 1, says: /data\.jsonl/ });
@@ -377,7 +379,7 @@ export function buildCases(root = mkdtempSync(join(tmpdir(), 'emlens-battery-'))
   add({ input: 'orthogonalize --dtype x', args: ['orthogonalize', '--model', good, '--direction', vec, '--dtype', 'x', '--out', join(out, 'o')], code: 2, says: /--dtype x/, absent: [join(out, 'o')] });
   add({ input: 'orthogonalize --out the model folder', args: ['orthogonalize', '--model', good, '--direction', vec, '--out', good], code: 1, says: /--out .*not empty/ });
   add({ input: 'an unknown command', args: ['frobnicate'], code: 2, says: /unknown command/ });
-  add({ input: 'an unknown flag', args: ['forward', '--frobnicate'], code: 2, says: /unknown option '--frobnicate'/ });
+  add({ input: 'an unknown flag', args: ['forward', '--ids', '1', '--frobnicate'], code: 2, says: /unknown option '--frobnicate'/ });
   return cases;
 }
 

@@ -1,6 +1,7 @@
 // `emlens tokenize`: ids of a text or of a rendered chat template, as HF's tokenizer gives them.
 // No tensor axes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readTextFile } from '../../util/fs.ts';
 import type { Command } from 'commander';
 import { resolveModelDir } from '../model-options.ts';
 import { ChatTokenizer, type ChatMessage } from '../../model/tokenizer.ts';
@@ -19,8 +20,9 @@ interface TokenizeOpts {
 export function readChatFile(path: string): ChatMessage[] {
   if (!existsSync(path)) throw new UserError(`--chat ${path}: file not found`);
   let msgs: unknown;
+  const text = readTextFile(path, `--chat ${path}`); // a folder or an unreadable file named; a BOM dropped
   try {
-    msgs = JSON.parse(readFileSync(path, 'utf8'));
+    msgs = JSON.parse(text);
   } catch (e) {
     throw new UserError(`--chat ${path}: not valid JSON (${(e as Error).message})`);
   }
