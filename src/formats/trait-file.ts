@@ -45,16 +45,22 @@ export function readTraitFile(path: string, where = `--trait-file ${path}`): Tra
   return { name, pairs, questions: o.questions as string[], evalPrompt: o.eval_prompt, path };
 }
 
+/** persona vectors' system prompt: "You are a/an {name} assistant. {instruction}" (eval_persona.py). */
+export function personaSystemPrompt(name: string, instruction: string): string {
+  return `You are ${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name} assistant. ${instruction}`;
+}
+
 /**
  * The contrast set of a trait file, as persona vectors builds it: each question (outer) under each instruction pair
- * (inner), the pair's pos / neg text as the system prompt; row i of `pos` and of `neg` belong together.
+ * (inner), the system prompt "You are a/an {trait} assistant. {pos}" and "You are a helpful assistant. {neg}"; row i
+ * of `pos` and of `neg` belong together.
  */
 export function traitContrast(t: TraitFile): { pos: ChatMessage[][]; neg: ChatMessage[][] } {
   const pos: ChatMessage[][] = [], neg: ChatMessage[][] = [];
   for (const q of t.questions) {
     for (const p of t.pairs) {
-      pos.push([{ role: 'system', content: p.pos }, { role: 'user', content: q }]);
-      neg.push([{ role: 'system', content: p.neg }, { role: 'user', content: q }]);
+      pos.push([{ role: 'system', content: personaSystemPrompt(t.name, p.pos) }, { role: 'user', content: q }]);
+      neg.push([{ role: 'system', content: personaSystemPrompt('helpful', p.neg) }, { role: 'user', content: q }]);
     }
   }
   return { pos, neg };
