@@ -139,8 +139,8 @@ test('steering-transfer: matrices are sources × targets; evaluating them leaves
   for (const src of r.sources) {
     const best = Direction.load(directions[src as keyof typeof directions]).provenance.best_layer;
     for (const name of [`medical-ablate-${src}-at-best`, `medical-ablate-random-${src}-at-best`]) {
-      const saved = JSON.parse(readFileSync(ws.path('evals', `${name}.json`), 'utf8')) as { intervention: { ablate: { at: number[] } } };
-      assert.deepEqual(saved.intervention.ablate.at, [best], name);
+      const saved = JSON.parse(readFileSync(ws.path('evals', `${name}.json`), 'utf8')) as { intervention: { ablate: { layers: number[] } } };
+      assert.deepEqual(saved.intervention.ablate.layers, [best], name);
     }
   }
 });

@@ -31,7 +31,7 @@ test('npm pack ships the organism, datasets, bin, dist and viz; not tests, refer
   for (const f of ['fixtures/organism/model.safetensors', 'fixtures/organism/tokenizer.json', 'fixtures/datasets/persona-pos.jsonl', 'fixtures/datasets/broad-questions.json', 'bin/emlens.js', 'viz/main.ts', 'package.json', 'README.md']) {
     assert.ok(files.includes(f), `${f} is in the package`);
   }
-  for (const bad of [/^test\//, /^fixtures\/reference\//, /^src\//, /^analyses\//, /^server\//, /^runs\//, /tsconfig/]) {
+  for (const bad of [/^test\//, /^fixtures\/reference\//, /^src\/(?!report\/findings\.ts$)/, /^analyses\//, /^server\//, /^runs\//, /tsconfig/]) {
     assert.deepEqual(files.filter((f) => bad.test(f)), [], `nothing matching ${bad} in the package`);
   }
 });
@@ -47,7 +47,7 @@ test("the README example runs with plain node against the packed package, and pr
   const packed = JSON.parse(run(npm, ['pack', '--json', '--pack-destination', tmp], stage))[0] as { filename: string; files: { path: string }[] };
   const files = packed.files.map((f) => f.path);
   for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/server/app.js', 'dist/.built']) assert.ok(files.includes(f), `${f} is in the tarball`);
-  assert.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('viz/')), [], 'no TypeScript to compile at run time (viz/ is bundled by esbuild)');
+  assert.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('viz/') && f !== 'src/report/findings.ts'), [], 'no TypeScript to compile at run time (viz/ and the findings it imports are bundled by esbuild for the browser)');
 
   // install: the tarball as node_modules/emlens, every dependency linked from this checkout (no network)
   const consumer = join(tmp, 'consumer');
@@ -70,6 +70,10 @@ test("the README example runs with plain node against the packed package, and pr
   assert.ok(plain !== undefined && steered !== undefined, out);
   assert.ok(steered.trim().length > 0, 'steered text');
   assert.notEqual(steered, plain, 'steering changes the answer');
+
+  // the report pages' browser bundle builds from the package (esbuild over viz/)
+  const bundle = run(process.execPath, ['--input-type=module', '-e', "const { vizBundle } = await import('./node_modules/emlens/dist/server/bundle.js'); console.log((await vizBundle()).length)"], consumer, env);
+  assert.ok(Number(bundle) > 10_000, `viz bundle of ${bundle.trim()} bytes`);
 
   // the CLI from the package runs the built JavaScript
   assert.equal(run(process.execPath, [join(modules, 'emlens', 'bin', 'emlens.js'), '--version'], consumer, env).trim(), JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version);
