@@ -1,7 +1,7 @@
 // Queue faults against a real redis-server: Redis unreachable is one clear error (never a hang, never the URL's
 // password); Redis stopped mid-study stops the study with one clear error, and with Redis restarted from its
 // append-only file the same command finishes without computing a finished step again. Skipped, saying how to install
-// it, where redis-server is missing.
+// it, where redis-server is missing. Ctrl-C on the study removes its waiting jobs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -94,4 +94,24 @@ test('Redis stopped mid-study: a clear error; restarted from its append-only fil
   for (const f of finished) assert.doesNotMatch(after, new RegExp(`: ${f} \\(job`), `${f} was computed again`);
   assert.match(second.log(), /already\)/, 'the study counted steps found in the store');
   assert.ok(existsSync(join(run, 'analyses', 'sycophancy-em.json')));
+});
+
+test("Ctrl-C on the study removes its waiting jobs and exits 130", async (t) => {
+  if (missing) return t.skip(missing);
+  const redis = await startRedis();
+  servers.push(redis);
+  // no worker: every step waits
+  const study = emlens(['run', 'sycophancy-em', '--model', model, '--params', PARAMS, '--out', join(root, 'cancelled'), '--queue', redis.url]);
+  procs.push(study);
+  await study.waitFor(/queue: .*finetune 0\/2 done, 0 running, 2 waiting/, 120_000);
+  const before = emlens(['queue', 'status', '--queue', redis.url, '--json']);
+  assert.equal(await before.exited, 0, before.log());
+  assert.ok(JSON.parse(before.log().trim().split('\n').pop()!).counts.waiting >= 2);
+  study.proc.kill('SIGINT');
+  assert.equal(await study.exited, 130, study.log());
+  assert.match(study.log(), /queue: \d+ waiting jobs? removed/);
+  assert.match(study.log(), /emlens: interrupted: the waiting jobs of this study were removed; run the same command again/);
+  const status = emlens(['queue', 'status', '--queue', redis.url, '--json']);
+  assert.equal(await status.exited, 0, status.log());
+  assert.equal(JSON.parse(status.log().trim().split('\n').pop()!).counts.waiting, 0);
 });
