@@ -46,8 +46,7 @@ export function buildProgram(): Command {
 export async function main(argv = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    // a command that set its own exit status (an interrupted train: 130) keeps it
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed the message
     if (e instanceof UserError) {
