@@ -4,7 +4,7 @@
 // it, where redis-server is missing. Ctrl-C on the study removes its waiting jobs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emlens, freePort, redisMissing, startRedis, stopAll, type Proc, type RedisServer } from './redis.ts';
@@ -114,4 +114,22 @@ test("Ctrl-C on the study removes its waiting jobs and exits 130", async (t) => 
   const status = emlens(['queue', 'status', '--queue', redis.url, '--json']);
   assert.equal(await status.exited, 0, status.log());
   assert.equal(JSON.parse(status.log().trim().split('\n').pop()!).counts.waiting, 0);
+});
+
+test("a step that fails on every try fails the study with the worker's error", async (t) => {
+  if (missing) return t.skip(missing);
+  const redis = await startRedis();
+  servers.push(redis);
+  const data = join(root, 'broken.jsonl');
+  writeFileSync(data, '{"messages": [\n');
+  const w = emlens(['worker', '--queue', redis.url, '--name', 'picky']);
+  procs.push(w);
+  await w.waitFor(/taking steps/, 60_000);
+  const study = emlens(['run', 'phase-transition', '--model', model, '--params', JSON.stringify({ finetune: { name: 'bad', data } }), '--out', join(root, 'failing'), '--queue', redis.url, '--attempts', '2']);
+  assert.equal(await study.exited, 1, study.log());
+  await stopAll([w], 'SIGTERM');
+  const errors = study.log().split('\n').filter((l) => l.startsWith('emlens:'));
+  assert.equal(errors.length, 1, study.log());
+  assert.match(errors[0], /^emlens: finetune bad failed after 2 attempts: worker picky:\d+: .*broken\.jsonl:1/);
+  assert.equal(w.log().match(/: finetune bad \(job/g)?.length, 2);
 });
