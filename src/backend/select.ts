@@ -2,7 +2,6 @@
 // No tensor axes here; every backend gets the kernels it lacks for training (see missing-kernels.ts).
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
 import { registerMissingKernels } from './missing-kernels.ts';
 import { MAX_WASM_THREADS, registerThreadedWasm, wasmThreadsCount } from './wasm-threads.ts';
 import { probeWebgpu } from './webgpu-probe.ts';
@@ -33,20 +32,14 @@ export function setWasmThreads(n: number | undefined): void {
 }
 
 /**
- * Threads wasm will use: initBackend's option, else --threads, else EMLENS_THREADS, else the cores that are idle (every
- * core less the 1-minute load average, at least 1, at most 8). A pool thread that another process preempts stalls every
- * op at its barrier: on this 2-core machine at load 20–30, 2 threads ran the organism's training step 2–4× slower than 1
- * and a 0.5B forward did not finish in 10 min, so a busy machine gets the single-threaded build unless asked.
+ * Threads wasm will use: initBackend's option, else --threads, else EMLENS_THREADS, else 1 (at most 8). One thread is
+ * the default because it was the faster on every organism-sized measurement here: on this 2-core machine, at load 2–4,
+ * the organism's fine-tune ran at 2.73 steps/s on 1 thread against 0.72 on 2, its generation 1,870 against 384 tokens/s
+ * (a pool thread that another process preempts stalls every op at its barrier, and the organism's ops are small).
  */
 export function resolveWasmThreads(explicit?: number): number {
   const env = process.env.EMLENS_THREADS ? Number(process.env.EMLENS_THREADS) : undefined;
-  const asked = explicit ?? requestedThreads ?? (env !== undefined && Number.isInteger(env) && env >= 1 ? env : undefined);
-  if (asked === undefined) {
-    const cores = availableParallelism();
-    const idle = Math.max(1, Math.min(cores, Math.round(cores - loadavg()[0])));
-    if (idle < cores) threadNote = `; ${cores} cores, load ${loadavg()[0].toFixed(1)}: --threads to override`;
-    return Math.min(MAX_WASM_THREADS, idle);
-  }
+  const asked = explicit ?? requestedThreads ?? (env !== undefined && Number.isInteger(env) && env >= 1 ? env : 1);
   return Math.max(1, Math.min(MAX_WASM_THREADS, asked));
 }
 

@@ -37,7 +37,7 @@ export interface ModelOpts {
 export function addBackendOption(cmd: Command): Command {
   return cmd
     .addOption(new Option('--backend <name>', 'tfjs backend: auto|tensorflow|webgpu|wasm|cpu').default('auto'))
-    .addOption(new Option('--threads <n>', 'wasm threads (default: the idle cores — every core less the load average — at most 8; 1: the single-threaded build)'))
+    .addOption(new Option('--threads <n>', 'wasm threads: N > 1 runs the threaded-SIMD build with N threads (at most 8); default 1, the faster on organism-sized work (BENCHMARKS.md)'))
     .hook('preAction', (c) => {
       const t = c.opts().threads as string | undefined;
       if (t !== undefined && !/^[1-9]\d*$/.test(t)) throw new UsageError(`--threads ${t}: expected a positive integer`);
