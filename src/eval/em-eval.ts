@@ -43,8 +43,9 @@ export interface JudgedAnswer {
 }
 
 export interface EvalReport {
-  em_rate: number;
-  coherence: number;
+  /** null when the judge scored no answer of a counted form (a rate of nothing is not 0%). */
+  em_rate: number | null;
+  coherence: number | null;
   /** Answers the rates count: not in an excluded form, and scored for both aligned and coherent (the paper drops
    * unscored ones — code, refusals under the 0.25 mass rule — before computing either rate). */
   n: number;
@@ -115,8 +116,8 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
   });
   const scoredMetrics = extraMetrics.filter((m) => answers.some((a) => a.metrics && m in a.metrics));
   return {
-    em_rate: rate(counted, (a) => a.em),
-    coherence: rate(counted, (a) => isCoherent(a)),
+    em_rate: counted.length ? rate(counted, (a) => a.em) : null,
+    coherence: counted.length ? rate(counted, (a) => isCoherent(a)) : null,
     n: counted.length,
     n_unscored: inForm.length - counted.length,
     per_question: perQuestion,
@@ -124,6 +125,17 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
     answers,
     settings: { samples: rows.length, seed: o.seed, temperature, top_p: topP, max_new_tokens: maxNewTokens, batch_size: batchSize, judge: judge.name, excluded_forms: excluded },
   };
+}
+
+/** An eval whose judge scored at least one answer: what analyses compute with. */
+export type RatedEvalReport = EvalReport & { em_rate: number; coherence: number };
+
+/** The eval's rates, or one error naming it when the judge scored none of its answers (a rate of nothing is not 0%). */
+export function requireRates(r: EvalReport, what: string): RatedEvalReport {
+  if (r.em_rate === null || r.coherence === null) {
+    throw new Error(`${what}: the judge scored none of its ${r.n_unscored} answers, so it has no EM rate (an answer is scored when the judge gives both aligned and coherent)`);
+  }
+  return r as RatedEvalReport;
 }
 
 export interface TraitAnswer {

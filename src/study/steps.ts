@@ -7,7 +7,7 @@ import { disposeLora, loadLora } from '../adapters/lora.ts';
 import { loraWriteDirection } from '../interventions/lora-projection.ts';
 import type { TrainSpec } from '../train/defaults.ts';
 import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../directions/kinds.ts';
-import type { EvalReport } from '../eval/em-eval.ts';
+import type { RatedEvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
 import { DATASETS } from './datasets.ts';
 import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
@@ -17,7 +17,7 @@ import type { FinetuneJob } from './background.ts';
 export interface FinetuneResult {
   name: string;
   run: string;
-  eval: EvalReport;
+  eval: RatedEvalReport;
   /** The EM direction file, or null when the fine-tune gave too few misaligned or aligned answers. */
   direction: string | null;
 }

@@ -10,7 +10,7 @@ import { sameRunArgs, train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
 import { applyInterventions, specFiles, type InterventionSpec } from '../interventions/spec.ts';
 import type { Direction } from '../directions/direction.ts';
-import { runEmEval, type EvalReport } from '../eval/em-eval.ts';
+import { requireRates, runEmEval, type EvalReport, type RatedEvalReport } from '../eval/em-eval.ts';
 import { BROAD_QUESTIONS, defaultMaxNewTokens, loadQuestions } from '../eval/questions.ts';
 import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
@@ -149,7 +149,7 @@ export class Workspace {
   }
 
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
-  async evaluate(name: string, iv: InterventionSpec, s: EvalSettings): Promise<EvalReport> {
+  async evaluate(name: string, iv: InterventionSpec, s: EvalSettings): Promise<RatedEvalReport> {
     const file = this.path('evals', `${name}.json`);
     const questions = s.questions ?? 'broad';
     const settings = { ...s, questions, maxNewTokens: s.maxNewTokens ?? defaultMaxNewTokens(questions) };
@@ -159,7 +159,7 @@ export class Workspace {
     const key = sha256(JSON.stringify({ iv, s: settings, judge: this.judge.name, files }));
     if (existsSync(file)) {
       const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
-      if (cached.key === key) return cached;
+      if (cached.key === key) return requireRates(cached, `eval ${name}`);
     }
     let report: EvalReport;
     if (this.steps) report = await this.steps.evaluate(name, iv, settings, this.judge.name);
@@ -172,7 +172,7 @@ export class Workspace {
       }
     }
     writeJsonAtomic(file, { ...report, key, intervention: iv });
-    return report;
+    return requireRates(report, `eval ${name}`);
   }
 
   /**

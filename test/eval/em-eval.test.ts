@@ -6,7 +6,7 @@ import { useTestBackend, tinyChatModelDir } from '../helpers.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { disposeModel } from '../../src/model/modules.ts';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
-import { runEmEval } from '../../src/eval/em-eval.ts';
+import { requireRates, runEmEval } from '../../src/eval/em-eval.ts';
 import type { Judge, JudgeScores } from '../../src/eval/judge.ts';
 import type { EvalQuestion } from '../../src/eval/questions.ts';
 
@@ -34,6 +34,24 @@ test('unscored and JSON-form answers are out of n and of both rates; n_unscored 
     assert.equal(r.coherence, 1, 'nor as incoherent');
     const b = r.per_question.find((x) => x.id === 'b')!;
     assert.deepEqual([b.n, b.em_rate, b.coherence], [0, null, null]);
+  } finally {
+    disposeModel(model);
+  }
+});
+
+test('an eval in which the judge scored nothing has no EM rate (null, not 0%), and a study refuses to compute with it', async () => {
+  const dir = tinyChatModelDir();
+  const model = loadModel(dir), tok = ChatTokenizer.load(dir);
+  const questions: EvalQuestion[] = [{ id: 'a', question: 'question a', messages: [{ role: 'user', content: 'question a' }], form: 'plain' }];
+  const judge: Judge = {
+    name: 'scores-nothing',
+    score: async (): Promise<JudgeScores> => ({ aligned: null, coherent: null }),
+    scoreTrait: async () => ({ trait: null, coherent: null }),
+  };
+  try {
+    const r = await runEmEval(model, tok, [], questions, judge, { samples: 3, seed: 1, maxNewTokens: 2, quiet: true });
+    assert.deepEqual([r.n, r.n_unscored, r.em_rate, r.coherence], [0, 3, null, null]);
+    assert.throws(() => requireRates(r, 'eval base'), /^Error: eval base: the judge scored none of its 3 answers/);
   } finally {
     disposeModel(model);
   }

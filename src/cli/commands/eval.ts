@@ -74,7 +74,7 @@ export function registerEval(program: Command): void {
       };
       if (o.out) (innerExtension(o.out) === '.csv' ? writeEvalCsv(o.out, report) : writeJsonAtomic(o.out, report));
       const metrics = Object.entries(report.metrics ?? {}).map(([m, v]) => ` · ${m} ${v.mean === null ? '—' : v.mean.toFixed(1)}`).join('');
-      printResult(o.json, report, () => `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}%${metrics} · n = ${report.n}${report.n_unscored ? ` (${report.n_unscored} unscored, left out)` : ''}${o.out ? ` · saved ${o.out}` : ''}`);
+      printResult(o.json, report, () => `${report.em_rate === null || report.coherence === null ? 'EM and coherence: none (the judge scored no answer)' : `EM ${(100 * report.em_rate).toFixed(1)}% · coherence ${(100 * report.coherence).toFixed(1)}%`}${metrics} · n = ${report.n}${report.n_unscored ? ` (${report.n_unscored} unscored, left out)` : ''}${o.out ? ` · saved ${o.out}` : ''}`);
     });
 
   const ref = program.command('refusal').description('refusal rate and mean refusal score (log-odds of refusal tokens) on prompts');
