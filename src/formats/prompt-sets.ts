@@ -2,19 +2,13 @@
 // JSON array of {"instruction": …, "category"?: …} objects or of strings, each one user prompt. No tensor axes.
 import type { ChatMessage } from '../model/tokenizer.ts';
 import { UserError, log } from '../util/log.ts';
-import { readUserText } from './text.ts';
+import { readUserJson } from './text.ts';
 
 const KNOWN = new Set(['instruction', 'category', 'source', 'id']);
 
 /** One user prompt per entry; `where` names the file in errors ("--pos path"). */
 export function readPromptSplit(path: string, where = path): ChatMessage[][] {
-  let data: unknown;
-  try {
-    data = JSON.parse(readUserText(path, where));
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
+  const data = readUserJson(path, where);
   if (!Array.isArray(data) || !data.length) throw new UserError(`${where}: expected a non-empty JSON array of prompts (strings, or {"instruction": …} objects)`);
   const unknown = new Set<string>();
   const prompts = data.map((x, i): ChatMessage[] => {

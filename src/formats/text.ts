@@ -24,6 +24,16 @@ export function readUserText(path: string, where = path): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/** The file parsed as JSON: a syntax error is one UserError naming it. */
+export function readUserJson(path: string, where = path): unknown {
+  const text = readUserText(path, where);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
 /** The extension that says what a file holds, `.gz` looked through: "data.jsonl.gz" → ".jsonl". */
 export function innerExtension(path: string): string {
   const e = /\.[A-Za-z0-9]+$/.exec(path.replace(/\.gz$/i, ''));

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { UserError } from '../util/log.ts';
-import { readUserText } from './text.ts';
+import { readUserJson } from './text.ts';
 
 /** Flag values as commander holds them (attribute names of `emlens train`'s options). */
 export type TrainFlags = Partial<Record<'data' | 'rank' | 'alpha' | 'layers' | 'targets' | 'dropout' | 'epochs' | 'lr' | 'batch' | 'gradAccum' | 'warmup' | 'weightDecay' | 'maxGradNorm' | 'maxLen' | 'saveEvery' | 'seed', string> & { rslora: boolean }>;
@@ -40,13 +40,7 @@ const SAME_AS_EMLENS: Record<string, { ok: (v: unknown) => boolean; says: string
 };
 
 export function readTrainConfig(path: string, where = `--config ${path}`): { flags: TrainFlags; unused: string[] } {
-  let data: unknown;
-  try {
-    data = JSON.parse(readUserText(path, where));
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
+  const data = readUserJson(path, where);
   if (!data || typeof data !== 'object' || Array.isArray(data)) throw new UserError(`${where}: expected a JSON object of training settings (r, lora_alpha, learning_rate, …)`);
   const c = data as Record<string, unknown>;
   const flags: TrainFlags = {};

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import type { ChatMessage } from '../model/tokenizer.ts';
 import { UserError, log } from '../util/log.ts';
 import { pythonTemplateProblem } from './python-format.ts';
-import { readUserText } from './text.ts';
+import { readUserJson } from './text.ts';
 
 export interface TraitFile {
   /** The trait's name: the file's name without extension (persona_vectors names its files after the trait). */
@@ -20,13 +20,7 @@ export interface TraitFile {
 const KNOWN = new Set(['instruction', 'questions', 'eval_prompt']);
 
 export function readTraitFile(path: string, where = `--trait-file ${path}`): TraitFile {
-  let data: unknown;
-  try {
-    data = JSON.parse(readUserText(path, where));
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-  }
+  const data = readUserJson(path, where);
   if (!data || typeof data !== 'object' || Array.isArray(data)) throw new UserError(`${where}: expected a trait file {"instruction": [{"pos", "neg"}…], "questions": […], "eval_prompt": "…"}`);
   const o = data as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !KNOWN.has(k));
