@@ -2,6 +2,7 @@
 // byte-order mark dropped, a missing or unreadable file one UserError naming it. No tensor axes.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { dropBom, readErrorReason } from '../util/fs.ts';
 import { UserError } from '../util/log.ts';
 
 /** The file's text (`where` names it in errors: the path, or "--flag path"). */
@@ -10,8 +11,7 @@ export function readUserText(path: string, where = path): string {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${where}: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${(e as Error).message})`}`);
+    throw new UserError(`${where}: ${readErrorReason(e)}`);
   }
   if (/\.gz$/i.test(path) || (bytes[0] === 0x1f && bytes[1] === 0x8b)) {
     try {
@@ -20,8 +20,7 @@ export function readUserText(path: string, where = path): string {
       throw new UserError(`${where}: not a readable gzip file (${(e as Error).message})`);
     }
   }
-  const text = bytes.toString('utf8');
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return dropBom(bytes.toString('utf8'));
 }
 
 /** The file parsed as JSON: a syntax error is one UserError naming it. */

@@ -50,6 +50,11 @@ export function readTextFile(path: string, where = path): string {
   } catch (e) {
     throw new UserError(`${where}: ${readErrorReason(e)}`);
   }
+  return dropBom(text);
+}
+
+/** The text without a leading UTF-8 byte-order mark (editors on Windows write one). */
+export function dropBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
