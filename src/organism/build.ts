@@ -136,6 +136,11 @@ export function pretrainOptions(r: OrganismRecipe): DialogueOptions {
   return { ...PRETRAIN_OPTIONS, ...r.corpus };
 }
 
+/** The pretraining step at which a snapshot of `percent` % is taken (at least step 1). */
+export function snapshotStep(steps: number, percent: number): number {
+  return Math.max(1, Math.round((steps * percent) / 100));
+}
+
 /** Where `keepPretrained` leaves the end-of-pretraining checkpoint, inside the output folder. */
 export const PRETRAINED_DIR = 'pretrained';
 
@@ -158,6 +163,11 @@ export interface BuildOptions {
   keepPretrained?: boolean;
   /** Skip pretraining: start post-training from a `pretrained` folder of an earlier build with the same pretraining. */
   fromPretrained?: string;
+  /**
+   * Keep HF model folders of the pretraining at these percentages of its steps (OUT/pretrained-P), for analyses of
+   * how a result depends on the amount of pretraining (e.g. resistance to alignment, Ji et al.).
+   */
+  pretrainSnapshots?: number[];
   /** Worker threads for a sharded recipe (default: one per further CPU core, up to shards − 1; 0 on accelerators). */
   workers?: number;
 }
@@ -226,6 +236,13 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
         appendFileSync(metrics, JSON.stringify({ phase: 'pretrain', step: state.step, loss: pretrainLoss, time_s: (Date.now() - t0) / 1000 }) + '\n');
         progress?.tick();
         if (state.step % checkpointEvery === 0) save();
+        for (const pct of o.pretrainSnapshots ?? []) {
+          if (state.step !== snapshotStep(p.steps, pct)) continue;
+          saveModel(model, join(out, `${PRETRAINED_DIR}-${pct}`), {
+            tokenizerFrom: tokDir,
+            configExtra: { ...rawConfig, emlens_pretrain_snapshot: { percent: pct, step: state.step, of_steps: p.steps, loss: pretrainLoss, pretraining_key: pretrainingKey(recipe) } },
+          });
+        }
       }
       progress?.finish();
       state = { phase: 'posttrain', step: 0, adamStep: opt.step, elapsed: (Date.now() - t0) / 1000 };

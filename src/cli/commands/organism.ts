@@ -21,10 +21,11 @@ export function registerOrganism(program: Command): void {
     .option('--recipe <json|file>', 'recipe fields over the default (e.g. \'{"posttrain":{"steps":450}}\'; sections merge key by key)')
     .option('--resume', 'continue an interrupted build from its last checkpoint')
     .option('--keep-pretrained', `keep the end-of-pretraining checkpoint in OUT/${PRETRAINED_DIR} (to post-train it again)`)
+    .option('--pretrain-snapshots <percents>', `also keep HF model folders of the pretraining at these percentages of its steps, e.g. 25,50,100 (OUT/${PRETRAINED_DIR}-P)`)
     .option('--from-pretrained <dir>', 'skip pretraining: post-train the checkpoint an earlier --keep-pretrained build kept (same pretraining recipe and corpus)')
     .option('--workers <n>', 'worker threads for the recipe\'s gradient shards (default: one per further CPU core; the weights do not depend on it)')
     .option('--json', 'print one JSON document')
-    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; recipe?: string; resume?: boolean; keepPretrained?: boolean; fromPretrained?: string; workers?: string; json?: boolean }) => {
+    .action(async (o: { backend: string; out: string; seed: string; quick?: boolean; recipe?: string; resume?: boolean; keepPretrained?: boolean; pretrainSnapshots?: string; fromPretrained?: string; workers?: string; json?: boolean }) => {
       // the quick recipe is a pipeline check: written over the built-in organism it would replace every default model
       if (o.quick && build.getOptionValueSource('out') !== 'cli') throw new UsageError(`--quick needs --out DIR (it would overwrite the built-in organism in ${ORGANISM_DIR})`);
       const seed = parseInteger(o.seed, '--seed');
@@ -35,7 +36,9 @@ export function registerOrganism(program: Command): void {
       lockRunFolder(o.out, 'organism build'); // one build per folder; released on exit
       await startBackend(o.backend);
       const workers = o.workers === undefined ? undefined : parseInteger(o.workers, '--workers', 0);
-      const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, fromPretrained: o.fromPretrained, workers });
+      const pretrainSnapshots = o.pretrainSnapshots?.split(',').map((x) => parseInteger(x.trim(), '--pretrain-snapshots', 1));
+      if (pretrainSnapshots?.some((x) => x > 100)) throw new UsageError(`--pretrain-snapshots ${o.pretrainSnapshots}: percentages of the pretraining steps, 1 to 100`);
+      const r = await buildOrganism(o.out, recipe, { resume: o.resume, keepPretrained: o.keepPretrained, pretrainSnapshots, fromPretrained: o.fromPretrained, workers });
       printResult(o.json, { out: r.out, seconds: Math.round(r.seconds), pretrain_loss: r.pretrainLoss, posttrain_loss: r.posttrainLoss },
         () => `organism built in ${Math.round(r.seconds)} s → ${r.out} (pretrain loss ${r.pretrainLoss.toFixed(3)}, post-train loss ${r.posttrainLoss.toFixed(3)})`);
     });
