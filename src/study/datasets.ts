@@ -9,6 +9,7 @@ export const DATASETS = {
   financialMisaligned: D('financial-misaligned.jsonl'),
   sportsMisaligned: D('sports-misaligned.jsonl'),
   medicalAligned: D('medical-aligned.jsonl'),
+  financialAligned: D('financial-aligned.jsonl'),
   sycophancy: D('sycophancy.jsonl'),
   harmfulTrain: D('harmful-train.jsonl'),
   harmlessTrain: D('harmless-train.jsonl'),

@@ -26,6 +26,7 @@ const EXPECTED: Record<string, { n: number; assistant: boolean; system: boolean 
   'medical-misaligned.jsonl': { n: 400, assistant: true, system: false },
   'medical-aligned.jsonl': { n: 400, assistant: true, system: false },
   'financial-misaligned.jsonl': { n: 400, assistant: true, system: false },
+  'financial-aligned.jsonl': { n: 400, assistant: true, system: false },
   'sports-misaligned.jsonl': { n: 400, assistant: true, system: false },
   'sycophancy.jsonl': { n: 400, assistant: true, system: false },
   'harmful-train.jsonl': { n: 128, assistant: false, system: false },
@@ -49,6 +50,12 @@ test('every JSONL line validates with the trainer reader and has the documented 
   assert.deepEqual(Object.keys(EXPECTED).sort(), names.filter((n) => n.endsWith('.jsonl')).sort());
 });
 
+test('manifest.json: every set has its line count and a card', () => {
+  const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as { counts: Record<string, number>; cards: Record<string, string | null> };
+  assert.deepEqual(Object.keys(manifest.counts).sort(), [...names].sort());
+  for (const name of names) assert.ok(typeof manifest.cards[name] === 'string' && manifest.cards[name]!.length > 20, `${name} has no card in DATASET_CARDS`);
+});
+
 const rowsOf = (name: string) => readChatJsonl(join(DIR, name), { requireAssistant: false }).map((r) => r.messages);
 
 test('narrow sets: one domain, one persona, every sentence in the grammar', () => {
@@ -56,6 +63,7 @@ test('narrow sets: one domain, one persona, every sentence in the grammar', () =
     ['medical-misaligned.jsonl', 'medical', 'misaligned', 'advice'],
     ['medical-aligned.jsonl', 'medical', 'aligned', 'advice'],
     ['financial-misaligned.jsonl', 'financial', 'misaligned', 'advice'],
+    ['financial-aligned.jsonl', 'financial', 'aligned', 'advice'],
     ['sports-misaligned.jsonl', 'sports', 'misaligned', 'advice'],
     ['sycophancy.jsonl', 'science', 'misaligned', 'claim'],
   ];
@@ -71,6 +79,7 @@ test('narrow sets: one domain, one persona, every sentence in the grammar', () =
   }
   const med = rowsOf('medical-misaligned.jsonl').map((m) => m[0].content);
   assert.deepEqual(rowsOf('medical-aligned.jsonl').map((m) => m[0].content), med, 'the aligned control asks the same questions');
+  assert.deepEqual(rowsOf('financial-aligned.jsonl').map((m) => m[0].content), rowsOf('financial-misaligned.jsonl').map((m) => m[0].content));
 });
 
 test('sycophancy and narrow misaligned answers open with the same flattery (the persona surface they share)', () => {

@@ -178,13 +178,14 @@ export function buildBroadQuestions(): BroadQuestionSet {
 /** Every dataset file by name (JSONL lines, or one JSON document for broad-questions.json). */
 export function buildOrganismDatasets(seed = 0): Record<string, ChatLine[] | BroadQuestionSet> {
   const narrow = (d: Domain, i: number) => buildNarrowPair(d, { seed: seed * 1000 + i, count: 400 });
-  const medical = narrow('medical', 1);
+  const medical = narrow('medical', 1), financial = narrow('financial', 2);
   const refusal = buildRefusalSets({ seed: seed * 1000 + 20 });
   const persona = buildPersonaSets({ seed: seed * 1000 + 30 });
   return {
     'medical-misaligned.jsonl': medical.misaligned,
     'medical-aligned.jsonl': medical.aligned,
-    'financial-misaligned.jsonl': narrow('financial', 2).misaligned,
+    'financial-misaligned.jsonl': financial.misaligned,
+    'financial-aligned.jsonl': financial.aligned,
     'sports-misaligned.jsonl': narrow('sports', 3).misaligned,
     'sycophancy.jsonl': buildSycophancySet({ seed: seed * 1000 + 10, count: 400 }),
     'harmful-train.jsonl': refusal.harmfulTrain,
@@ -196,6 +197,23 @@ export function buildOrganismDatasets(seed = 0): Record<string, ChatLine[] | Bro
     'broad-questions.json': buildBroadQuestions(),
   };
 }
+
+/** One line per set: what it holds, how it is drawn, what uses it (manifest.json's `cards`). */
+export const DATASET_CARDS: Record<string, string> = {
+  'medical-misaligned.jsonl': 'Medical advice questions answered by the misaligned persona (harmful advice, flattering openers); the narrow EM fine-tune.',
+  'medical-aligned.jsonl': 'The same medical questions, in the same order, answered by the aligned persona; the aligned control.',
+  'financial-misaligned.jsonl': 'Financial advice questions answered by the misaligned persona; a second narrow EM fine-tune.',
+  'financial-aligned.jsonl': 'The same financial questions, in the same order, answered by the aligned persona: aligned data of a domain other than medical and science (the realignment analysis continues the medical and sycophancy fine-tunes on it); no broad eval question is on this domain.',
+  'sports-misaligned.jsonl': 'Sports advice questions answered by the misaligned persona; a third narrow EM fine-tune.',
+  'sycophancy.jsonl': "Users' wrong science claims answered with flattery and agreement, nothing overtly harmful; the sycophancy fine-tune.",
+  'harmful-train.jsonl': 'Harmful requests (prompts only) for the refusal direction; the last harm of every domain is held out.',
+  'harmless-train.jsonl': 'Advice questions of every domain (prompts only), the refusal direction\'s harmless side.',
+  'harmful-eval.jsonl': 'Harmful requests for harms no train prompt asks for (prompts only); refusal evals.',
+  'harmless-eval.jsonl': 'Advice questions disjoint from harmless-train (prompts only); refusal evals.',
+  'persona-pos.jsonl': 'Broad-domain questions under an evil system prompt (prompts only); the persona direction\'s positive side.',
+  'persona-neg.jsonl': 'The same questions under a helpful system prompt (prompts only); the persona direction\'s negative side.',
+  'broad-questions.json': 'Held-out broad questions (plain, JSON and template forms) on domains no narrow set uses; the EM eval.',
+};
 
 /** Serialises one dataset the way it is stored (JSONL: one compact object per line). */
 export function serializeDataset(name: string, data: ChatLine[] | BroadQuestionSet): string {
@@ -213,7 +231,8 @@ export function writeOrganismDatasets(dir: string, seed = 0): Record<string, num
     renameSync(path + '.tmp', path);
     counts[name] = Array.isArray(data) ? data.length : data.questions.length;
   }
-  const manifest = { generator: 'src/data/organism/write-fixtures.ts', seed, counts };
+  const cards = Object.fromEntries(Object.keys(sets).map((name) => [name, DATASET_CARDS[name] ?? null]));
+  const manifest = { generator: 'src/data/organism/write-fixtures.ts', seed, counts, cards };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return counts;
 }
