@@ -8,7 +8,7 @@ import { ChatTokenizer, type ChatMessage } from '../model/tokenizer.ts';
 import { generate as generateIds } from '../model/generate.ts';
 import type { Hook } from '../model/hooks.ts';
 import { ORGANISM_DIR } from '../util/package-root.ts';
-import { resolveLocalOrHub } from '../io/hub-cache.ts';
+import { resolveLocalOrHub } from '../model/hub-cache.ts';
 import { EmlensError } from '../util/errors.ts';
 
 export interface OpenOptions {

@@ -16,7 +16,7 @@ import { EmlensError } from '../util/errors.ts';
 import { Direction } from '../directions/direction.ts';
 import { UsageError, UserError, log } from '../util/log.ts';
 import { LAYOUT_HELP, parseVectorLayout } from '../directions/imported.ts';
-import { adapterBaseModel, parseHubId, resolveLocalOrHub, sameBaseModel } from '../io/hub-cache.ts';
+import { adapterBaseModel, parseHubId, resolveLocalOrHub, sameBaseModel } from '../model/hub-cache.ts';
 import { ORGANISM_DIR } from './paths.ts';
 
 export interface ModelOpts {

@@ -5,7 +5,7 @@ import { loadConfig, type ModelConfig } from './config.ts';
 import { Checkpoint } from './safetensors.ts';
 import { DenseLinear, LINEAR_NAMES, modelTensors as modelTensorsOf, type Block, type Linear, type LinearName, type Model } from './modules.ts';
 import { UserError } from '../util/log.ts';
-import { resolveLocalOrHub } from '../io/hub-cache.ts';
+import { resolveLocalOrHub } from './hub-cache.ts';
 
 const ATTN = new Set<LinearName>(['q_proj', 'k_proj', 'v_proj', 'o_proj']);
 

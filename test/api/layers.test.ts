@@ -28,7 +28,6 @@ export const LAYERS: Record<string, number> = {
 
 /** Upward imports that exist today, each to be removed by the re-layering (issue 24), never added to. */
 const KNOWN: Record<string, string> = {
-  'src/model/load.ts -> src/io/hub-cache.ts': 'hub ids: resolve them in io/ above the model loader',
   'src/directions/kinds.ts -> src/interventions/ablate.ts': 'per-paper recipes (refusal selection ablates and steers): move to recipes/',
   'src/directions/kinds.ts -> src/interventions/steer.ts': 'per-paper recipes: move to recipes/',
   'src/directions/kinds.ts -> src/eval/refusal.ts': 'per-paper recipes (refusal score): move to recipes/',

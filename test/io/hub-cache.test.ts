@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
-import { hubCacheDir, parseHubId, resolveHubId, resolveLocalOrHub, sameBaseModel } from '../../src/io/hub-cache.ts';
+import { hubCacheDir, parseHubId, resolveHubId, resolveLocalOrHub, sameBaseModel } from '../../src/model/hub-cache.ts';
 import { UserError } from '../../src/util/log.ts';
 
 const REF = join(PACKAGE_ROOT, 'fixtures', 'reference');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Direction } from '../../directions/direction.ts';
 import { EXPORT_FORMATS, LLAMA_CPP_NUMBERING, exportDirection, type ExportFormat } from '../../directions/export.ts';
 import { LAYOUT_HELP, parseVectorLayout } from '../../directions/imported.ts';
-import { resolveLocalOrHub } from '../../io/hub-cache.ts';
+import { resolveLocalOrHub } from '../../model/hub-cache.ts';
 import { guardOutput } from '../../util/fs.ts';
 import { UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
