@@ -84,13 +84,11 @@ export function gateHooks(gates: Gates, scale = 1): Hook[] {
   if (scale === 0) return [];
   const hooks: Hook[] = [];
   for (const [l, g] of gates.layers) {
-    let h: tf.Tensor | undefined;
-    hooks.push({ name: hookNames.residPre(l), fn: (x) => { h = x; } });
     hooks.push({
       name: hookNames.z(l),
-      fn: (z) => {
-        if (!h) throw new Error(`gate at layer ${l}: no block input seen`);
-        const gv = gateValues(g, h);
+      fn: (z, { blockInput }) => {
+        if (!blockInput) throw new Error(`gate at layer ${l}: the forward pass gave attn.hook_z no block input`);
+        const gv = gateValues(g, blockInput); // from resid_pre as the block reads it, after every hook there
         return tf.mul(z, scale === 1 ? gv : tf.add(1, tf.mul(tf.sub(gv, 1), scale)));
       },
     });

@@ -74,6 +74,11 @@ export interface HookContext {
   positions: Int32Array;
   /** 'prefill' for a full forward, 'decode' for a cached generation step. */
   phase: 'prefill' | 'decode';
+  /**
+   * At the sites inside block `layer` (z … resid_post): the block's input [batch, seq, dModel], resid_pre after all
+   * of its hooks: the value the block computes from, for a hook that reads it (the gates). Undefined elsewhere.
+   */
+  blockInput?: tf.Tensor3D;
 }
 
 /** A hook reads an activation and may return a replacement of the same shape. */

@@ -55,10 +55,10 @@ export function forward(model: Model, ids: tf.Tensor2D | number[][], opts: Forwa
 
   const result = tf.tidy(() => {
     const activations: Partial<Record<HookName, tf.Tensor>> = {};
-    const point = <T extends tf.Tensor>(name: HookName, layer: number, x: T): T => {
+    const point = <T extends tf.Tensor>(name: HookName, layer: number, x: T, blockInput?: tf.Tensor3D): T => {
       let out: tf.Tensor = x;
       for (const h of hooksByName.get(name) ?? []) {
-        const r = h.fn(out, { name, layer, positions, phase });
+        const r = h.fn(out, { name, layer, positions, phase, blockInput });
         if (r) {
           if (r.shape.join() !== out.shape.join()) throw new Error(`hook at ${name} returned shape [${r.shape}], expected [${out.shape}]`);
           out = r;
@@ -73,26 +73,26 @@ export function forward(model: Model, ids: tf.Tensor2D | number[][], opts: Forwa
     let x = tf.gather(model.weights.embed, idsT) as tf.Tensor as tf.Tensor3D; // [batch, seq, dModel]
     if (cfg.embedScale !== 1) x = tf.mul(x, cfg.embedScale);
     x = point(hookNames.embed(), -1, x);
+    const norm = (t: tf.Tensor3D, w: tf.Tensor1D | undefined): tf.Tensor3D => (w ? rmsNorm(t, w, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D : t);
     const newK: tf.Tensor4D[] = [], newV: tf.Tensor4D[] = [];
     model.weights.blocks.forEach((block, l) => {
-      x = point(hookNames.residPre(l), l, x);
+      const h = point(hookNames.residPre(l), l, x); // the block input, as every later hook of the block sees it
+      const at = <T extends tf.Tensor>(name: HookName, t: T): T => point(name, l, t, h);
       const type = cfg.layerTypes[l];
-      const kvPast = opts.kv ? { k: opts.kv.k[l], v: opts.kv.v[l] } : undefined;
-      const attn = attention(cfg, block, rmsNorm(x, block.inputNorm, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D, rope[type], masks[type], kvPast, (z) => point(hookNames.z(l), l, z));
-      if (opts.useCache) {
-        newK.push(attn.k);
-        newV.push(attn.v);
-      }
-      let a = attn.out;
-      if (block.postAttnNorm) a = rmsNorm(a, block.postAttnNorm, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D;
-      a = point(hookNames.attnOut(l), l, a);
-      x = point(hookNames.residMid(l), l, tf.add(x, a));
-      let m = mlp(cfg, block, rmsNorm(x, block.preMlpNorm, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D, (h) => point(hookNames.mlpPost(l), l, h));
-      if (block.postMlpNorm) m = rmsNorm(m, block.postMlpNorm, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D;
-      m = point(hookNames.mlpOut(l), l, m);
-      x = point(hookNames.residPost(l), l, tf.add(x, m));
+      const selfAttn = (t: tf.Tensor3D): tf.Tensor3D => {
+        const attn = attention(cfg, block, t, rope[type], masks[type], opts.kv && { k: opts.kv.k[l], v: opts.kv.v[l] }, (z) => at(hookNames.z(l), z));
+        if (opts.useCache) {
+          newK.push(attn.k);
+          newV.push(attn.v);
+        }
+        return attn.out;
+      };
+      const ffn = (t: tf.Tensor3D) => mlp(cfg, block, t, (act) => at(hookNames.mlpPost(l), act));
+      // x = x + attn(norm₁(x)); x = x + mlp(norm₂(x)), Gemma's sandwich norms also normalising each sublayer's output
+      x = at(hookNames.residMid(l), tf.add(h, at(hookNames.attnOut(l), norm(selfAttn(norm(h, block.inputNorm)), block.postAttnNorm))));
+      x = at(hookNames.residPost(l), tf.add(x, at(hookNames.mlpOut(l), norm(ffn(norm(x, block.preMlpNorm)), block.postMlpNorm))));
     });
-    const normed = point(hookNames.finalNorm(), -1, rmsNorm(x, model.weights.finalNorm, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D);
+    const normed = point(hookNames.finalNorm(), -1, norm(x, model.weights.finalNorm));
     const which = opts.logits ?? 'all';
     const logits = which === 'none' ? undefined : unembed(model, which === 'last' ? normed.slice([0, seq - 1, 0], [-1, 1, -1]) : normed);
     const kv = opts.useCache ? { k: newK, v: newV, length: total } : undefined;

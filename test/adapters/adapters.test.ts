@@ -66,6 +66,18 @@ test('gate scale: 0 is the base, 1 multiplies by g, −1 by 2 − g', () => {
   disposeGates(g);
 });
 
+test('a gate reads the block input after every resid_pre hook, whatever order the hooks come in', () => {
+  const g = createGates(model, { kind: 'full', layers: [1] });
+  const layer = g.layers.get(1)!;
+  (layer.W as unknown as tf.Variable).assign(tf.randomNormal(layer.W!.shape, 0, 0.2, 'float32', 5));
+  // an edit of resid_pre(1) given after the gate's hooks: the block, and so the gate, must read the edited value
+  const edit: Hook = { name: 'blocks.1.hook_resid_pre', fn: (x) => tf.mul(x, -3) };
+  const editFirst = logits(model, [edit, ...gateHooks(g, 1)]);
+  assert.notDeepEqual(editFirst, logits(model, [edit]));
+  assert.deepEqual(logits(model, [...gateHooks(g, 1), edit]), editFirst);
+  disposeGates(g);
+});
+
 test('gates save and load exactly', () => {
   const g = createGates(model, { kind: 'lowrank', rank: 2, layers: [1], seed: 4 });
   const layer = g.layers.get(1)!;
