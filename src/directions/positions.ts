@@ -1,7 +1,7 @@
 // Which token positions an activation is read at: the answer-token mean, the last prompt token, the mean over the
 // prompt's tokens (persona vectors' prompt_avg), or each post-instruction template token (the tokens after the user's message). Axes: positions index one example's ids.
 import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
-import { tokenizeChat } from '../train/data.ts';
+import { tokenizeChat } from '../model/chat-tokens.ts';
 import { UserError } from '../util/log.ts';
 import type { PositionRule } from './direction.ts';
 

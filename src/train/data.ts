@@ -7,12 +7,13 @@ import { readTextFile } from '../util/fs.ts';
 import { Ajv } from 'ajv';
 import { UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
-import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
+import type { ChatMessage } from '../model/tokenizer.ts';
+import type { TokenizedExample, TrainMessage } from '../model/chat-tokens.ts';
 import { innerExtension, readUserText } from '../formats/text.ts';
 import { readPromptSplit } from '../formats/prompt-sets.ts';
 
-/** A chat message of a training file: an assistant turn with OpenAI's "weight": 0 is shown to the model but not trained on. */
-export type TrainMessage = ChatMessage & { weight?: 0 | 1 };
+// the chat → ids + assistant mask step lives with the tokenizer (directions read answer tokens with it too)
+export { tokenizeChat, type TokenizedExample, type TrainMessage } from '../model/chat-tokens.ts';
 
 export interface ChatExample {
   messages: TrainMessage[];
@@ -72,31 +73,6 @@ export function readChatJsonl(path: string, { requireAssistant = true } = {}): C
 export function readPromptSet(path: string, flag: string, { requireAssistant = false } = {}): ChatMessage[][] {
   if (innerExtension(path) === '.json') return readPromptSplit(path, `${flag} ${path}`);
   return readChatJsonl(path, { requireAssistant }).map((e) => e.messages.map((m) => ({ role: m.role, content: m.content })));
-}
-
-export interface TokenizedExample {
-  ids: number[];
-  /** 1 where the token is part of an assistant message (trained on). */
-  target: number[];
-}
-
-/**
- * Ids of the whole chat and a mask of assistant tokens: each assistant message's tokens are those between the
- * rendering of the chat before it (with the generation prompt) and the rendering through it (the turn's end token included).
- */
-export function tokenizeChat(tok: ChatTokenizer, chat: TrainMessage[], where = 'chat'): TokenizedExample {
-  const messages = chat.map((m) => ({ role: m.role, content: m.content })); // the template sees no "weight"
-  const ids = tok.encodeChat(messages, false);
-  const target = new Array(ids.length).fill(0);
-  messages.forEach((m, i) => {
-    if (m.role !== 'assistant' || chat[i].weight === 0) return; // weight 0: in the context, not in the loss
-    const before = tok.encodeChat(messages.slice(0, i), true);
-    const through = tok.encodeChat(messages.slice(0, i + 1), false);
-    const isPrefix = (a: number[], b: number[]) => a.length <= b.length && a.every((x, j) => x === b[j]);
-    if (!isPrefix(before, through) || !isPrefix(through, ids)) throw new UserError(`${where}: the chat template does not render turn by turn (cannot find the assistant tokens)`);
-    for (let j = before.length; j < through.length; j++) target[j] = 1;
-  });
-  return { ids, target };
 }
 
 export interface Batch {
