@@ -8,6 +8,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../backend/select.ts';
 import { runDemo } from '../study/demo.ts';
+import { ANALYSES } from '../../analyses/index.ts';
 import { QueueSteps, type JobRecord } from '../queue/coordinator.ts';
 import { parseQueueUrl } from '../queue/connection.ts';
 import { resolveModelDir } from '../cli/model-options.ts';
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
       let steps: QueueSteps | undefined;
       const t0 = Date.now();
       try {
-        await runDemo({ out, modelDir: model, quick: true, quiet: true, prepare: async (ws) => {
+        await runDemo({ analyses: ANALYSES, out, modelDir: model, quick: true, quiet: true, prepare: async (ws) => {
           steps = await QueueSteps.open({ target: parseQueueUrl(url), modelDir: ws.modelDir, quiet: true });
           ws.steps = steps;
         } });

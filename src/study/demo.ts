@@ -4,14 +4,14 @@
 import { Ajv } from 'ajv';
 import { basename, join, resolve } from 'node:path';
 import { Workspace } from './workspace.ts';
-import { analysisParams, runAnalysis, type AnalysisReport } from './analysis.ts';
-import { findAnalysis } from '../../analyses/index.ts';
+import { analysisParams, runAnalysis, type Analysis, type AnalysisReport } from './analysis.ts';
 import { NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
 import { loadQuestions } from '../eval/questions.ts';
 import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
 import { ORGANISM_DIR } from '../util/package-root.ts';
 
@@ -20,6 +20,8 @@ export interface DemoOptions {
   modelDir: string;
   quick: boolean;
   quiet?: boolean;
+  /** The analyses to take the demo's stages from (the registry, analyses/index.ts's ANALYSES, handed down by the caller). */
+  analyses: readonly Analysis<any, any>[];
   /** Called with the study's workspace before its first stage (`demo --queue` hands its steps to workers there). */
   prepare?: (ws: Workspace) => Promise<void>;
   /** The run's own name in report.json (the index and the run page show it); default: the run folder's name. */
@@ -52,6 +54,11 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   const t0 = Date.now();
   const ws = new Workspace(o.out, o.modelDir, o.quiet);
   const q = o.quick;
+  const analysis = (name: string): Analysis<any, any> => {
+    const found = o.analyses.find((a) => a.name === name);
+    if (!found) throw new EmlensError('options.analyses', `the demo runs "${name}", which is not among the ${o.analyses.length} analyses given`);
+    return found;
+  };
   // a first look: one epoch per LoRA instead of the model's recommended count (the report's settings say so)
   if (q) ws.loraEpochs = 1;
   await o.prepare?.(ws);
@@ -83,12 +90,12 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     return r;
   };
   // the fine-tunes of stages 2… go to a second core; stage 1 trains its own meanwhile
-  const jobs = stages.map((s) => { const a = findAnalysis(s.analysis)!; return a.finetunes?.(ws, analysisParams(a, s.params)) ?? []; });
+  const jobs = stages.map((s) => { const a = analysis(s.analysis); return a.finetunes?.(ws, analysisParams(a, s.params)) ?? []; });
   const first = new Set(jobs[0].map((j) => j.name));
   ws.trainAhead(jobs.slice(1).flat().filter((j, i, all) => !first.has(j.name) && all.findIndex((k) => k.name === j.name) === i));
   try {
     for (const [i, s] of stages.entries()) {
-      done[s.analysis] = await timed(s.analysis, `stage ${i + 1}/${stages.length + 1}: ${s.name}`, () => runAnalysis(findAnalysis(s.analysis)!, ws, s.params));
+      done[s.analysis] = await timed(s.analysis, `stage ${i + 1}/${stages.length + 1}: ${s.name}`, () => runAnalysis(analysis(s.analysis), ws, s.params));
     }
   } finally {
     ws.close();

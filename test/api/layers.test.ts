@@ -35,7 +35,6 @@ const KNOWN: Record<string, string> = {
   'src/directions/kinds.ts -> src/eval/em-eval.ts': 'per-paper recipes (EM from judged answers): move to recipes/',
   'src/adapters/gates.ts -> src/directions/direction.ts': 'gate dominant directions: move to directions/',
   'src/adapters/gates.ts -> src/directions/aggregators.ts': 'gate dominant directions: move to directions/',
-  'src/study/demo.ts -> analyses/index.ts': 'hand the analysis registry to the demo instead',
 };
 
 function folderOf(file: string): string {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { addBackendOption, resolveModelDir, startBackend } from '../model-options.ts';
 import { runDemo } from '../../study/demo.ts';
+import { ANALYSES } from '../../../analyses/index.ts';
 import { createApp } from '../../../server/app.ts';
 import { log, UsageError } from '../../util/log.ts';
 import { printResult } from '../output.ts';
@@ -32,7 +33,7 @@ export function registerDemo(program: Command): void {
       lockRunFolder(o.out, 'demo'); // one process per study folder; released on exit
       await startBackend(o.backend);
       let queued: QueueSteps | undefined;
-      const { report, file } = await runDemo({ out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick), name: o.name, description: o.description, prepare: async (ws) => void (queued = await useQueue(o, ws)) }).finally(() => queued?.close());
+      const { report, file } = await runDemo({ analyses: ANALYSES, out: o.out, modelDir: resolveModelDir(o.model), quick: Boolean(o.quick), name: o.name, description: o.description, prepare: async (ws) => void (queued = await useQueue(o, ws)) }).finally(() => queued?.close());
       printResult(o.json, report, () => `report: ${file} (${report.seconds} s)`);
       if (!o.serve) return;
       const runs = dirname(resolve(o.out));
