@@ -11,9 +11,7 @@ import { emFinetune, loraJob, personaDirection, refusalDirection } from '../src/
 import { join } from 'node:path';
 import type { Workspace } from '../src/study/workspace.ts';
 import type { JudgedAnswer } from '../src/eval/em-eval.ts';
-import { collectActivations } from '../src/directions/collect.ts';
-import { samplesFor } from '../src/directions/extract.ts';
-import { dot } from '../src/directions/direction.ts';
+import { answerProjections } from '../src/study/projection.ts';
 
 interface Params {
   finetunes: { name: string; data: string }[];
@@ -35,19 +33,10 @@ export interface DirectionComparison {
 
 /** Each answer's answer-token mean at resid_post of every layer, projected on the direction's unit vector of that layer. */
 function projectAnswers(ws: Workspace, run: string, file: string, finetune: string, answers: JudgedAnswer[]): DirectionComparison['projection'] {
-  const d = Direction.load(file);
-  const { model, hooks, release } = ws.apply({ adapter: run });
-  const chats = answers.map((a) => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }]);
-  let c;
-  try {
-    c = collectActivations(model, samplesFor(ws.tok, chats, 'answer-mean', 'answers'), { site: 'resid_post', hooks, keepExamples: true, label: 'project answers' });
-  } finally {
-    release();
-  }
-  const units = d.normalize().vectors;
+  const projections = answerProjections(ws, { adapter: run }, file, answers);
   return {
-    direction: file, finetune, layers: units.map((_, l) => l),
-    answers: answers.map((a, i) => ({ aligned: a.aligned, coherent: a.coherent, em: a.em, text: a.text, projection: units.map((u, l) => dot(c.examples![l][0][i], u)) })),
+    direction: file, finetune, layers: Direction.load(file).vectors.map((_, l) => l),
+    answers: answers.map((a, i) => ({ aligned: a.aligned, coherent: a.coherent, em: a.em, text: a.text, projection: projections[i] })),
   };
 }
 
