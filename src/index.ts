@@ -18,7 +18,8 @@ export { ChatTokenizer, type ChatMessage } from './model/tokenizer.ts';
 export { saveModel } from './model/save.ts';
 export { disposeModel, type Model } from './model/modules.ts';
 export { createLora, loadLora, saveLora, withLora, mergeLora, type LoraAdapter } from './adapters/lora.ts';
-export { createGates, loadGates, saveGates, gateHooks, gateDominantDirections, type Gates } from './adapters/gates.ts';
+export { createGates, loadGates, saveGates, gateHooks, type Gates } from './adapters/gates.ts';
+export { gateDominantDirections, loraBDirections } from './directions/adapter-directions.ts';
 export { createSteeringVectors, loadSteeringVectors, steeringVectorHooks } from './adapters/steering-vector.ts';
 export { train as trainRun, type TrainOptions, type TrainResult, type StepMetrics } from './train/trainer.ts';
 export { defaultTrainSpec, TRAIN_DEFAULTS } from './train/defaults.ts';
@@ -30,7 +31,7 @@ export { extractEmDirection, extractRefusalDirection, extractPersonaDirection } 
 export { steeringHook } from './interventions/steer.ts';
 export { ablationHooks } from './interventions/ablate.ts';
 export { orthogonalizeWeights } from './interventions/orthogonalize.ts';
-export { projectLoraB, loraBDirections } from './interventions/lora-projection.ts';
+export { projectLoraB } from './interventions/lora-projection.ts';
 export { runEmEval, type EvalReport } from './eval/em-eval.ts';
 export { HttpJudge } from './eval/http-judge.ts';
 export { OrganismJudge } from './eval/organism-judge.ts';

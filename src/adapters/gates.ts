@@ -10,8 +10,6 @@ import { UsageError, UserError } from '../util/log.ts';
 import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
-import { Direction } from '../directions/direction.ts';
-import { randomizedTopComponent } from '../directions/aggregators.ts';
 import { readTensorFile, type HostArray } from '../io/tensor-file.ts';
 
 /** full: W [dModel, C]; diag: bias only (g = 2σ(b)); lowrank: W = U·V with U [dModel, r], V [r, C]. */
@@ -184,39 +182,4 @@ function loadForeignGates(file: string, model: Model): Gates {
     throw e;
   }
   return gates;
-}
-
-/**
- * The gate's dominant input direction per layer: the top left-singular vector of W (or of U·V), i.e. the direction
- * of the block input h that moves the gate pre-activations most (randomized PCA of Wᵀ, float64), scaled by σ₁ and
- * signed so that moving h along it raises the gates on average (Σⱼ (Wᵀv)ⱼ ≥ 0: it opens attention). Axes: [dModel].
- */
-export function gateDominantDirections(gates: Gates, nLayers: number): { vectors: Float64Array[]; strength: number[] } {
-  const vectors = Array.from({ length: nLayers }, () => new Float64Array(gates.dModel));
-  const strength = new Array(nLayers).fill(0);
-  for (const [l, g] of gates.layers) {
-    if (!g.W && !g.U) continue;
-    const W = tf.tidy(() => (g.W ? g.W : tf.matMul(g.U!, g.V!)).arraySync() as number[][]); // [dModel, C]
-    const d = W.length, C = W[0].length;
-    if (W.every((row) => row.every((x) => x === 0))) continue; // an untrained gate reads nothing
-    // W's top left-singular vector is the top right-singular vector of Wᵀ [C, d]: the randomized PCA's
-    const Wt = Array.from({ length: C }, (_, j) => Float64Array.from({ length: d }, (__, i) => W[i][j]));
-    const v = randomizedTopComponent(Wt, l + 1).vector;
-    const wtv = Wt.map((row) => row.reduce((sum, x, i) => sum + x * v[i], 0)); // Wᵀv [C]
-    const sigma = Math.sqrt(wtv.reduce((sum, x) => sum + x * x, 0));
-    const opens = wtv.reduce((sum, x) => sum + x, 0); // Σⱼ (Wᵀv)ⱼ: how the mean gate pre-activation moves along v
-    vectors[l] = v.map((x) => (opens < 0 ? -x : x) * sigma);
-    strength[l] = sigma;
-  }
-  return { vectors, strength };
-}
-
-/** The gates' dominant input directions as a Direction (site resid_pre, the gates' input); best_layer: the strongest. */
-export function gateDirection(gates: Gates, nLayers: number, source: string): Direction {
-  if (gates.kind === 'diag') throw new UserError(`${source}: diagonal gates read nothing from the residual stream (g = 2σ(b)), so they have no input direction`);
-  const { vectors, strength } = gateDominantDirections(gates, nLayers);
-  return Direction.make(vectors, {
-    kind: 'gate', adapter: source, site: 'resid_pre', positions: 'none', method: 'gate-svd', best_layer: strength.indexOf(Math.max(...strength)),
-    details: { gate_kind: gates.kind, strength, note: "row l: the block input direction that moves layer l's gates most (top singular vector of W, × σ₁), signed to open them" },
-  });
 }

@@ -33,8 +33,6 @@ const KNOWN: Record<string, string> = {
   'src/directions/kinds.ts -> src/eval/refusal.ts': 'per-paper recipes (refusal score): move to recipes/',
   'src/directions/kinds.ts -> src/eval/judge.ts': 'per-paper recipes (persona judged answers): move to recipes/',
   'src/directions/kinds.ts -> src/eval/em-eval.ts': 'per-paper recipes (EM from judged answers): move to recipes/',
-  'src/adapters/gates.ts -> src/directions/direction.ts': 'gate dominant directions: move to directions/',
-  'src/adapters/gates.ts -> src/directions/aggregators.ts': 'gate dominant directions: move to directions/',
 };
 
 function folderOf(file: string): string {

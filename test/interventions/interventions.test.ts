@@ -13,11 +13,12 @@ import { disposeModel, type Model } from '../../src/model/modules.ts';
 import { saveModel } from '../../src/model/save.ts';
 import { ablationHooks } from '../../src/interventions/ablate.ts';
 import { orthogonalizeWeights, disposeOrthogonalized } from '../../src/interventions/orthogonalize.ts';
-import { projectLoraB, loraBDirections, loraWriteDirection } from '../../src/interventions/lora-projection.ts';
+import { projectLoraB } from '../../src/interventions/lora-projection.ts';
+import { gateDominantDirections, gateDirection, loraBDirections, loraWriteDirection } from '../../src/directions/adapter-directions.ts';
 import { loadLora, disposeLora, withLora } from '../../src/adapters/lora.ts';
 import { forward } from '../../src/model/transformer.ts';
 import { hookNames } from '../../src/model/hooks.ts';
-import { createGates, gateDominantDirections, gateDirection, disposeGates } from '../../src/adapters/gates.ts';
+import { createGates, disposeGates } from '../../src/adapters/gates.ts';
 import { cosine, norm } from '../../src/directions/direction.ts';
 import type { Hook } from '../../src/model/hooks.ts';
 
