@@ -4,7 +4,7 @@ import type { Analysis } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { cosineTable, type CosineTable } from '../src/directions/compare.ts';
-import { loraBDirections } from '../src/interventions/lora-projection.ts';
+import { loraBDirections } from '../src/directions/adapter-directions.ts';
 import { loadLora, disposeLora } from '../src/adapters/lora.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, personaDirection, refusalDirection } from '../src/study/steps.ts';

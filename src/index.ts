@@ -27,7 +27,7 @@ export type { Provenance, PositionRule } from './directions/direction.ts';
 export { collectActivations } from './directions/collect.ts';
 export { AGGREGATORS, randomLike } from './directions/aggregators.ts';
 export { cosineTable } from './directions/compare.ts';
-export { extractEmDirection, extractRefusalDirection, extractPersonaDirection } from './directions/kinds.ts';
+export { extractEmDirection, extractRefusalDirection, extractPersonaDirection } from './recipes/directions.ts';
 export { steeringHook } from './interventions/steer.ts';
 export { ablationHooks } from './interventions/ablate.ts';
 export { orthogonalizeWeights } from './interventions/orthogonalize.ts';

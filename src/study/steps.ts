@@ -6,7 +6,7 @@ import { readChatJsonl } from '../train/data.ts';
 import { disposeLora, loadLora } from '../adapters/lora.ts';
 import { loraWriteDirection } from '../interventions/lora-projection.ts';
 import type { TrainSpec } from '../train/defaults.ts';
-import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../directions/kinds.ts';
+import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../recipes/directions.ts';
 import type { RatedEvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
 import { DATASETS } from './datasets.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { useTestBackend, tinyChatModelDir } from '../helpers.ts';
 import { disposeLora, loadLora } from '../../src/adapters/lora.ts';
-import { loraBDirections } from '../../src/interventions/lora-projection.ts';
+import { loraBDirections } from '../../src/directions/adapter-directions.ts';
 import { buildOrganism, QUICK_RECIPE } from '../../src/organism/build.ts';
 import { Workspace, contentDigest } from '../../src/study/workspace.ts';
 import { runAnalysis, validateResult } from '../../src/study/analysis.ts';

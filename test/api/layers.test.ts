@@ -1,5 +1,5 @@
-// The import rule of docs/architecture.md: a module imports only from its own folder or from folders of a lower layer.
-// Today's known upward imports are listed by name and may only go away (a fixed one must leave the list; a new one fails).
+// The import rule of docs/architecture.md: a module imports only from its own folder or from folders of a lower layer;
+// any upward import fails, as does a folder with no layer. No tensor axes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,22 +17,14 @@ export const LAYERS: Record<string, number> = {
   'src/interventions': 6,
   'src/train': 7,
   'src/eval': 8,
-  'src/organism': 9,
-  'src/study': 10,
-  'src/queue': 11,
-  'analyses': 12, 'src/report': 12, 'src/api': 12,
-  'src': 13, 'server': 13,
-  'src/cli': 14,
-  'src/bench': 15,
-};
-
-/** Upward imports that exist today, each to be removed by the re-layering (issue 24), never added to. */
-const KNOWN: Record<string, string> = {
-  'src/directions/kinds.ts -> src/interventions/ablate.ts': 'per-paper recipes (refusal selection ablates and steers): move to recipes/',
-  'src/directions/kinds.ts -> src/interventions/steer.ts': 'per-paper recipes: move to recipes/',
-  'src/directions/kinds.ts -> src/eval/refusal.ts': 'per-paper recipes (refusal score): move to recipes/',
-  'src/directions/kinds.ts -> src/eval/judge.ts': 'per-paper recipes (persona judged answers): move to recipes/',
-  'src/directions/kinds.ts -> src/eval/em-eval.ts': 'per-paper recipes (EM from judged answers): move to recipes/',
+  'src/recipes': 9,
+  'src/organism': 10,
+  'src/study': 11,
+  'src/queue': 12,
+  'analyses': 13, 'src/report': 13, 'src/api': 13,
+  'src': 14, 'server': 14,
+  'src/cli': 15,
+  'src/bench': 16,
 };
 
 function folderOf(file: string): string {
@@ -61,14 +53,11 @@ function imports(): { from: string; to: string }[] {
   return out;
 }
 
-test('no module imports from a layer above its own, except the known ones, which only go away', () => {
+test('no module imports from a layer above its own', () => {
   const all = imports();
   assert.ok(all.length > 300, 'the import scan sees the tree');
   const unranked = [...new Set(all.flatMap((i) => [folderOf(i.from), folderOf(i.to)]).filter((f) => LAYERS[f] === undefined))];
   assert.deepEqual(unranked, [], 'every folder has a layer (add a new folder to LAYERS and docs/architecture.md)');
   const upward = [...new Set(all.filter((i) => LAYERS[folderOf(i.to)] > LAYERS[folderOf(i.from)]).map((i) => `${i.from} -> ${i.to}`))].sort();
-  const fresh = upward.filter((u) => !(u in KNOWN));
-  assert.deepEqual(fresh, [], 'new upward imports (import from a lower layer, or move the code)');
-  const fixed = Object.keys(KNOWN).filter((k) => !upward.includes(k));
-  assert.deepEqual(fixed, [], 'fixed upward imports: take them off the KNOWN list');
+  assert.deepEqual(upward, [], 'upward imports: import from a lower layer, move the shared code down, or hand it in as a parameter');
 });

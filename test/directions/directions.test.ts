@@ -11,7 +11,7 @@ import { useTestBackend, REF_DIR, tinyChatModelDir, tinyDataset } from '../helpe
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { loadLora, withLora, disposeLora } from '../../src/adapters/lora.ts';
 import { readChatJsonl } from '../../src/train/data.ts';
-import { extractModelDiffDirection } from '../../src/directions/kinds.ts';
+import { extractModelDiffDirection } from '../../src/recipes/directions.ts';
 import { Direction, cosine, dot, norm } from '../../src/directions/direction.ts';
 import { AGGREGATORS, randomLike, firstComponent, randomizedTopComponent } from '../../src/directions/aggregators.ts';
 import { PCA } from 'ml-pca';
@@ -194,7 +194,7 @@ test("model-diff: a down_proj LoRA's shift is zero before its block and along it
 });
 
 test('refusal direction: prompts the model does not already treat as harmful / harmless are left out (Arditi et al.)', async () => {
-  const { extractRefusalDirection } = await import('../../src/directions/kinds.ts');
+  const { extractRefusalDirection } = await import('../../src/recipes/directions.ts');
   const { ORGANISM_DIR } = await import('../../src/cli/paths.ts');
   const organism = loadModel(ORGANISM_DIR);
   const tok = ChatTokenizer.load(ORGANISM_DIR);

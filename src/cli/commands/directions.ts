@@ -7,7 +7,7 @@ import { readJudgedAnswers } from '../../eval/judged-answers.ts';
 import { readTraitFile, traitContrast } from '../../formats/trait-file.ts';
 import { innerExtension } from '../../formats/text.ts';
 import { extractContrast } from '../../directions/extract.ts';
-import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection, type PersonaPositions } from '../../directions/kinds.ts';
+import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection, type PersonaPositions } from '../../recipes/directions.ts';
 import { loadModel } from '../../model/load.ts';
 import { loadConfig } from '../../model/config.ts';
 import { LAYOUT_HELP, parseVectorLayout, type VectorLayout } from '../../directions/imported.ts';

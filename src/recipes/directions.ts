@@ -1,18 +1,18 @@
-// The three directions of the anchors, each as its paper makes it: EM (judged answers of a fine-tuned model, §2),
-// refusal (harmful vs harmless prompts at post-instruction positions with candidate selection, §3) and persona
-// (answers under opposite system prompts, response-token means, §4); and a fine-tune's model-diffing shift.
+// Per-paper extraction recipes, above directions/, interventions/ and eval/ (they judge, score and intervene): the three
+// directions of the anchors, each as its paper makes it — EM (judged answers of a fine-tuned model, §2), refusal
+// (harmful vs harmless prompts at post-instruction positions with Arditi et al.'s candidate selection, §3) and persona
+// (answers under opposite system prompts, response-token means, §4) — and a fine-tune's model-diffing shift.
 // Axes: per layer [dModel].
 import type { Model } from '../model/modules.ts';
 import type { Hook } from '../model/hooks.ts';
 import type { ChatMessage, ChatTokenizer } from '../model/tokenizer.ts';
-import { collectActivations, pooledMean } from './collect.ts';
-import { aggregate, argmax, samplesFor } from './extract.ts';
-import { promptSample } from './positions.ts';
-import { Direction, norm } from './direction.ts';
+import { collectActivations, pooledMean } from '../directions/collect.ts';
+import { aggregate, argmax, samplesFor } from '../directions/extract.ts';
+import { promptSample } from '../directions/positions.ts';
+import { Direction, norm } from '../directions/direction.ts';
 import { Rng } from '../util/rng.ts';
 import { UserError, log } from '../util/log.ts';
-import { ablationHooks } from '../interventions/ablate.ts';
-import { steeringHook } from '../interventions/steer.ts';
+import { vectorHooks } from '../interventions/spec.ts';
 import { lastLogits, refusalScore, refusalTokenIds, kl } from '../eval/refusal.ts';
 import { generate } from '../model/generate.ts';
 import { EVIL, isCoherent, type Judge, type Trait } from '../eval/judge.ts';
@@ -139,10 +139,10 @@ export function extractRefusalDirection(ctx: KindContext, harmful0: ChatMessage[
     for (let layer = 0; layer <= maxLayer && layer < nLayers; layer++) {
       const v = vectors[layer];
       if (norm(v) < 1e-8) continue; // e.g. the embedding of a template token: identical in both sets
-      const ablate = [...baseHooks, ...ablationHooks(v, nLayers, undefined, 'full')];
+      const ablate = [...baseHooks, ...vectorHooks({ ablate: { direction: v, mode: 'full' } }, model.config)];
       const ablationScore = mean(lastLogits(model, tok, valH, ablate).map((l) => refusalScore(l, R)));
       const klv = mean(lastLogits(model, tok, valS, ablate).map((l, i) => kl(harmlessBase[i], l)));
-      const add = [...baseHooks, steeringHook({ layer, alpha: 1, vector: Float32Array.from(v), site })];
+      const add = [...baseHooks, ...vectorHooks({ steer: [{ layer, alpha: 1, direction: v, site }] }, model.config)];
       const additionScore = mean(lastLogits(model, tok, valS, add).map((l) => refusalScore(l, R)));
       const passed = klv < 0.1 && additionScore > 0;
       candidates.push({ position: slot - nPos, layer, ablation_score: ablationScore, addition_score: additionScore, kl: klv, passed, vectors });
