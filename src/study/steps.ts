@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readChatJsonl } from '../train/data.ts';
 import { disposeLora, loadLora } from '../adapters/lora.ts';
-import { loraWriteDirection } from '../interventions/lora-projection.ts';
+import { loraWriteDirection } from '../directions/adapter-directions.ts';
 import type { TrainSpec } from '../train/defaults.ts';
 import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../recipes/directions.ts';
 import type { RatedEvalReport } from '../eval/em-eval.ts';
