@@ -3,7 +3,8 @@
 // everything else as downloads, to a Host of this server only, with hardening headers (security.ts). No tensor axes.
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { resolve } from 'node:path';
-import { HttpError, readRun, runFile, RunIndex, type IndexEntry } from './runs.ts';
+import { HttpError, readRun, runDir, runFile, RunIndex, type IndexEntry } from './runs.ts';
+import { progressPage, PROGRESS_REFRESH_S, readProgress } from './progress.ts';
 import { errorPage, indexPage, notFoundPage, runPage } from './pages.ts';
 import { vizBundle } from './bundle.ts';
 import { fileHeaders, hardeningHeaders, hostGuard } from './security.ts';
@@ -47,8 +48,19 @@ export function createApp(runsDir: string, o: AppOptions = {}): Express {
     // dotfiles check would look at the whole absolute path and refuse every file there
     res.sendFile(file, { dotfiles: 'allow' }, (e) => e && next(e));
   });
+  app.get('/api/runs/:run/progress', async (req, res) => {
+    res.json(await readProgress(await runDir(root, String(req.params.run)))); // null: not running (or never queued)
+  });
   app.get('/runs/:run', async (req, res) => {
     const name = String(req.params.run);
+    const progress = await readProgress(await runDir(root, name));
+    if (progress) {
+      // a queued study still running: its progress, read-only, reloaded until its report is there
+      const analyses = await readRun(root, name).then((r) => Object.keys(r.analyses), () => []);
+      res.setHeader('Refresh', String(PROGRESS_REFRESH_S));
+      res.type('html').send(progressPage(name, progress, analyses));
+      return;
+    }
     await readRun(root, name); // 404 / error page before the shell is sent
     res.type('html').send(runPage(name));
   });

@@ -33,7 +33,7 @@ a{color:#1f5fbf} th.sortable{cursor:pointer;user-select:none} th[data-dir=asc]::
 td.num{text-align:right;font-variant-numeric:tabular-nums} #runs td:nth-child(2){white-space:nowrap} #runs td:first-child{min-width:220px}`;
 
 /** The page around a body; `standalone` (an exported file) has no link to the server's index. */
-function shell(title: string, body: string, standalone = false): string {
+export function shell(title: string, body: string, standalone = false): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · emlens</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>${STYLE}</style></head>
 <body><header><strong>emlens</strong>${standalone ? '' : '<a href="/">runs</a>'}<span class="muted">${esc(title)}</span></header><main>${body}</main></body></html>`;
@@ -56,13 +56,13 @@ export function indexPage(runs: (RunSummary | { name: string; error: string })[]
   const rows = runs.map((r) =>
     'error' in r
       ? `<tr><td data-value="${esc(r.name)}">${esc(r.name)}</td><td colspan="${4 + cols.length}" class="err">${esc(r.error)}</td></tr>`
-      : `<tr><td data-value="${esc(r.title)}"><a href="/runs/${encodeURIComponent(r.name)}">${esc(r.title)}</a>${r.title !== r.name ? ` <span class="muted">${esc(r.name)}</span>` : ''}${r.description ? `<div class="muted small">${esc(r.description.length > 100 ? `${r.description.slice(0, 100)}…` : r.description)}</div>` : ''}</td>
+      : `<tr><td data-value="${esc(r.title)}"><a href="/runs/${encodeURIComponent(r.name)}">${esc(r.title)}</a>${r.title !== r.name ? ` <span class="muted">${esc(r.name)}</span>` : ''}${r.description ? `<div class="muted small">${esc(r.description.length > 100 ? `${r.description.slice(0, 100)}…` : r.description)}</div>` : ''}${r.progress ? `<div class="small running">${esc(r.progress.summary)}</div>` : ''}</td>
 <td data-value="${esc(r.date)}">${esc(r.date.slice(0, 16).replace('T', ' '))}</td><td title="${esc(r.model ?? '')}">${esc(r.model?.split('/').filter(Boolean).pop() ?? '—')}</td>
 <td class="num" data-value="${r.claims.measured ? r.claims.passed / r.claims.measured : ''}">${r.claims.measured ? `${r.claims.passed} / ${r.claims.measured} ✓` : '—'}</td>
 ${cols.map((c) => figure(r, c)).join('')}
 <td data-value="${r.analyses.length}" title="${esc([...r.analyses, ...r.adapters.map((a) => `fine-tune ${a}`)].join(', '))}">${r.analyses.length} analyses${r.adapters.length ? `, ${r.adapters.length} fine-tunes` : ''}</td></tr>`,
   );
-  return shell('runs', `<h1>Runs</h1><p class="muted">${runs.length} run(s). Each is a folder with <code>report.json</code> or <code>analyses/*.json</code>. Click a column head to sort; each figure is the one its run page judges against the papers.</p>
+  return shell('runs', `<h1>Runs</h1><p class="muted">${runs.length} run(s). Each is a folder with <code>report.json</code> or <code>analyses/*.json</code>, or a queued study still running (its progress). Click a column head to sort; each figure is the one its run page judges against the papers.</p>
 <table id="runs"><thead><tr><th>run</th><th>date</th><th>model</th><th>claims</th>${cols.map((c) => `<th>${esc(c.label)}</th>`).join('')}<th>contents</th></tr></thead><tbody>${rows.join('')}</tbody></table>
 <script src="/viz/bundle.js"></script>`);
 }

@@ -1,10 +1,13 @@
-// The runs folder as the server sees it: which folders are runs (report.json or analyses/), their summaries (cached by
-// each run's file stats), their reports, and paths inside them that are safe to serve (no traversal, encoded or not;
-// no symlinks out of the run). All file access is async: a big runs folder never blocks the server. No tensor axes.
+// The runs folder as the server sees it: which folders are runs (report.json, analyses/, a running study's progress),
+// their summaries (cached by each run's file stats), their reports, and paths inside them that are safe to serve (no
+// traversal, encoded or not; no symlinks out of the run). All file access is async: a big runs folder never blocks
+// the server. No tensor axes.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { headline } from '../src/report/findings.ts';
+import { PROGRESS_FILE } from '../src/queue/progress.ts';
+import { readProgress, type RunningStudy } from './progress.ts';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -27,6 +30,8 @@ export interface RunSummary {
   headline: Record<string, number | string>;
   /** Papers' claims reproduced (✓) of those this run measured. */
   claims: { passed: number; measured: number };
+  /** A queued study still running: its steps by stage and ETA (RUN/queue-progress.json); null once it has ended. */
+  progress: RunningStudy | null;
 }
 
 export type IndexEntry = RunSummary | { name: string; error: string };
@@ -46,10 +51,13 @@ export interface RunReport {
 const statOrNull = (p: string): Promise<Stats | null> => stat(p).catch(() => null);
 const listOrEmpty = (p: string): Promise<string[]> => readdir(p).catch(() => []);
 
-/** A run: a folder holding report.json or an analyses/ folder. Any other folder of the runs folder is never served. */
+/**
+ * A run: a folder holding report.json, an analyses/ folder, or a queued study's progress (a study running). Any other
+ * folder of the runs folder is never served.
+ */
 export async function isRun(dir: string): Promise<boolean> {
-  const [d, report, analyses] = await Promise.all([statOrNull(dir), statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses'))]);
-  return Boolean(d?.isDirectory() && (report?.isFile() || analyses?.isDirectory()));
+  const [d, report, analyses, progress] = await Promise.all([statOrNull(dir), statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses')), statOrNull(join(dir, PROGRESS_FILE))]);
+  return Boolean(d?.isDirectory() && (report?.isFile() || analyses?.isDirectory() || progress?.isFile()));
 }
 
 /** Absolute path of a run folder; 404 for names that are not plain folder names of runs under runsDir. */
@@ -153,6 +161,7 @@ async function summarize(runsDir: string, name: string, dir: string): Promise<In
       date: text(first.finished_at) ?? text(first.created_at) ?? text(first.started_at) ?? dirStat.mtime.toISOString(), // report.json: created_at
       model: text(first.model) ?? null,
       adapters: (await listOrEmpty(join(dir, 'finetunes'))).sort(),
+      progress: await readProgress(dir),
       analyses: [...new Set([...Object.keys(r.analyses), ...Object.keys((r.report?.sections as object) ?? {})])],
       ...summaryOf(r),
     };
@@ -170,9 +179,9 @@ const stamp = (s: Stats | null) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-')
  * over a large runs folder costs little; null when the folder is not (or no longer) a run.
  */
 async function fingerprint(dir: string): Promise<string | null> {
-  const [report, adir, ft] = await Promise.all([statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses')), statOrNull(join(dir, 'finetunes'))]);
-  if (!(report?.isFile() || adir?.isDirectory())) return null;
-  return `${stamp(report)}|${stamp(adir)}|${stamp(ft)}`;
+  const [report, adir, ft, progress] = await Promise.all([statOrNull(join(dir, 'report.json')), statOrNull(join(dir, 'analyses')), statOrNull(join(dir, 'finetunes')), statOrNull(join(dir, PROGRESS_FILE))]);
+  if (!(report?.isFile() || adir?.isDirectory() || progress?.isFile())) return null;
+  return `${stamp(report)}|${stamp(adir)}|${stamp(ft)}|${stamp(progress)}`;
 }
 
 const newestFirst = (a: IndexEntry, b: IndexEntry) => ('date' in b ? b.date : '').localeCompare('date' in a ? a.date : '');

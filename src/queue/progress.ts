@@ -7,6 +7,18 @@ import { writeJsonAtomic } from '../util/fs.ts';
 
 export type StepState = 'waiting' | 'running' | 'done' | 'failed';
 
+/** Where a study keeps its progress (RUN/queue-progress.json), and what it holds: the report server shows it. */
+export const PROGRESS_FILE = 'queue-progress.json';
+export interface ProgressFile {
+  /** Steps by stage (finetune, eval, extract) and state; `cached`: done before this study started (in the store). */
+  kinds: Record<string, Record<StepState, number> & { cached: number }>;
+  eta_s: number | null;
+  line: string;
+  /** False while the study runs; true once it has ended (finished, failed or interrupted). */
+  finished: boolean;
+  updated_at: string;
+}
+
 interface Tracked {
   kind: string;
   state: StepState;
@@ -95,7 +107,8 @@ export class StudyProgress {
   private save(finished: boolean): void {
     if (!this.file) return;
     try {
-      writeJsonAtomic(this.file, { ...this.summary(), line: this.lastLine, finished, updated_at: new Date().toISOString() });
+      const file: ProgressFile = { ...this.summary(), line: this.lastLine, finished, updated_at: new Date().toISOString() };
+      writeJsonAtomic(this.file, file);
     } catch {
       // a progress file that cannot be written never stops the study
     }
