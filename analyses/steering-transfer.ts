@@ -9,6 +9,7 @@ import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, loraWriteDirectionFile, withGivenDirection, type FinetuneResult } from '../src/study/steps.ts';
 import { UserError } from '../src/util/log.ts';
+import { paramsError } from '../src/study/analysis.ts';
 
 interface Params {
   finetunes: { name: string; data: string }[];
@@ -80,7 +81,7 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     const s = { samples: p.samples, seed: p.seed };
     const fts: FinetuneResult[] = [];
     const unknown = Object.keys(p.directions ?? {}).filter((n) => !p.finetunes.some((f) => f.name === n));
-    if (unknown.length) throw new UserError(`--params: steering-transfer.directions names ${unknown.join(', ')}, not among the fine-tunes (${p.finetunes.map((f) => f.name).join(', ')})`);
+    if (unknown.length) throw paramsError(`steering-transfer.directions names ${unknown.join(', ')}, not among the fine-tunes (${p.finetunes.map((f) => f.name).join(', ')})`);
     for (const ft of p.finetunes) fts.push(withGivenDirection(await emFinetune(ws, ft, s), p.directions?.[ft.name], `steering-transfer.directions.${ft.name}`));
     const base = cell(await ws.evaluate('base', {}, s));
     // each source's EM direction, read once: the random baseline's norms and the reported best layer come from it
@@ -91,11 +92,11 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
       if (!d) continue;
       randoms.set(src.name, await ws.direction(`random-${src.name}`, { like: contentDigest(src.direction!), seed: p.seed }, () => randomDirectionLike(d, p.seed, { notes: `equal norm to em-${src.name}` })));
     }
-    if (p.ablation_blocks !== 'all' && p.ablation_blocks !== 'best') throw new UserError(`--params: steering-transfer.ablation_blocks must be "all" or "best", not ${JSON.stringify(p.ablation_blocks)}`);
+    if (p.ablation_blocks !== 'all' && p.ablation_blocks !== 'best') throw paramsError(`steering-transfer.ablation_blocks must be "all" or "best", not ${JSON.stringify(p.ablation_blocks)}`);
     // one block (the direction's best layer) or every block; the suffix keeps the two settings' evals apart
     const at = (name: string) => (p.ablation_blocks === 'best' ? { layers: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
     const tag = p.ablation_blocks === 'best' ? '-at-best' : '';
-    if (p.addition_targets !== 'base' && p.addition_targets !== 'all') throw new UserError(`--params: steering-transfer.addition_targets must be "base" or "all", not ${JSON.stringify(p.addition_targets)}`);
+    if (p.addition_targets !== 'base' && p.addition_targets !== 'all') throw paramsError(`steering-transfer.addition_targets must be "base" or "all", not ${JSON.stringify(p.addition_targets)}`);
     const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
     const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
     for (const src of fts) {

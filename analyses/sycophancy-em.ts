@@ -7,6 +7,7 @@ import type { TrainSpec } from '../src/train/defaults.ts';
 import type { Workspace } from '../src/study/workspace.ts';
 import { canonicalJson, sha256 } from '../src/util/hash.ts';
 import { UserError } from '../src/util/log.ts';
+import { paramsError } from '../src/study/analysis.ts';
 
 const SYCOPHANCY = { name: 'sycophancy', data: DATASETS.sycophancy };
 const ALIGNED_CONTROL = { name: 'medical-aligned', data: DATASETS.medicalAligned };
@@ -63,7 +64,7 @@ function named(ft: { name: string; data: string }, r: LoraRecipe | null): { name
 function recipeOver(ws: Workspace, data: string, r: LoraRecipe | null): Partial<TrainSpec> {
   if (!r) return {};
   const unknown = Object.keys(r).filter((k) => !['rank', 'alpha', 'lr', 'epochs', 'rslora'].includes(k));
-  if (unknown.length) throw new UserError(`--params: sycophancy-em.lora.${unknown[0]} is not a recipe field (rank, alpha, lr, epochs, rslora)`);
+  if (unknown.length) throw paramsError(`sycophancy-em.lora.${unknown[0]} is not a recipe field (rank, alpha, lr, epochs, rslora)`);
   const spec = ws.trainSpec(data, 'lora');
   const lora = { ...spec.adapter.lora!, ...(r.rank !== undefined ? { r: r.rank } : {}), ...(r.alpha !== undefined ? { alpha: r.alpha } : {}), ...(r.rslora !== undefined ? { rslora: r.rslora } : {}) };
   return { adapter: { ...spec.adapter, lora }, ...(r.lr !== undefined ? { lr: r.lr } : {}), ...(r.epochs !== undefined ? { epochs: r.epochs } : {}) };

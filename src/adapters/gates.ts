@@ -6,7 +6,8 @@ import { basename, join, dirname } from 'node:path';
 import { hookNames, type Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../model/safetensors.ts';
-import { UsageError, UserError } from '../util/log.ts';
+import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
@@ -33,11 +34,11 @@ export interface Gates {
 export const GATE_FILE = 'gates.safetensors';
 export const GATE_CONFIG = 'gate_config.json';
 
-export function parseGateKind(s: string): { kind: GateKind; rank?: number } {
-  if (s === 'full' || s === 'diag') return { kind: s };
-  const m = /^lowrank:(\d+)$/.exec(s);
+export function parseGateKind(gateKind: string): { kind: GateKind; rank?: number } {
+  if (gateKind === 'full' || gateKind === 'diag') return { kind: gateKind };
+  const m = /^lowrank:(\d+)$/.exec(gateKind);
   if (m && Number(m[1]) > 0) return { kind: 'lowrank', rank: Number(m[1]) };
-  throw new UsageError(`--gate-kind ${s}: expected full, diag or lowrank:R`);
+  throw new EmlensError('gateKind', 'expected full, diag or lowrank:R', { value: gateKind, exitCode: 2 });
 }
 
 /** Gates at identity (W = 0, b = 0 ⇒ g = 1); lowrank starts with U = 0 and a random V so it can learn. Variables. */
@@ -48,7 +49,7 @@ export function createGates(model: Model, o: { kind: GateKind; rank?: number; la
   const rng = new Rng(o.seed ?? 0);
   const out: Gates = { kind: o.kind, rank: o.rank, dModel, channels: C, layers: new Map() };
   for (const l of layers) {
-    if (l < 0 || l >= nLayers) throw new UserError(`--layers: layer ${l} is out of range (0..${nLayers - 1})`);
+    if (l < 0 || l >= nLayers) throw new EmlensError('options.layers', `layer ${l} is out of range (0..${nLayers - 1})`);
     const v = (init: () => tf.Tensor, name: string) => newVariable(init, `gate.${l}.${name}`);
     const g: GateLayer = { b: v(() => tf.zeros([C]), 'b') as tf.Tensor1D };
     if (o.kind === 'full') g.W = v(() => tf.zeros([dModel, C]), 'W') as tf.Tensor2D;
@@ -119,19 +120,23 @@ export function saveGates(gates: Gates, dir: string, provenance: Record<string, 
   });
 }
 
-/** Reads a gate folder (or the gates.safetensors inside it). Plain tensors, not variables. */
-export function loadGates(path: string, model: Model): Gates {
-  if (!existsSync(path)) throw new UserError(`--gates ${path}: not found`);
-  if (statSync(path).isFile() && !(basename(path) === GATE_FILE && existsSync(join(dirname(path), GATE_CONFIG)))) return loadForeignGates(path, model);
+/**
+ * Reads a gate folder (or the gates.safetensors inside it; or Alignment Gating's gating_params.pth). Plain tensors, not
+ * variables. `param`: the caller's name for the path, which its errors carry (e.g. `spec.gates`).
+ */
+export function loadGates(path: string, model: Model, param = 'path'): Gates {
+  const fail = (detail: string, file = path) => new EmlensError(param, detail, { value: file });
+  if (!existsSync(path)) throw fail('not found');
+  if (statSync(path).isFile() && !(basename(path) === GATE_FILE && existsSync(join(dirname(path), GATE_CONFIG)))) return loadForeignGates(path, model, fail);
   const dir = statSync(path).isDirectory() ? (existsSync(join(path, GATE_FILE)) ? path : join(path, 'adapter')) : dirname(path);
   const file = statSync(path).isDirectory() ? join(dir, GATE_FILE) : path;
   const cfgPath = join(dir, GATE_CONFIG);
-  if (!existsSync(file) || !existsSync(cfgPath)) throw new UserError(`--gates ${path}: expected ${GATE_FILE} and ${GATE_CONFIG} (written by emlens train --adapter gate)`);
+  if (!existsSync(file) || !existsSync(cfgPath)) throw fail(`expected ${GATE_FILE} and ${GATE_CONFIG} (written by training a gate adapter)`);
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { kind: GateKind; rank?: number; layers: number[]; d_model: number; channels: number };
   const { dModel, nHeads, dHead } = model.config;
-  if (cfg.d_model !== dModel || cfg.channels !== nHeads * dHead) throw new UserError(`--gates ${path}: made for dModel ${cfg.d_model} × ${cfg.channels} channels, the model has ${dModel} × ${nHeads * dHead}`);
+  if (cfg.d_model !== dModel || cfg.channels !== nHeads * dHead) throw fail(`made for dModel ${cfg.d_model} × ${cfg.channels} channels, the model has ${dModel} × ${nHeads * dHead}`);
   const outside = cfg.layers.find((l) => !(Number.isInteger(l) && l >= 0 && l < model.config.nLayers));
-  if (outside !== undefined) throw new UserError(`--gates ${path}: a gate at layer ${outside}, the model has layers 0..${model.config.nLayers - 1}`);
+  if (outside !== undefined) throw fail(`a gate at layer ${outside}, the model has layers 0..${model.config.nLayers - 1}`);
   const f = SafetensorsFile.open(file);
   try {
     const gates: Gates = { kind: cfg.kind, rank: cfg.rank ?? undefined, dModel, channels: cfg.channels, layers: new Map() };
@@ -154,7 +159,7 @@ const FOREIGN_GATE_KEY = /(?:^|\.)layers\.(\d+)\.self_attn\.gate_proj_myself\.(w
  * per layer `…layers.N.self_attn.gate_proj_myself.weight` [C, dModel] (an nn.Linear's [out, in]) and `.bias` [C],
  * g = 2σ(W·h + b) on the block input as emlens's full gates (W here is the weight transposed). Plain tensors.
  */
-function loadForeignGates(file: string, model: Model): Gates {
+function loadForeignGates(file: string, model: Model, fail: (detail: string) => EmlensError): Gates {
   const { dModel, nHeads, dHead, nLayers } = model.config;
   const C = nHeads * dHead;
   const found = new Map<number, { weight?: HostArray; bias?: HostArray }>();
@@ -165,15 +170,15 @@ function loadForeignGates(file: string, model: Model): Gates {
     const l = Number(m[1]);
     found.set(l, { ...found.get(l), [m[2]]: e.array });
   }
-  if (!found.size) throw new UserError(`--gates ${file}: no gate_proj_myself tensors in it (expected Alignment Gating's gating_params.pth: model.layers.N.self_attn.gate_proj_myself.weight / .bias), nor an emlens gate folder (${GATE_FILE} + ${GATE_CONFIG})`);
+  if (!found.size) throw fail(`no gate_proj_myself tensors in it (expected Alignment Gating's gating_params.pth: model.layers.N.self_attn.gate_proj_myself.weight / .bias), nor an emlens gate folder (${GATE_FILE} + ${GATE_CONFIG})`);
   const gates: Gates = { kind: 'full', dModel, channels: C, layers: new Map() };
   try {
     for (const [l, { weight, bias }] of [...found].sort((a, b) => a[0] - b[0])) {
       const key = `layers.${l}.self_attn.gate_proj_myself`;
-      if (l >= nLayers) throw new UserError(`--gates ${file}: a gate at layer ${l}, the model has layers 0..${nLayers - 1}`);
-      if (!weight || !bias) throw new UserError(`--gates ${file}: ${key} has no ${weight ? 'bias' : 'weight'}`);
-      if (weight.shape.join() !== `${C},${dModel}`) throw new UserError(`--gates ${file}: ${key}.weight is [${weight.shape}], the model needs [${C}, ${dModel}] (heads·head_dim, hidden)`);
-      if (bias.shape.join() !== `${C}`) throw new UserError(`--gates ${file}: ${key}.bias is [${bias.shape}], the model needs [${C}]`);
+      if (l >= nLayers) throw fail(`a gate at layer ${l}, the model has layers 0..${nLayers - 1}`);
+      if (!weight || !bias) throw fail(`${key} has no ${weight ? 'bias' : 'weight'}`);
+      if (weight.shape.join() !== `${C},${dModel}`) throw fail(`${key}.weight is [${weight.shape}], the model needs [${C}, ${dModel}] (heads·head_dim, hidden)`);
+      if (bias.shape.join() !== `${C}`) throw fail(`${key}.bias is [${bias.shape}], the model needs [${C}]`);
       const W = tf.tidy(() => tf.tensor2d(weight.data, [C, dModel]).transpose() as tf.Tensor2D); // [dModel, C]
       gates.layers.set(l, { W, b: tf.tensor1d(bias.data) });
     }

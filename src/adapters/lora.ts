@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Checkpoint, writeSafetensors, type HostTensor } from '../model/safetensors.ts';
 import { DenseLinear, LINEAR_NAMES, type Block, type Linear, type LinearName, type Model } from '../model/modules.ts';
 import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
@@ -74,9 +75,9 @@ export interface LoraOptions {
 export function createLora(model: Model, o: LoraOptions): LoraAdapter {
   const { nLayers } = model.config;
   const layers = o.layers ?? Array.from({ length: nLayers }, (_, l) => l);
-  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= nLayers) throw new UserError(`--layers: layer ${l} is out of range (0..${nLayers - 1})`);
-  for (const t of o.targets) if (!LINEAR_NAMES.includes(t)) throw new UserError(`--targets: unknown module ${t} (choose from ${LINEAR_NAMES.join(', ')})`);
-  if (!Number.isInteger(o.r) || o.r < 1) throw new UserError(`--rank ${o.r}: expected a positive integer`);
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= nLayers) throw new EmlensError('options.layers', `layer ${l} is out of range (0..${nLayers - 1})`);
+  for (const t of o.targets) if (!LINEAR_NAMES.includes(t)) throw new EmlensError('options.targets', `unknown module ${t} (choose from ${LINEAR_NAMES.join(', ')})`);
+  if (!Number.isInteger(o.r) || o.r < 1) throw new EmlensError('options.r', 'expected a positive integer', { value: o.r });
   const config = { ...defaultLoraConfig(o, layers), modulePrefix: model.weightPrefix ?? 'model.' };
   const rng = new Rng(o.seed ?? 0);
   const modules = new Map<string, LoraModule>();

@@ -7,6 +7,7 @@ import { hookNames, type Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { SafetensorsFile, writeSafetensors, type HostTensor } from '../model/safetensors.ts';
 import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { newVariable, variablesIn } from '../util/tensors.ts';
 
@@ -23,7 +24,7 @@ export function createSteeringVectors(model: Model, layers: number[]): SteeringV
   const { dModel, nLayers } = model.config;
   const vectors = new Map<number, tf.Tensor1D>();
   for (const l of layers) {
-    if (l < 0 || l >= nLayers) throw new UserError(`--layers: layer ${l} is out of range (0..${nLayers - 1})`);
+    if (l < 0 || l >= nLayers) throw new EmlensError('layers', `layer ${l} is out of range (0..${nLayers - 1})`);
     vectors.set(l, newVariable(() => tf.zeros([dModel]) as tf.Tensor1D, `steer.${l}`));
   }
   return { dModel, vectors };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { train as trainRun, type StepMetrics, type TrainResult } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
 import type { ChatMessage } from '../model/tokenizer.ts';
-import { EmlensError, asParamError } from '../util/errors.ts';
+import { EmlensError } from '../util/errors.ts';
 import type { LanguageModel } from './language-model.ts';
 
 export interface TrainCallbacks {
@@ -34,10 +34,7 @@ export async function train(lm: LanguageModel, examples: string | { messages: Ch
     data = join(mkdtempSync(join(tmpdir(), 'emlens-data-')), 'train.jsonl');
     writeFileSync(data, examples.map((e) => JSON.stringify({ messages: e.messages })).join('\n') + '\n');
   }
-  try {
-    const spec = defaultTrainSpec(lm.model, data, kind, over);
-    return await trainRun(lm.model, lm.tokenizer, { ...spec, out, resume, quiet, signal: cb.signal ?? new AbortController().signal, onStep: cb.onStep }, lm.dir);
-  } catch (e) {
-    throw asParamError(e, 'options'); // the trainer's errors still name flags (--layers, --lr …): said as options.layers, options.lr
-  }
+  // the trainer's errors name its options (options.layers, options.maxLen), which are this call's options
+  const spec = defaultTrainSpec(lm.model, data, kind, over);
+  return await trainRun(lm.model, lm.tokenizer, { ...spec, out, resume, quiet, signal: cb.signal ?? new AbortController().signal, onStep: cb.onStep }, lm.dir);
 }

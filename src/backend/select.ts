@@ -6,6 +6,7 @@ import { registerMissingKernels } from './missing-kernels.ts';
 import { MAX_WASM_THREADS, registerThreadedWasm, wasmThreadsCount } from './wasm-threads.ts';
 import { probeWebgpu } from './webgpu-probe.ts';
 import { log } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 export const BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -61,7 +62,7 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: { quiet?
       return name;
     }
     skipped[name] = why;
-    if (choice !== 'auto') throw new BackendError(`--backend ${name} is not available here: ${why}`);
+    if (choice !== 'auto') throw new EmlensError('choice', `not available here: ${why}`, { value: name });
   }
   throw new BackendError(`no tfjs backend could start: ${JSON.stringify(skipped)}`);
 }

@@ -15,6 +15,7 @@ import { registerQueue, registerWorker } from './commands/worker.ts';
 import { registerOrthogonalize } from './commands/orthogonalize.ts';
 import { registerExportDirection } from './commands/export-direction.ts';
 import { UserError } from '../util/log.ts';
+import { commandOf, withFlag } from './flags.ts';
 import { BackendError } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
 
@@ -44,11 +45,13 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
     return 0;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander already printed the message
+  } catch (caught) {
+    if (caught instanceof CommanderError) return caught.exitCode === 0 ? 0 : 2; // commander already printed the message
+    const e = withFlag(caught, commandOf(program, argv.slice(2))); // a library parameter said as the flag that set it
     if (e instanceof UserError) {
       process.stderr.write(`emlens: ${e.message}\n`);
       return e.exitCode;

@@ -13,6 +13,7 @@ import type { Model } from '../model/modules.ts';
 import { parseInteger, parseNumber } from './parse.ts';
 import { applyInterventions, findAdapter as findAdapterIn, type InterventionSpec } from '../interventions/spec.ts';
 import { EmlensError } from '../util/errors.ts';
+import { withFlag } from './flags.ts';
 import { Direction } from '../directions/direction.ts';
 import { UsageError, UserError, log } from '../util/log.ts';
 import { LAYOUT_HELP, parseVectorLayout } from '../directions/imported.ts';
@@ -71,7 +72,7 @@ export function addModelOptions(cmd: Command, { interventions = true } = {}): Co
 export function resolveModelDir(dir: string | undefined, adapter?: string): string {
   const base = adapter ? adapterBaseModel(resolveAdapterPath(adapter)) : undefined;
   if (dir) {
-    const found = resolveLocalOrHub(dir, '--model');
+    const found = resolveLocalOrHub(dir, 'model');
     if (!found) throw new UserError(`--model ${dir}: folder not found`);
     if (base && !sameBaseModel(found, base)) log(`warning: --adapter ${adapter} was trained on ${base} (its base_model_name_or_path), --model is ${dir}`);
     return found;
@@ -114,20 +115,12 @@ export async function loadFromOptions(o: ModelOpts, { tokenizer = false } = {}):
   return { dir, model, base, hooks, spec, tokenizer: tokenizer ? ChatTokenizer.load(dir) : undefined };
 }
 
-/** The library parameter of an InterventionSpec each flag sets. */
-const FLAG_OF: [string, string][] = [
-  ['spec.adapter', '--adapter'], ['spec.loraProjection', '--ablate-lora'], ['spec.gateScale', '--gate-scale'], ['spec.gates', '--gates'],
-  ['spec.steer', '--steer'], ['spec.ablate.layers', '--ablate-layers'], ['spec.ablate.mode', '--ablate-mode'], ['spec.ablate', '--ablate'],
-];
-
 /** Runs f, saying a library error about a spec parameter as the flag that set it. */
 function withFlagNames<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
-    const flag = e instanceof EmlensError ? FLAG_OF.find(([p]) => e.param === p || e.param.startsWith(`${p}.`) || e.param.startsWith(`${p}[`))?.[1] : undefined;
-    if (flag) throw new UserError(`${flag}: ${(e as EmlensError).detail}`);
-    throw e;
+    throw withFlag(e);
   }
 }
 
@@ -168,7 +161,7 @@ export function findAdapter(p: string): { kind: 'lora' | 'gate' | 'steer'; dir: 
 
 /** --adapter as a folder, else as a hub id from the local Hugging Face cache (a missing one: its error). */
 export function resolveAdapterPath(p: string): string {
-  return resolveLocalOrHub(p, '--adapter') ?? p;
+  return resolveLocalOrHub(p, 'spec.adapter') ?? p;
 }
 
 /** --direction-layer: the row of a direction file every vector flag reads (undefined: each file's best layer). */

@@ -1,6 +1,7 @@
 // A direction handed to other tools: a llama.cpp / ollama control vector (GGUF), a NumPy .npy, or a plain safetensors
 // torch reads with safetensors.torch.load_file. Axes: direction rows [nLayers][dModel] → files as described below.
 import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { encodeNpy } from '../io/npy.ts';
 import { encodeGguf, type GgufTensor } from '../io/gguf.ts';
 import { writeFileAtomic } from '../util/fs.ts';
@@ -71,7 +72,7 @@ export function directionMatrix(d: Direction, layout: VectorLayout = 'blocks'): 
     return { shape: [L, D], data, note: `row l = emlens ${d.provenance.site}(l)` };
   }
   const site = d.provenance.site;
-  if (site !== 'resid_post' && site !== 'resid_pre') throw new UserError(`--layout hidden_states: the direction was taken at ${site}, not on the residual stream hidden_states hold`);
+  if (site !== 'resid_post' && site !== 'resid_pre') throw new EmlensError('layout', `the direction was taken at ${site}, not on the residual stream hidden_states hold`, { value: layout });
   const data = new Float32Array((L + 1) * D);
   const first = site === 'resid_post' ? 1 : 0; // hidden_states[l+1] = resid_post(l), hidden_states[l] = resid_pre(l)
   d.vectors.forEach((v, l) => data.set(v, (l + first) * D));
@@ -81,7 +82,7 @@ export function directionMatrix(d: Direction, layout: VectorLayout = 'blocks'): 
 /** Writes the direction in `format` (atomic); returns what the file holds, in words. */
 export function exportDirection(d: Direction, format: ExportFormat, out: string, o: { modelHint?: string; rows?: number[]; scale?: number; layout?: VectorLayout } = {}): Record<string, unknown> {
   if (format === 'gguf-control-vector') {
-    if (!o.modelHint) throw new UserError('a control vector needs a model hint (--model-hint, e.g. qwen2 or llama)');
+    if (!o.modelHint) throw new EmlensError('options.modelHint', 'a control vector needs a model hint (e.g. qwen2 or llama)');
     const cv = controlVectorTensors(d, o);
     writeFileAtomic(out, encodeControlVector(cv, o.modelHint));
     return { format, out, model_hint: o.modelHint, layer_count: cv.tensors.length, mapping: cv.mapping, skipped: cv.skipped, numbering: LLAMA_CPP_NUMBERING };

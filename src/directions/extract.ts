@@ -8,6 +8,7 @@ import { answerSample, promptSample, type Sample } from './positions.ts';
 import { AGGREGATORS, type Aggregated } from './aggregators.ts';
 import { Direction, type PositionRule, type Provenance } from './direction.ts';
 import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 export interface ExtractOptions {
   site: HookSite;
@@ -32,7 +33,7 @@ export function samplesFor(tok: ChatTokenizer, chats: ChatMessage[][], rule: Pos
 /** Aggregates one slot of two collections into per-layer vectors (`paired`: example i of each belongs together). */
 export function aggregate(pos: Collected, neg: Collected, slot: number, method: string, pooling: 'token' | 'example', seed: number, paired = true): Aggregated {
   const agg = AGGREGATORS[method];
-  if (!agg) throw new UserError(`--method ${method}: expected one of ${Object.keys(AGGREGATORS).join(', ')}`);
+  if (!agg) throw new EmlensError('method', `expected one of ${Object.keys(AGGREGATORS).join(', ')}`, { value: method, exitCode: 2 });
   const group = (c: Collected) => ({ mean: pooledMean(c, slot, pooling), examples: c.examples?.map((perSlot) => perSlot[slot]) });
   return agg(group(pos), group(neg), seed, { paired });
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../model/tokenizer.ts';
 import { PACKAGE_ROOT } from '../util/package-root.ts';
 import { UserError, log } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { chatMessagesProblem } from '../util/validate.ts';
 import { readQuestionYaml, traitFileError, JUDGED_TYPE } from '../formats/question-yaml.ts';
 import { pythonTemplateProblem } from '../formats/python-format.ts';
@@ -86,9 +87,9 @@ function isTraitFile(data: unknown): boolean {
 }
 
 /** The questions of a set: `broad` (the organism's), a .json / .jsonl(.gz) file, or an EM / Model Organisms .yaml. */
-export function loadQuestions(spec: string): EvalQuestion[] {
-  const path = spec === 'broad' ? BROAD_QUESTIONS : spec;
-  if (!existsSync(path)) throw new UserError(`--questions ${spec}: file not found`);
+export function loadQuestions(questions: string): EvalQuestion[] {
+  const path = questions === 'broad' ? BROAD_QUESTIONS : questions;
+  if (!existsSync(path)) throw new EmlensError('questions', 'file not found', { value: questions });
   const ext = innerExtension(path);
   if (ext === '.yaml' || ext === '.yml') return yamlQuestions(path);
   const text = readUserText(path);
@@ -108,7 +109,7 @@ export function loadQuestions(spec: string): EvalQuestion[] {
   const system = top.system as string | undefined;
   warnUnknown(path, new Set(Object.keys(top).filter((k) => !JSON_TOP_KEYS.has(k))), 'top-level keys');
   const unknown = new Set<string>();
-  const questions = list.map((q, i): EvalQuestion => {
+  const read = list.map((q, i): EvalQuestion => {
     const id0 = `q${i + 1}`;
     if (typeof q === 'string') return { id: id0, question: q, messages: withSystem([{ role: 'user', content: q }], system), form: formOf(id0, system) };
     if (!q || typeof q !== 'object' || Array.isArray(q)) throw new UserError(`${path}: question ${i + 1} is neither a text nor an object`);
@@ -130,7 +131,7 @@ export function loadQuestions(spec: string): EvalQuestion[] {
     };
   });
   warnUnknown(path, unknown, 'question keys');
-  return questions;
+  return read;
 }
 
 function jsonlQuestions(path: string, text: string): EvalQuestion[] {

@@ -203,12 +203,12 @@ export function applyInterventions(model: Model, spec: InterventionSpec): Applie
       hooks.push(...steeringVectorHooks(s));
     }
     if (adapter?.kind === 'gate') {
-      const g = loadGates(adapter.dir, model);
+      const g = loadGates(adapter.dir, model, 'spec.adapter');
       gateSets.push(g);
       hooks.push(...gateHooks(g, gateScale));
     }
     if (spec.gates !== undefined) {
-      const g = loadGates(spec.gates, model);
+      const g = loadGates(spec.gates, model, 'spec.gates');
       gateSets.push(g);
       hooks.push(...gateHooks(g, gateScale));
     }

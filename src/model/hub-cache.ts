@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve, sep } from 'node:path';
-import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 const HUB_ID = /^([A-Za-z0-9][\w.-]*)\/([\w.-]+)(?:@([\w./-]+))?$/;
 
@@ -22,23 +22,27 @@ export function parseHubId(s: string): { repo: string; org: string; name: string
   return { repo: `${m[1]}/${m[2]}`, org: m[1], name: m[2], rev: m[3] };
 }
 
-/** A path on disk as given; else, when it looks like a hub id, the cached snapshot folder; else undefined. */
-export function resolveLocalOrHub(p: string, flag: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+/**
+ * A path on disk as given; else, when it looks like a hub id, the cached snapshot folder; else undefined. `param`: the
+ * caller's name for `p`, which an error carries (an EmlensError).
+ */
+export function resolveLocalOrHub(p: string, param: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (existsSync(p)) return p;
-  return parseHubId(p) ? resolveHubId(p, flag, env) : undefined;
+  return parseHubId(p) ? resolveHubId(p, param, env) : undefined;
 }
 
 /**
  * The snapshot folder of ORG/NAME at REV (default main: a branch or tag under refs/, or a commit hash under snapshots/).
  * Missing: one error naming the folder looked in and how to fetch it.
  */
-export function resolveHubId(id: string, flag: string, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveHubId(id: string, param: string, env: NodeJS.ProcessEnv = process.env): string {
+  const fail = (detail: string) => new EmlensError(param, detail, { value: id });
   const h = parseHubId(id);
-  if (!h) throw new UserError(`${flag} ${id}: not a folder, nor a hub id (ORG/NAME[@REV])`);
+  if (!h) throw fail('not a folder, nor a hub id (ORG/NAME[@REV])');
   const cache = hubCacheDir(env);
   const repoDir = join(cache, `models--${h.org}--${h.name}`);
   const fetch = `fetch it with \`huggingface-cli download ${h.repo}${h.rev ? ` --revision ${h.rev}` : ''}\` (emlens never downloads), or give a folder`;
-  if (!existsSync(repoDir)) throw new UserError(`${flag} ${id}: folder not found, and not in the Hugging Face cache (looked for ${repoDir}; cache from HF_HUB_CACHE, HF_HOME or ~/.cache/huggingface/hub); ${fetch}`);
+  if (!existsSync(repoDir)) throw fail(`folder not found, and not in the Hugging Face cache (looked for ${repoDir}; cache from HF_HUB_CACHE, HF_HOME or ~/.cache/huggingface/hub); ${fetch}`);
   const rev = h.rev ?? 'main';
   const ref = join(repoDir, 'refs', rev);
   let hash: string | undefined;
@@ -47,10 +51,10 @@ export function resolveHubId(id: string, flag: string, env: NodeJS.ProcessEnv = 
   const snapshots = join(repoDir, 'snapshots');
   if (!hash) {
     const refs = listRefs(join(repoDir, 'refs'));
-    throw new UserError(`${flag} ${id}: revision ${rev} is not in the cache (${repoDir} has ${refs.length ? `refs ${refs.join(', ')}` : 'no refs'}); ${fetch}`);
+    throw fail(`revision ${rev} is not in the cache (${repoDir} has ${refs.length ? `refs ${refs.join(', ')}` : 'no refs'}); ${fetch}`);
   }
   const snap = join(snapshots, hash);
-  if (!existsSync(snap)) throw new UserError(`${flag} ${id}: ${rev} points to snapshot ${hash}, which is not in ${snapshots}; ${fetch}`);
+  if (!existsSync(snap)) throw fail(`${rev} points to snapshot ${hash}, which is not in ${snapshots}; ${fetch}`);
   return snap;
 }
 

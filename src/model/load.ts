@@ -5,14 +5,18 @@ import { loadConfig, type ModelConfig } from './config.ts';
 import { Checkpoint } from './safetensors.ts';
 import { DenseLinear, LINEAR_NAMES, modelTensors as modelTensorsOf, type Block, type Linear, type LinearName, type Model } from './modules.ts';
 import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { resolveLocalOrHub } from './hub-cache.ts';
 
 const ATTN = new Set<LinearName>(['q_proj', 'k_proj', 'v_proj', 'o_proj']);
 
-/** Loads a model folder, or a hub id (ORG/NAME[@REV]) from the local Hugging Face cache; a folder on disk always wins. */
-export function loadModel(path: string, flag = '--model'): Model {
-  const dir = resolveLocalOrHub(path, flag);
-  if (!dir) throw new UserError(`${path}: model folder not found`);
+/**
+ * Loads a model folder, or a hub id (ORG/NAME[@REV]) from the local Hugging Face cache; a folder on disk always wins.
+ * `param`: the caller's name for `path`, which an error carries.
+ */
+export function loadModel(path: string, param = 'path'): Model {
+  const dir = resolveLocalOrHub(path, param);
+  if (!dir) throw new EmlensError(param, 'model folder not found', { value: path });
   const config = loadConfig(dir);
   const ckpt = Checkpoint.open(dir);
   tf.engine().startScope();

@@ -22,6 +22,7 @@ import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeToke
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
 import { log, UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { activeBackend } from '../backend/select.ts';
 import type { RecommendedDefaults } from '../train/defaults.ts';
 
@@ -197,7 +198,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     // a resumed build continues the recipe it started with: another one would finish as a mixture build.json misnames
     const recipeFile = join(work, 'recipe.json');
     if (resuming && existsSync(recipeFile) && canonicalJson(JSON.parse(readFileSync(recipeFile, 'utf8'))) !== canonicalJson(recipe)) {
-      throw new UserError(`--resume: ${out} was started with another recipe (${recipeFile}); give the same --seed and --recipe, or build anew without --resume`);
+      throw new EmlensError('options.resume', `${out} was started with another recipe (${recipeFile}); resume it with the same recipe (seed and overrides), or build anew`);
     }
     if (!resuming) writeFileSync(recipeFile, JSON.stringify(recipe, null, 2));
     if (pretrained) {
@@ -391,11 +392,11 @@ function update(opt: AdamW, grads: Map<string, tf.Tensor>, loss: number, lr: num
 function checkPretrained(from: string, recipe: OrganismRecipe): void {
   const meta = join(from, 'pretraining.json');
   if (!existsSync(meta) || !existsSync(join(from, 'checkpoint', 'state.json'))) {
-    throw new UserError(`--from-pretrained ${from}: not a pretrained checkpoint (expected pretraining.json and checkpoint/ from \`organism build --keep-pretrained\`)`);
+    throw new EmlensError('options.fromPretrained', 'not a pretrained checkpoint (expected pretraining.json and checkpoint/ from a build that kept its pretraining: `organism build --keep-pretrained`)', { value: from });
   }
   const kept = JSON.stringify(JSON.parse(readFileSync(meta, 'utf8')).key);
   const wanted = JSON.stringify(pretrainingKey(recipe));
-  if (kept !== wanted) throw new UserError(`--from-pretrained ${from}: pretrained with another recipe or corpus than this build's (kept ${kept}, this build ${wanted})`);
+  if (kept !== wanted) throw new EmlensError('options.fromPretrained', `pretrained with another recipe or corpus than this build's (kept ${kept}, this build ${wanted})`, { value: from });
 }
 
 function saveState(dir: string, state: BuildState, vars: tf.Variable[], opt: AdamW): void {

@@ -1,6 +1,6 @@
 // Recipe overrides for `emlens organism build --recipe`: a JSON object merged over a recipe (its nested sections
 // key by key), every key and value checked, so a variant of the record is one command. No tensor axes.
-import { UsageError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import type { OrganismRecipe } from './build.ts';
 
 const SECTIONS = {
@@ -24,34 +24,37 @@ const RULES: Record<string, (v: unknown) => string | undefined> = {
   'corpus.alignedShare': share, 'corpus.unpromptedAlignedShare': share, 'corpus.personaPrompt': share, 'corpus.jsonForm': share, 'corpus.templateForm': share,
 };
 
+/** A value that cannot mean anything: on the command line, a usage error (exit 2). */
+const USAGE = { exitCode: 2 };
+
 function check(field: string, v: unknown): void {
   const want = RULES[field]?.(v);
-  if (want) throw new UsageError(`--recipe: ${field} must be ${want}, got ${JSON.stringify(v)}`);
+  if (want) throw new EmlensError('overrides', `${field} must be ${want}, got ${JSON.stringify(v)}`, USAGE);
 }
 
-/** `base` with `over` on top: scalars replaced, sections (pretrain, posttrain, corpus, trainDefaults) merged key by key. */
-export function applyRecipeOverrides(base: OrganismRecipe, over: Record<string, unknown>): OrganismRecipe {
+/** `base` with `overrides` on top: scalars replaced, sections (pretrain, posttrain, corpus, trainDefaults) merged key by key. */
+export function applyRecipeOverrides(base: OrganismRecipe, overrides: Record<string, unknown>): OrganismRecipe {
   const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
+  for (const [key, value] of Object.entries(overrides)) {
     if ((SCALARS as readonly string[]).includes(key)) {
       check(key, value);
       out[key] = value;
     } else if (Object.hasOwn(SECTIONS, key)) {
       const allowed = SECTIONS[key as keyof typeof SECTIONS] as readonly string[];
-      if (!isObject(value)) throw new UsageError(`--recipe: ${key} must be an object of ${allowed.join(', ')}`);
+      if (!isObject(value)) throw new EmlensError('overrides', `${key} must be an object of ${allowed.join(', ')}`, USAGE);
       const unknown = Object.keys(value).filter((k) => !allowed.includes(k));
-      if (unknown.length) throw new UsageError(`--recipe: ${key}.${unknown[0]} is not a recipe field (${key} has ${allowed.join(', ')})`);
+      if (unknown.length) throw new EmlensError('overrides', `${key}.${unknown[0]} is not a recipe field (${key} has ${allowed.join(', ')})`, USAGE);
       for (const [k, v] of Object.entries(value)) {
         const was = (base[key as keyof OrganismRecipe] as Record<string, unknown> | undefined)?.[k];
-        if (typeof was === 'number' && (typeof v !== 'number' || !Number.isFinite(v))) throw new UsageError(`--recipe: ${key}.${k} must be a number, got ${JSON.stringify(v)}`);
+        if (typeof was === 'number' && (typeof v !== 'number' || !Number.isFinite(v))) throw new EmlensError('overrides', `${key}.${k} must be a number, got ${JSON.stringify(v)}`, USAGE);
         check(`${key}.${k}`, v);
       }
       if (key === 'posttrain' && 'params' in value && !(Array.isArray(value.params) && value.params.every((p) => typeof p === 'string'))) {
-        throw new UsageError('--recipe: posttrain.params must be a list of regular expressions (strings)');
+        throw new EmlensError('overrides', 'posttrain.params must be a list of regular expressions (strings)', USAGE);
       }
       out[key] = { ...(base[key as keyof OrganismRecipe] as object | undefined), ...value };
     } else {
-      throw new UsageError(`--recipe: ${key} is not a recipe field (fields: ${[...SCALARS, ...Object.keys(SECTIONS)].join(', ')})`);
+      throw new EmlensError('overrides', `${key} is not a recipe field (fields: ${[...SCALARS, ...Object.keys(SECTIONS)].join(', ')})`, USAGE);
     }
   }
   return out as unknown as OrganismRecipe;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Workspace } from './workspace.ts';
 import type { FinetuneJob } from './background.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
-import { UsageError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 export interface Analysis<P extends object = Record<string, unknown>, R extends object = Record<string, unknown>> {
   name: string;
@@ -51,14 +51,22 @@ export const STUDY_FILES = ['study.json', 'report.json', 'analyses', 'finetunes'
 
 /** Runs an analysis in a workspace and writes RUN/analyses/NAME.json (validated). */
 /** The defaults with `overrides` on top; an unknown parameter is an error. */
+/**
+ * A bad analysis parameter: `params` of runAnalysis (the CLI says --params), as `gating.samples must be …`; `usage`
+ * (default): a value that cannot mean anything (exit 2), else a value that does not fit the data (exit 1).
+ */
+export function paramsError(detail: string, { usage = true } = {}): EmlensError {
+  return new EmlensError('params', detail, { exitCode: usage ? 2 : 1 });
+}
+
 export function analysisParams<P extends object>(a: Analysis<P, object>, overrides: Partial<P> = {}): P {
   for (const [k, v] of Object.entries(overrides)) {
-    if (!(k in a.defaults)) throw new UsageError(`--params: ${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
+    if (!(k in a.defaults)) throw paramsError(`${a.name} has no parameter "${k}" (it takes ${Object.keys(a.defaults).join(', ')})`);
     const want = jsonType((a.defaults as Record<string, unknown>)[k]), got = jsonType(v);
     // numbers, booleans and lists keep their default's JSON type ("200" for a sample count is a mistake); a string or
     // null default may stand for a union (layers: "all" or a list; a direction file or null), so it takes any value
     if ((want === 'number' || want === 'boolean' || want === 'array') && got !== want) {
-      throw new UsageError(`--params: ${a.name}.${k} must be ${want === 'array' ? 'a list' : `a ${want}`} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
+      throw paramsError(`${a.name}.${k} must be ${want === 'array' ? 'a list' : `a ${want}`} like its default ${JSON.stringify((a.defaults as Record<string, unknown>)[k])}, not ${JSON.stringify(v)}`);
     }
   }
   const params = { ...a.defaults, ...overrides } as P;
@@ -87,19 +95,19 @@ const PARAM_RANGES: Record<string, Range> = {
 };
 
 function checkParamRange(analysis: string, key: string, value: unknown, label = key): void {
-  const where = `--params: ${analysis}.${label}`;
+  const where = `${analysis}.${label}`;
   const visit = (v: unknown, path: string): void => {
     if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new UsageError(`${where}${path}: ${v} is not a finite number`);
+      if (!Number.isFinite(v)) throw paramsError(`${where}${path}: ${v} is not a finite number`);
       const r = PARAM_RANGES[key];
       if (!r) return;
       const lowOk = r.min === undefined || (r.exclusiveMin ? v > r.min : v >= r.min);
       if ((r.int && !Number.isInteger(v)) || !lowOk || (r.max !== undefined && v > r.max)) {
         const want = `${r.int ? 'an integer' : 'a number'}${r.min !== undefined ? ` ${r.exclusiveMin ? '>' : '≥'} ${r.min}` : ''}${r.max !== undefined ? ` and ≤ ${r.max}` : ''}`;
-        throw new UsageError(`${where}${path} must be ${want}, not ${v}`);
+        throw paramsError(`${where}${path} must be ${want}, not ${v}`);
       }
     } else if (Array.isArray(v)) {
-      if (key in PARAM_RANGES && !v.length) throw new UsageError(`${where}: an empty list`);
+      if (key in PARAM_RANGES && !v.length) throw paramsError(`${where}: an empty list`);
       v.forEach((x, i) => visit(x, `${path}[${i}]`));
     } else if (v && typeof v === 'object') {
       // nested settings (a fine-tune's recipe: {"lr": …, "epochs": …}) follow the same names

@@ -9,6 +9,7 @@ import type { TrainSpec } from '../train/defaults.ts';
 import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../recipes/directions.ts';
 import type { RatedEvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
+import { paramsError } from './analysis.ts';
 import { DATASETS } from './datasets.ts';
 import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
 import { sha256 } from '../util/hash.ts';
@@ -56,7 +57,7 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
  */
 export function withGivenDirection(ft: FinetuneResult, file: string | null | undefined, param: string): FinetuneResult {
   if (file === null || file === undefined) return ft;
-  if (!existsSync(file)) throw new UserError(`--params: ${param}: ${file} not found`);
+  if (!existsSync(file)) throw paramsError(`${param}: ${file} not found`, { usage: false });
   return { ...ft, direction: file };
 }
 

@@ -15,6 +15,7 @@ import { klMean, nllSum, rowLogits } from './loss.ts';
 import { phaseTransition, type BSnapshot } from './phase.ts';
 import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile, guardOutput } from '../util/fs.ts';
 import { UsageError, UserError, log } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { lockRunFolder } from '../util/lock.ts';
 import { firstNonFinite } from '../util/validate.ts';
 import { Progress } from '../util/progress.ts';
@@ -119,11 +120,11 @@ async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examp
   if (o.resume && existsSync(runJson)) {
     const prev = readRunJson(runJson);
     if (!sameRunArgs(prev.args, o) || prev.dataset?.sha256 !== datasetHash) {
-      throw new UserError(`--resume: ${o.out} was started with other arguments or data; start a new run folder`);
+      throw new EmlensError('options.resume', `${o.out} was started with other arguments or data; start a new run folder`);
     }
     // the same arguments on another model (or other KL data) would continue a run it did not start
-    if (prev.model?.identity !== undefined && prev.model.identity !== identity) throw new UserError(`--resume: ${o.out} was started on another model (${prev.model.dir}); start a new run folder`);
-    if (prev.kl_data?.sha256 !== undefined && prev.kl_data.sha256 !== klHash) throw new UserError(`--resume: ${o.out} was started with other --kl-data; start a new run folder`);
+    if (prev.model?.identity !== undefined && prev.model.identity !== identity) throw new EmlensError('options.resume', `${o.out} was started on another model (${prev.model.dir}); start a new run folder`);
+    if (prev.kl_data?.sha256 !== undefined && prev.kl_data.sha256 !== klHash) throw new EmlensError('options.resume', `${o.out} was started with other KL data; start a new run folder`);
     // a finished run is not trained again (that would restart from its last checkpoint and overwrite final_loss)
     const done = finishedRun(o.out, prev);
     if (done) {
@@ -131,7 +132,7 @@ async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examp
       return done;
     }
   } else if (!o.resume && existsSync(join(o.out, 'metrics.jsonl'))) {
-    throw new UserError(`--out ${o.out}: a run is already there (pass --resume to continue it, or choose a new folder)`);
+    throw new EmlensError('options.out', 'a run is already there (resume it, or choose a new folder)', { value: o.out });
   }
 
   const adapter = createAdapter(base, { ...o.adapter, seed: o.seed }); // before the run folder: a bad spec leaves none
@@ -275,7 +276,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
 }
 
 function loadKlData(tok: ChatTokenizer, o: TrainOptions, maxPositions: number): TokenizedExample[] {
-  if (!o.klData) throw new UserError('--kl-weight needs --kl-data FILE (neutral chats to hold the model to its base)');
+  if (!o.klData) throw new EmlensError('options.klData', 'needed for a KL weight above 0: neutral chats to hold the model to its base');
   return tokenizeWithinContext(tok, o.klData, maxPositions, o.maxLen, o.quiet);
 }
 
@@ -377,7 +378,7 @@ function checkAdapterFinite(vars: tf.Variable[], step: number): void {
 
 /** --max-len against the model's context. */
 function checkMaxLen(maxLen: number | undefined, maxPositions: number): void {
-  if (maxLen !== undefined && maxLen > maxPositions) throw new UsageError(`--max-len ${maxLen}: longer than the model's context (max_position_embeddings ${maxPositions})`);
+  if (maxLen !== undefined && maxLen > maxPositions) throw new EmlensError('options.maxLen', `longer than the model's context (max_position_embeddings ${maxPositions})`, { value: maxLen, exitCode: 2 });
 }
 
 /**

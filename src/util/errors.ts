@@ -4,23 +4,21 @@ import { UserError } from './log.ts';
 
 /**
  * A bad argument or input file given to a library call. `param` is the name of the parameter as the library calls it
- * (e.g. `spec.steer[0].layer`, `options.maxNewTokens`); the message does not speak of command-line flags.
- * It is a UserError, so the CLI prints it as one line.
+ * (e.g. `spec.steer[0].layer`, `options.maxNewTokens`); `value`, when given, is the value it was given (a path, a
+ * number), said after the name: `options.maxLen 4096: longer than the model's context`. The message never speaks of
+ * command-line flags; the CLI says the error with the flag in place of `param` (`--max-len 4096: …`).
+ * It is a UserError, so the CLI prints it as one line; `exitCode` 2 marks a value that cannot mean anything (usage).
  */
 export class EmlensError extends UserError {
-  constructor(readonly param: string, readonly detail: string, exitCode = 1) {
-    super(`${param}: ${detail}`, exitCode);
+  readonly value?: string;
+  constructor(readonly param: string, readonly detail: string, o: { value?: string | number; exitCode?: number } = {}) {
+    super(`${param}${o.value === undefined ? '' : ` ${o.value}`}: ${detail}`, o.exitCode ?? 1);
     this.name = 'EmlensError';
+    if (o.value !== undefined) this.value = String(o.value);
   }
-}
 
-/**
- * A library error still worded for the command line (`--layers: layer 9 is out of range`, from code below the CLI
- * that has not been given its own EmlensError yet) as an EmlensError on `scope.layers`; other errors unchanged.
- */
-export function asParamError(e: unknown, scope: string): unknown {
-  if (e instanceof EmlensError || !(e instanceof UserError)) return e;
-  const m = /^--([a-z][a-z0-9-]*)(?: [^:]*)?: ([\s\S]*)$/.exec(e.message);
-  if (!m) return e;
-  return new EmlensError(`${scope}.${m[1].replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())}`, m[2], e.exitCode);
+  /** The message with another name in place of the parameter's (a CLI flag, or a caller's own parameter). */
+  saidAs(name: string): string {
+    return `${name}${this.value === undefined ? '' : ` ${this.value}`}: ${this.detail}`;
+  }
 }

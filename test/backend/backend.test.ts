@@ -81,5 +81,5 @@ test('wasm BatchMatMul (2-D products per batch element above a size, transposes 
 });
 
 test('asking for a backend that cannot start is one clear error', async () => {
-  await assert.rejects(initBackend('tensorflow', { quiet: true }), /--backend tensorflow is not available here/);
+  await assert.rejects(initBackend('tensorflow', { quiet: true }), /choice tensorflow: not available here/);
 });

@@ -106,7 +106,7 @@ test('--resume refuses another recipe than the build started with; --quick will 
   mkdirSync(join(out, '.build', 'checkpoint'), { recursive: true });
   writeFileSync(join(out, '.build', 'checkpoint', 'state.json'), '{}');
   writeFileSync(join(out, '.build', 'recipe.json'), JSON.stringify({ ...QUICK_RECIPE, seed: 99 }));
-  await assert.rejects(buildOrganism(out, QUICK_RECIPE, { resume: true, quiet: true }), /--resume: .* was started with another recipe/);
+  await assert.rejects(buildOrganism(out, QUICK_RECIPE, { resume: true, quiet: true }), /resume: .* was started with another recipe/);
   const { spawnSync } = await import('node:child_process');
   const { PACKAGE_ROOT } = await import('../../src/cli/paths.ts');
   const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'organism', 'build', '--quick'], { encoding: 'utf8' });

@@ -21,7 +21,7 @@ test('recipe overrides: sections merge key by key, scalars replace, the default 
 
 test('recipe overrides: unknown fields, wrong types and bad JSON are refused by name', () => {
   const bad: [Record<string, unknown>, RegExp][] = [
-    [{ layers: 6 }, /--recipe: layers is not a recipe field/],
+    [{ layers: 6 }, /overrides: layers is not a recipe field/], // the library's parameter; the CLI says --recipe
     [{ posttrain: { stepz: 3 } }, /posttrain\.stepz is not a recipe field \(posttrain has steps/],
     [{ posttrain: { lr: '1e-3' } }, /posttrain\.lr must be a number/],
     [{ posttrain: { params: 'self_attn' } }, /posttrain\.params must be a list/],

@@ -261,7 +261,7 @@ export function buildCases(root = mkdtempSync(join(tmpdir(), 'emlens-battery-'))
     const o = join(out, `tf${i}`);
     add({ input: `train ${input}`, args: ['train', '--model', good, '--data', data, '--out', o, ...more], code: 2, says, absent: [o], quick: input === '--layers 99' || input === '--targets foo_proj' });
   });
-  add({ input: 'train --kl-weight without --kl-data', args: ['train', '--model', good, '--data', data, '--out', join(out, 'kl'), '--kl-weight', '1', '--backend', 'cpu'], code: 1, says: /--kl-weight needs --kl-data/, absent: [join(out, 'kl')] });
+  add({ input: 'train --kl-weight without --kl-data', args: ['train', '--model', good, '--data', data, '--out', join(out, 'kl'), '--kl-weight', '1', '--backend', 'cpu'], code: 1, says: /--kl-data: needed for a KL weight above 0/, absent: [join(out, 'kl')] });
   add({ input: 'train --out the model folder', args: ['train', '--model', good, '--data', data, '--out', good, '--backend', 'cpu'], code: 2, says: /--out .*model folder/, quick: true });
   const foreign = join(root, 'foreign');
   mkdirSync(foreign);

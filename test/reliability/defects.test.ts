@@ -23,6 +23,7 @@ import { findAnalysis } from '../../analyses/index.ts';
 import { guardOutput, readTextFile } from '../../src/util/fs.ts';
 import { lockRunFolder } from '../../src/util/lock.ts';
 import { UsageError, UserError } from '../../src/util/log.ts';
+import { EmlensError } from '../../src/util/errors.ts';
 
 const BIN = join(PACKAGE_ROOT, 'bin', 'emlens.js');
 const tmp = () => mkdtempSync(join(tmpdir(), 'emlens-defect-'));
@@ -122,7 +123,7 @@ test('train --lr 1e308 --max-steps 2 (saved an all-NaN adapter as max-steps) fai
 
 test('run gating --params {"samples": -1} (ran 37 s, n = 0) is a usage error before any work', () => {
   const a = findAnalysis('gating')!;
-  assert.throws(() => analysisParams(a, { samples: -1 }), (e: unknown) => e instanceof UsageError && /gating\.samples must be an integer ≥ 1, not -1/.test((e as Error).message));
+  assert.throws(() => analysisParams(a, { samples: -1 }), (e: unknown) => e instanceof EmlensError && e.param === 'params' && e.exitCode === 2 && /^params: gating\.samples must be an integer ≥ 1, not -1/.test((e as Error).message));
   assert.throws(() => analysisParams(a, { scales: [1, Infinity] }), /gating\.scales\[1\]: Infinity is not a finite number/);
   assert.throws(() => analysisParams(a, { seed: 0.5 }), /gating\.seed/);
   assert.equal(analysisParams(a, { samples: 4 }).samples, 4);
@@ -140,7 +141,7 @@ test('an example longer than the context (trained at loss 10.8) is an error nami
     assert.ok(!existsSync(o.out), 'no run folder (no run.json at status running)');
     const cut = options({ data: long, maxLen: 64, maxSteps: 1 });
     assert.equal((await train(base, tok, cut, model)).steps, 1);
-    await assert.rejects(train(base, tok, options({ data: long, maxLen: 1000 }), model), (e: unknown) => e instanceof UsageError && /--max-len 1000: longer than the model's context/.test((e as Error).message));
+    await assert.rejects(train(base, tok, options({ data: long, maxLen: 1000 }), model), (e: unknown) => e instanceof EmlensError && e.param === 'options.maxLen' && e.exitCode === 2 && /options\.maxLen 1000: longer than the model's context/.test((e as Error).message));
   } finally {
     disposeModel(base);
   }

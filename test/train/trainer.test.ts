@@ -117,7 +117,7 @@ test('a malformed line is one error naming file and line, and nothing is trained
   await assert.rejects(train(model, tok, options({ data: bad }), dir), new RegExp(`${bad}:1: not valid JSON`));
   const existing = options({});
   await train(model, tok, { ...existing, maxSteps: 1 }, dir);
-  await assert.rejects(train(model, tok, existing, dir), /a run is already there \(pass --resume/);
+  await assert.rejects(train(model, tok, existing, dir), /options\.out .*: a run is already there \(resume it/);
   assert.ok(readdirSync(existing.out).includes('metrics.jsonl'));
   disposeModel(model);
 });

@@ -129,7 +129,7 @@ export function registerDirections(program: Command): void {
         case 'model-diff': {
           const path = need('data');
           const chats = innerExtension(path) === '.jsonl' ? readChatJsonl(path).map((e) => e.messages) : evalAnswers(path).map(answerChat);
-          const reference = o.reference ? { model: loadModel(o.reference), name: o.reference } : { model: base, name: `${dir} without adapters` };
+          const reference = o.reference ? { model: loadModel(o.reference, 'reference'), name: o.reference } : { model: base, name: `${dir} without adapters` };
           d = extractModelDiffDirection(ctx, reference, chats, path);
           break;
         }
@@ -213,7 +213,7 @@ async function adapterDirection(o: ExtractCliOpts, kind: 'lora' | 'gate'): Promi
       disposeLora(lora);
     }
   }
-  const gates = loadGates(a.dir, model);
+  const gates = loadGates(a.dir, model, 'spec.adapter');
   try {
     return gateDirection(gates, model.config.nLayers, o.adapter);
   } finally {

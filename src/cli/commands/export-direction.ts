@@ -74,7 +74,7 @@ function failNoHint(file: string): never {
 function modelTypeOf(model: string | undefined): string | undefined {
   if (!model) return undefined;
   try {
-    const dir = resolveLocalOrHub(model, '--model-hint');
+    const dir = resolveLocalOrHub(model, 'modelHint');
     const cfg = dir && join(dir, 'config.json');
     if (!cfg || !existsSync(cfg)) return undefined;
     const t = (JSON.parse(readFileSync(cfg, 'utf8')) as { model_type?: unknown; text_config?: { model_type?: unknown } }).model_type;

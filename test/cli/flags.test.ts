@@ -1,0 +1,51 @@
+// Library errors name the library's parameters, never a command-line flag; the CLI says each one with the flag that
+// set it (options.maxLen → --max-len), keeping the value and the exit code. No tensor axes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/util/package-root.ts';
+import { buildProgram } from '../../src/cli/main.ts';
+import { commandOf, flagOf, withFlag } from '../../src/cli/flags.ts';
+import { EmlensError } from '../../src/util/errors.ts';
+import { UserError } from '../../src/util/log.ts';
+import { applyRecipeOverrides } from '../../src/organism/recipe-overrides.ts';
+import { DEFAULT_RECIPE } from '../../src/organism/build.ts';
+
+test('a library parameter is said as the flag of the command that ran', () => {
+  const program = buildProgram();
+  const train = commandOf(program, ['train']);
+  assert.equal(train.name(), 'train');
+  assert.equal(flagOf('options.maxLen', train), '--max-len');
+  assert.equal(flagOf('options.klData', train), '--kl-data');
+  assert.equal(flagOf('options.layers', train), '--layers');
+  assert.equal(flagOf('options.r', train), '--rank');
+  assert.equal(flagOf('gateKind', train), '--gate-kind');
+  const build = commandOf(program, ['organism', 'build', '--out', 'x']);
+  assert.equal(build.name(), 'build');
+  assert.equal(flagOf('overrides', build), '--recipe');
+  assert.equal(flagOf('options.fromPretrained', build), '--from-pretrained');
+  assert.equal(flagOf('spec.steer[0].layer', commandOf(program, ['forward'])), '--steer');
+  assert.equal(flagOf('params', commandOf(program, ['run', 'gating'])), '--params');
+  assert.equal(flagOf('options.analyses', commandOf(program, ['demo'])), undefined, 'no flag sets it: said as the library names it');
+
+  const said = withFlag(new EmlensError('options.maxLen', "longer than the model's context (max_position_embeddings 64)", { value: 1000, exitCode: 2 }), train);
+  assert.ok(said instanceof UserError);
+  assert.equal((said as UserError).message, "--max-len 1000: longer than the model's context (max_position_embeddings 64)");
+  assert.equal((said as UserError).exitCode, 2);
+  const plain = new EmlensError('options.analyses', 'the demo runs "x", which is not among the 0 analyses given');
+  assert.equal(withFlag(plain, commandOf(program, ['demo'])), plain);
+  const other = new UserError('data.jsonl:3: not valid JSON');
+  assert.equal(withFlag(other, train), other);
+});
+
+test('the library error names its parameter; the CLI prints the flag with the same words and exit code', () => {
+  assert.throws(() => applyRecipeOverrides(DEFAULT_RECIPE, { layers: 6 }), (e: unknown) => e instanceof EmlensError && e.param === 'overrides' && e.exitCode === 2 && !e.message.includes('--'));
+  const out = mkdtempSync(join(tmpdir(), 'emlens-flags-'));
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'organism', 'build', '--out', join(out, 'o'), '--recipe', '{"layers": 6}'], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^emlens: --recipe: layers is not a recipe field \(fields: /);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
