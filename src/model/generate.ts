@@ -100,23 +100,25 @@ export function sample(logits: Float32Array, temperature: number, topP: number, 
     sum += probs[i];
   }
   for (let i = 0; i < probs.length; i++) probs[i] /= sum;
-  let candidates: number[];
-  if (topP < 1) {
-    // HF TopPLogitsWarper: drop the low tail whose cumulative mass is ≤ 1 − top_p, keep at least one token.
-    const order = Array.from(probs.keys()).sort((a, b) => probs[a] - probs[b]);
-    let cum = 0;
-    let cut = 0;
-    while (cut < order.length - 1 && cum + probs[order[cut]] <= 1 - topP) cum += probs[order[cut++]];
-    candidates = order.slice(cut);
-  } else {
-    candidates = Array.from(probs.keys());
-  }
+  // the tokens that may be drawn, in draw order; every token in id order when no top-p filter applies
+  const candidates = topP < 1 ? topPCandidates(probs, topP) : undefined;
+  const count = candidates ? candidates.length : probs.length;
   let mass = 0;
-  for (const i of candidates) mass += probs[i];
+  for (let c = 0; c < count; c++) mass += probs[candidates ? candidates[c] : c];
   let r = rng.next() * mass;
-  for (const i of candidates) {
+  for (let c = 0; c < count; c++) {
+    const i = candidates ? candidates[c] : c;
     r -= probs[i];
     if (r <= 0) return i;
   }
-  return candidates[candidates.length - 1];
+  return candidates ? candidates[count - 1] : count - 1;
+}
+
+/** HF TopPLogitsWarper: drop the low tail whose cumulative mass is ≤ 1 − top_p, keep at least one token; ascending. */
+function topPCandidates(probs: Float64Array, topP: number): number[] {
+  const order = Array.from(probs.keys()).sort((a, b) => probs[a] - probs[b]);
+  let cum = 0;
+  let cut = 0;
+  while (cut < order.length - 1 && cum + probs[order[cut]] <= 1 - topP) cum += probs[order[cut++]];
+  return order.slice(cut);
 }

@@ -59,6 +59,8 @@ test('wasm BatchMatMul (2-D products per batch element above a size, transposes 
     [[64, 32], [32, 48], false, false],
     [[1, 1, 70, 40], [6, 40, 50], false, false], // the side with one matrix has more batch dims: [1, 6, 70, 50]
     [[6, 70, 40], [1, 1, 50, 40], false, true],
+    [[64, 2, 32], [64, 11, 32], false, true], // small, b transposed: wasm's own kernel with the flag (decode attention)
+    [[5, 4, 3], [5, 2, 4], true, true],
   ];
   for (const [sa, sb, ta, tb] of cases) {
     const a = tf.randomNormal(sa, 0, 1, 'float32', 1), b = tf.randomNormal(sb, 0, 1, 'float32', 2);
@@ -78,6 +80,44 @@ test('wasm BatchMatMul (2-D products per batch element above a size, transposes 
   const a = tf.randomNormal([4, 8, 5]), b = tf.randomNormal([4, 9, 6]);
   assert.throws(() => tf.matMul(a, b, true, false), /4,8,5.*transposeA=true/);
   tf.dispose([a, b]);
+});
+
+const backendBuffers = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+
+test('wasm BatchMatMul keeps one transposed copy of a 2-D operand used transposed again, and frees it with the operand', () => {
+  const dy = tf.randomNormal([78, 512], 0, 1, 'float32', 3), w = tf.randomNormal([128, 512], 0, 1, 'float32', 4);
+  const buffers = backendBuffers();
+  const want = referenceMatMul(dy, w, false, true);
+  for (let use = 0; use < 3; use++) {
+    const dx = tf.matMul(dy, w, false, true); // [78, 128], as a linear layer's backward computes dy·Wᵀ
+    const got = dx.dataSync();
+    assert.ok(want.every((v, i) => Math.abs(v - got[i]) < 1e-3), `use ${use}`);
+    dx.dispose();
+    assert.equal(backendBuffers(), buffers + (use === 0 ? 0 : 1), `use ${use}: buffers beyond the inputs`); // the copy, from the second use on
+  }
+  w.dispose();
+  assert.equal(backendBuffers(), buffers - 1, 'the copy is freed with its operand');
+  dy.dispose();
+});
+
+test('wasm Identity and a same-dtype Cast share the buffer (the gradient tape clones what it saves) and free it with the last user', () => {
+  const x = tf.tensor2d([[1.5, -2], [3, 4]]);
+  const buffers = backendBuffers();
+  const y = tf.clone(x), z = tf.cast(x, 'float32'), i = tf.cast(x, 'int32');
+  assert.equal(backendBuffers(), buffers + 1, 'only the int32 cast has a buffer of its own');
+  x.dispose();
+  z.dispose();
+  assert.deepEqual(y.arraySync(), [[1.5, -2], [3, 4]]);
+  assert.deepEqual(i.arraySync(), [[1, -2], [3, 4]]);
+  y.dispose();
+  i.dispose();
+  assert.equal(backendBuffers(), buffers - 1);
+  // gradients through saved tensors are unchanged
+  const v = tf.tensor1d([0.5, -1, 2]);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.sigmoid(t), t)))(v);
+  const want = [0.5, -1, 2].map((t) => { const s = 1 / (1 + Math.exp(-t)); return s + t * s * (1 - s); });
+  g.dataSync().forEach((d, k) => assert.ok(Math.abs(d - want[k]) < 1e-6));
+  tf.dispose([v, g]);
 });
 
 test('asking for a backend that cannot start is one clear error', async () => {
