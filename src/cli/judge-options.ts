@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { OrganismJudge } from '../eval/organism-judge.ts';
-import { HttpJudge, publicUrl } from '../eval/http-judge.ts';
+import { HttpJudge, JUDGE_API_KEY_ENV, publicUrl } from '../eval/http-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 
 export interface JudgeOpts {
@@ -24,7 +24,7 @@ export function addJudgeOptions(cmd: Command): Command {
 
 export function judgeFromOptions(o: JudgeOpts): Judge {
   if (o.judge === 'organism') return new OrganismJudge();
-  return new HttpJudge({ url: o.judge, model: o.judgeModel, apiKey: process.env.EMLENS_JUDGE_API_KEY, cacheDir: o.judgeCache });
+  return new HttpJudge({ url: o.judge, model: o.judgeModel, apiKey: process.env[JUDGE_API_KEY_ENV], cacheDir: o.judgeCache });
 }
 
 /** --judge as a report records it: organism, or the URL without credentials or a key from its query string. */

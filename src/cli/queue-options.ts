@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { parseQueueUrl, type QueueTarget } from '../queue/connection.ts';
 import { QueueSteps } from '../queue/coordinator.ts';
+import { PROGRESS_FILE } from '../queue/progress.ts';
 import type { Workspace } from '../study/workspace.ts';
 import { parseInteger } from './parse.ts';
 
@@ -21,7 +22,7 @@ export function addStoreOptions(cmd: Command): Command {
 
 /** --queue and the store flags of `run` and `demo`. */
 export function addQueueOptions(cmd: Command): Command {
-  return addStoreOptions(cmd.option('--queue <redis-url>', 'compute fine-tunes and evals on `emlens worker`s: redis://[:PASSWORD@]HOST[:PORT][/DB]'))
+  return addStoreOptions(cmd.option('--queue <redis-url>', 'compute fine-tunes, evals and direction extractions on `emlens worker`s: redis://[:PASSWORD@]HOST[:PORT][/DB]'))
     .option('--attempts <n>', 'tries per queued step before the study fails', '3');
 }
 
@@ -33,12 +34,12 @@ export function blobThreshold(o: QueueOpts): number | undefined {
   return o.blobThreshold === undefined ? undefined : parseInteger(o.blobThreshold, '--blob-threshold', 0);
 }
 
-/** With --queue, the workspace's fine-tunes and evals go to workers; returns the queue (close it when done). */
+/** With --queue, the workspace's fine-tunes, evals and direction extractions go to workers; returns the queue (close it when done). */
 export async function useQueue(o: QueueOpts, ws: Workspace): Promise<QueueSteps | undefined> {
   const target = queueTarget(o);
   if (!target) return undefined;
   const attempts = parseInteger(o.attempts ?? '3', '--attempts', 1);
-  const steps = await QueueSteps.open({ target, modelDir: ws.modelDir, blobDir: o.blobDir, threshold: blobThreshold(o), attempts, quiet: ws.quiet, progressFile: ws.path('queue-progress.json') });
+  const steps = await QueueSteps.open({ target, modelDir: ws.modelDir, blobDir: o.blobDir, threshold: blobThreshold(o), attempts, quiet: ws.quiet, progressFile: ws.path(PROGRESS_FILE) });
   ws.steps = steps;
   return steps;
 }

@@ -1,7 +1,8 @@
-// The study's side of the queue: a Workspace's fine-tunes and evals become BullMQ jobs named by their content key, their
-// inputs go to the store by digest, and each result (already in the store, or computed by a worker) is written back
-// where the workspace caches it. Ctrl-C removes this study's waiting jobs. No tensor axes.
-import { existsSync, statSync } from 'node:fs';
+// The study's side of the queue: a Workspace's fine-tunes, evals and direction extractions become BullMQ jobs named by
+// their content key, their inputs go to the store by digest, and each result (already in the store, or computed by a
+// worker) is written back where the workspace caches it. Ctrl-C removes this study's waiting jobs. No tensor axes.
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -9,11 +10,17 @@ import type { EvalReport } from '../eval/em-eval.ts';
 import type { TrainSpec } from '../train/defaults.ts';
 import type { FinetuneJob } from '../study/background.ts';
 import type { EvalSettings, InterventionSpec, StepRunner } from '../study/workspace.ts';
+import { EXTRACT_PATH_FIELDS, type ExtractSpec } from '../study/extractions.ts';
+import type { Judge } from '../eval/judge.ts';
+import { OrganismJudge } from '../eval/organism-judge.ts';
+import { HttpJudge, JUDGE_API_KEY_ENV, publicUrl } from '../eval/http-judge.ts';
+import { readJudgedAnswers } from '../eval/judged-answers.ts';
+import { Direction } from '../directions/direction.ts';
 import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { connect, KEY_PREFIX, QUEUE_NAME, redact, bullConnection, type QueueTarget } from './connection.ts';
 import { ArtefactStore, FolderBlobs } from './store.ts';
-import { jobKey, mapStrings, REF_PREFIX, type ArtefactInfo, type EvalPayload, type FinetunePayload, type StepPayload, type StepResult } from './jobs.ts';
+import { isQueueableJudge, jobKey, mapStrings, REF_PREFIX, type ArtefactInfo, type EvalPayload, type ExtractPayload, type FinetunePayload, type JudgeSettings, type StepPayload, type StepResult } from './jobs.ts';
 import { StudyProgress } from './progress.ts';
 
 export interface CoordinatorOptions {
@@ -92,8 +99,7 @@ export class QueueSteps implements StepRunner {
     if (rec) rec.download_ms += Date.now() - t;
   }
 
-  async evaluate(name: string, iv: InterventionSpec, settings: EvalSettings & { questions: string; maxNewTokens: number }, judge: string): Promise<EvalReport> {
-    if (judge !== 'organism') throw new UserError(`--queue: workers judge with the organism judge only (this study asks for ${judge}); run it without --queue`);
+  async evaluate(name: string, iv: InterventionSpec, settings: EvalSettings & { questions: string; maxNewTokens: number }, judge: Judge): Promise<EvalReport> {
     const t = Date.now();
     const files: Record<string, ArtefactInfo> = {};
     const refs = new Map<string, string>();
@@ -102,7 +108,7 @@ export class QueueSteps implements StepRunner {
       v: 1, kind: 'eval', name, model: this.model(), files,
       iv: mapStrings(iv, (s) => refs.get(s) ?? s),
       settings: { samples: settings.samples, seed: settings.seed, questions: settings.questions === 'broad' ? 'broad' : await this.put(settings.questions, files), maxNewTokens: settings.maxNewTokens },
-      judge: 'organism',
+      judge: judgeSettings(judge),
     };
     const uploaded = Date.now() - t;
     const key = jobKey(payload);
@@ -112,6 +118,48 @@ export class QueueSteps implements StepRunner {
     const rec = this.jobs.get(key);
     if (rec) rec.download_ms += Date.now() - t2;
     return report;
+  }
+
+  /**
+   * The direction `spec` describes, extracted by a worker: its inputs go to the store (an eval's answers only, not the
+   * report around them), and the direction comes back with this machine's paths in its provenance where the worker's
+   * copies were named. An extraction its inputs cannot give (too few misaligned answers) fails its job at the first
+   * try, and this study with the worker's UserError (the analyses that allow it go on without the direction).
+   */
+  async extract(name: string, spec: ExtractSpec, judge: Judge): Promise<Direction> {
+    const t = Date.now();
+    const files: Record<string, ArtefactInfo> = {};
+    const paths = new Map<string, string>(); // reference → this machine's path
+    const refSpec: Record<string, unknown> = { ...spec };
+    for (const field of EXTRACT_PATH_FIELDS) {
+      const path = refSpec[field];
+      if (typeof path !== 'string') continue;
+      const ref = field === 'answers' ? await this.putAnswers(path, files) : await this.put(path, files);
+      paths.set(ref, path);
+      refSpec[field] = ref;
+    }
+    const payload: ExtractPayload = { v: 1, kind: 'extract', name, model: this.model(), files, spec: refSpec as ExtractSpec, ...(spec.kind === 'persona' ? { judge: judgeSettings(judge) } : {}) };
+    const key = jobKey(payload);
+    const result = await this.step(payload, Date.now() - t);
+    const t2 = Date.now();
+    const tmp = mkdtempSync(join(tmpdir(), 'emlens-direction-'));
+    try {
+      await this.store.materializeTree(result.artefact, join(tmp, 'd'));
+      const d = Direction.load(join(tmp, 'd', 'direction.safetensors'));
+      paths.set(payload.model.dir, this.o.modelDir);
+      return new Direction(d.vectors, mapStrings(d.provenance, (s) => paths.get(s) ?? s));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+      const rec = this.jobs.get(key);
+      if (rec) rec.download_ms += Date.now() - t2;
+    }
+  }
+
+  /** An eval report's judged answers alone into the store (the report names this machine's paths); their reference. */
+  private async putAnswers(path: string, files: Record<string, ArtefactInfo>): Promise<string> {
+    const ref = REF_PREFIX + (await this.store.putBytes(Buffer.from(JSON.stringify({ answers: readJudgedAnswers(path, 'answers') }))));
+    files[ref] = { kind: 'file', name: 'answers.json' };
+    return ref;
   }
 
   /** Removes the waiting jobs this study added (running ones finish: their results stay in the store), then stops. */
@@ -262,6 +310,18 @@ export class QueueSteps implements StepRunner {
     this.failure ??= new UserError(`the queue at ${this.o.target.shown} stopped answering (${redact((e as Error).message ?? String(e))}); finished steps are kept in Redis and in the run folder: start Redis and run the same command again`);
     return this.failure;
   }
+}
+
+/**
+ * A judge as a payload names it: the organism's, or an HTTP judge's URL and model — never its key, which each worker
+ * takes from its own environment. A URL whose query string may hold a key is refused (it would go through Redis).
+ */
+export function judgeSettings(judge: Judge): JudgeSettings {
+  if (judge instanceof OrganismJudge) return 'organism';
+  if (!(judge instanceof HttpJudge)) throw new UserError(`--queue: workers judge with the organism judge or an HTTP judge (this study asks for ${judge.name}); run it without --queue`);
+  const s = judge.endpointSettings;
+  if (!isQueueableJudge(s)) throw new UserError(`--queue: --judge ${publicUrl(s.url)}: a URL with a query string (other than api-version) or a fragment would reach Redis and every worker; give the key in $${JUDGE_API_KEY_ENV} on each worker instead`);
+  return s;
 }
 
 /**

@@ -1,13 +1,14 @@
-// The steps a worker runs (fine-tune, EM eval) as job payloads: plain JSON with no paths of the coordinator's machine
+// The steps a worker runs (fine-tune, EM eval, direction extraction) as job payloads: plain JSON with no paths of the coordinator's machine
 // (files are `artefact:<sha256>` references into the store), JSON schemas every worker checks, and the content key
 // that names each job (equal steps of any study are one job). No tensor axes.
 import { Ajv, type ValidateFunction } from 'ajv';
 import { canonicalJson, sha256 } from '../util/hash.ts';
 import type { TrainSpec } from '../train/defaults.ts';
 import type { InterventionSpec } from '../study/workspace.ts';
+import type { ExtractSpec } from '../study/extractions.ts';
 
 /** The only job names a worker accepts: emlens step kinds, never commands. */
-export const STEP_KINDS = ['finetune', 'eval'] as const;
+export const STEP_KINDS = ['finetune', 'eval', 'extract'] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
 export const REF_PREFIX = 'artefact:';
@@ -39,20 +40,38 @@ export interface FinetunePayload extends Common {
   spec: TrainSpec;
 }
 
+/**
+ * The judge a worker scores with: the organism's, or an OpenAI-compatible endpoint by its URL and model name. Never a
+ * key: a worker sends the one in its own environment (EMLENS_JUDGE_API_KEY); a URL with credentials or a query
+ * string is refused here (the study refuses it before queueing).
+ */
+export type JudgeSettings = 'organism' | { url: string; model: string };
+
 export interface EvalPayload extends Common {
   kind: 'eval';
   /** The intervention with every file as a reference. */
   iv: InterventionSpec;
   settings: { samples: number; seed: number; questions: string; maxNewTokens: number };
-  judge: 'organism';
+  judge: JudgeSettings;
 }
 
-export type StepPayload = FinetunePayload | EvalPayload;
+export interface ExtractPayload extends Common {
+  kind: 'extract';
+  /** The extraction with every file as a reference. */
+  spec: ExtractSpec;
+  /** The judge of a persona extraction (absent for the other kinds: they judge nothing). */
+  judge?: JudgeSettings;
+}
+
+export type StepPayload = FinetunePayload | EvalPayload | ExtractPayload;
 
 /** What a worker leaves in the store for a finished job (also the job's return value). */
 export interface StepResult {
   kind: StepKind;
-  /** finetune: the run folder's manifest (adapter, run.json, metrics, lora_b.jsonl, phase.json); eval: the report's JSON. */
+  /**
+   * finetune: the run folder's manifest (adapter, run.json, metrics, lora_b.jsonl, phase.json); eval: the report's
+   * JSON; extract: a folder manifest of direction.safetensors and direction.json.
+   */
   artefact: string;
   worker: string;
   /** The checkpoint step a fine-tune resumed from (0: from the start). */
@@ -87,13 +106,14 @@ const SPEC_SCHEMA = {
     adapter: {
       type: 'object', additionalProperties: false, required: ['kind'],
       properties: {
-        kind: { enum: ['lora', 'gate', 'steer'] },
+        kind: { enum: ['lora', 'gate', 'steer', 'full'] },
         lora: {
           type: 'object', additionalProperties: false, required: ['r', 'alpha', 'targets'],
           properties: { r: { type: 'integer', minimum: 1 }, alpha: { type: 'number' }, rslora: { type: 'boolean' }, targets: { type: 'array', items: { type: 'string', pattern: '^[a-z_]+$' }, maxItems: 16 }, layers: intList, dropout: { type: 'number', minimum: 0, maximum: 1 }, seed: { type: 'integer' } },
         },
         gate: { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { enum: ['full', 'diag', 'lowrank'] }, rank: { type: 'integer', minimum: 1 }, layers: intList } },
         steerLayers: intList,
+        full: { type: 'object', additionalProperties: false, properties: { params: { type: 'string', maxLength: 1000 } } },
         seed: { type: 'integer' },
       },
     },
@@ -130,23 +150,52 @@ const IV_VALUE = {
 };
 const IV_SCHEMA = { type: 'object', maxProperties: 64, additionalProperties: { $ref: '#/$defs/v' } };
 
+/** http(s), no user:password@, no query string but api-version, no fragment (a key there would reach Redis and logs). */
+const JUDGE_SCHEMA = {
+  anyOf: [
+    { const: 'organism' },
+    { type: 'object', additionalProperties: false, required: ['url', 'model'], properties: { url: { type: 'string', maxLength: 2048, pattern: '^https?://[^/@?#\\s]+(/[^?#@\\s]*)?(\\?api[-_]?version=[A-Za-z0-9._-]+)?$' }, model: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\s]+$' } } },
+  ],
+};
+
+const ref = { type: 'string', pattern: REF };
+const seed = { type: 'integer' };
+const EXTRACT_SPEC_SCHEMA = {
+  oneOf: [
+    { type: 'object', additionalProperties: false, required: ['kind', 'adapter', 'answers', 'label', 'seed'], properties: { kind: { const: 'em' }, adapter: ref, answers: ref, label: { type: 'string', pattern: '^[A-Za-z0-9_. -]{1,120}$' }, seed } },
+    { type: 'object', additionalProperties: false, required: ['kind', 'harmful', 'harmless'], properties: { kind: { const: 'refusal' }, harmful: ref, harmless: ref } },
+    { type: 'object', additionalProperties: false, required: ['kind', 'pos', 'neg', 'seed', 'samples'], properties: { kind: { const: 'persona' }, pos: ref, neg: ref, seed, samples: { type: 'integer', minimum: 1, maximum: 64 } } },
+    { type: 'object', additionalProperties: false, required: ['kind', 'adapter'], properties: { kind: { const: 'lora-b' }, adapter: ref } },
+  ],
+};
+
 export const PAYLOAD_SCHEMAS: Record<StepKind, object> = {
   finetune: { type: 'object', additionalProperties: false, required: ['v', 'kind', 'name', 'model', 'files', 'spec'], properties: { ...common, kind: { const: 'finetune' }, spec: SPEC_SCHEMA } },
   eval: {
     $defs: IV_VALUE,
     type: 'object', additionalProperties: false, required: ['v', 'kind', 'name', 'model', 'files', 'iv', 'settings', 'judge'],
     properties: {
-      ...common, kind: { const: 'eval' }, iv: IV_SCHEMA, judge: { const: 'organism' },
+      ...common, kind: { const: 'eval' }, iv: IV_SCHEMA, judge: JUDGE_SCHEMA,
       settings: {
         type: 'object', additionalProperties: false, required: ['samples', 'seed', 'questions', 'maxNewTokens'],
         properties: { samples: { type: 'integer', minimum: 1 }, seed: { type: 'integer' }, questions: { anyOf: [{ const: 'broad' }, { type: 'string', pattern: REF }] }, maxNewTokens: { type: 'integer', minimum: 1 } },
       },
     },
   },
+  extract: {
+    type: 'object', additionalProperties: false, required: ['v', 'kind', 'name', 'model', 'files', 'spec'],
+    properties: { ...common, kind: { const: 'extract' }, spec: EXTRACT_SPEC_SCHEMA, judge: JUDGE_SCHEMA },
+  },
 };
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validators = Object.fromEntries(STEP_KINDS.map((k) => [k, ajv.compile(PAYLOAD_SCHEMAS[k])])) as Record<StepKind, ValidateFunction>;
+const judgeValidator = ajv.compile(JUDGE_SCHEMA);
+
+/** Whether a judge's settings may go into a payload (the schema's rule: no credentials, no query but api-version). */
+export function isQueueableJudge(s: JudgeSettings): boolean {
+  return judgeValidator(s);
+}
 
 /**
  * The payload of a job named `kind`, checked: an unknown kind, a payload off its schema, or a reference the payload
@@ -173,7 +222,7 @@ export function refsIn(p: StepPayload): string[] {
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
-  walk(p.kind === 'finetune' ? p.spec : [p.iv, p.settings]);
+  walk(p.kind === 'eval' ? [p.iv, p.settings] : p.spec);
   return [...new Set(out)];
 }
 

@@ -2,12 +2,12 @@
 // inputs from the store by digest, runs it through the same Workspace calls as a local study, and leaves the result in
 // the store. Fine-tunes send each new checkpoint to the store, so another worker resumes one whose worker died.
 // No tensor axes at this level.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { activeBackend } from '../backend/select.ts';
 import type { InterventionSpec } from '../study/workspace.ts';
 import type { TrainSpec } from '../train/defaults.ts';
@@ -17,7 +17,8 @@ import { writeFileAtomic } from '../util/fs.ts';
 import { connect, KEY_PREFIX, processId, QUEUE_NAME, redact, bullConnection, type QueueTarget } from './connection.ts';
 import { ArtefactStore, FolderBlobs } from './store.ts';
 import type { FromStepChild, ToStepChild } from './step-child.ts';
-import { checkPayload, mapStrings, refsIn, type EvalPayload, type FinetunePayload, type ModelRef, type StepPayload, type StepResult } from './jobs.ts';
+import { checkPayload, mapStrings, refsIn, type EvalPayload, type ExtractPayload, type FinetunePayload, type ModelRef, type StepPayload, type StepResult } from './jobs.ts';
+import type { ExtractSpec } from '../study/extractions.ts';
 import { needsTsx, siblingModule } from '../util/package-root.ts';
 
 export interface WorkerOptions {
@@ -34,6 +35,8 @@ export interface WorkerOptions {
   maxStalled?: number;
   /** How often a fine-tune's folder is checked for a new checkpoint to send to the store. */
   checkpointMs?: number;
+  /** Where an HTTP judge's judgements are cached on this machine (its key: $EMLENS_JUDGE_API_KEY here). */
+  judgeCache?: string;
   quiet?: boolean;
 }
 
@@ -53,7 +56,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const redis = await connect(o.target, { role: 'worker' });
   const store = new ArtefactStore(redis, { blobs: o.blobDir ? new FolderBlobs(resolve(o.blobDir)) : undefined, threshold: o.threshold });
   const lockMs = o.lockMs ?? WORKER_DEFAULTS.lockMs;
-  const runner = new StepWorker(id, work, store, lockMs, o.checkpointMs ?? WORKER_DEFAULTS.checkpointMs, o.quiet ?? false, o.concurrency ?? 1);
+  const runner = new StepWorker(id, work, store, lockMs, o.checkpointMs ?? WORKER_DEFAULTS.checkpointMs, o.quiet ?? false, o.concurrency ?? 1, o.judgeCache);
   const worker = new Worker(QUEUE_NAME, (job, token) => runner.process(job, token), {
     connection: bullConnection(o.target, { role: 'worker' }), prefix: KEY_PREFIX, concurrency: o.concurrency ?? 1,
     lockDuration: lockMs, stalledInterval: o.stalledMs ?? WORKER_DEFAULTS.stalledMs, maxStalledCount: o.maxStalled ?? WORKER_DEFAULTS.maxStalled,
@@ -112,7 +115,7 @@ type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : n
 class StepWorker {
   private readonly checked = new Set<string>();
   private readonly pool: StepProcess[] = [];
-  constructor(readonly id: string, readonly work: string, readonly store: ArtefactStore, readonly lockMs: number, readonly checkpointMs: number, readonly quiet: boolean, readonly slots: number) {}
+  constructor(readonly id: string, readonly work: string, readonly store: ArtefactStore, readonly lockMs: number, readonly checkpointMs: number, readonly quiet: boolean, readonly slots: number, readonly judgeCache?: string) {}
 
   close(): void {
     // the step processes exit when their channel closes (a trainer's signal handlers may keep a signal from ending them)
@@ -120,7 +123,7 @@ class StepWorker {
   }
 
   /** Computes in a free step process (one per concurrent job). */
-  private async compute(m: DistributiveOmit<ToStepChild, 'id'>): Promise<FromStepChild & { ok: true }> {
+  private async compute(m: DistributiveOmit<ToStepChild, 'id' | 'judge' | 'judgeCache'> & { judge?: ToStepChild['judge'] }): Promise<FromStepChild & { ok: true }> {
     let p = this.pool.find((x) => !x.busy && x.alive());
     if (!p) {
       const dead = this.pool.findIndex((x) => !x.alive());
@@ -130,8 +133,8 @@ class StepWorker {
     }
     p.busy = true;
     try {
-      const r = await p.run(m);
-      if (!r.ok) throw new Error(r.message);
+      const r = await p.run({ ...m, judge: m.judge ?? 'organism', judgeCache: this.judgeCache } as DistributiveOmit<ToStepChild, 'id'>);
+      if (!r.ok) throw r.final ? new UnrecoverableError(r.message) : new Error(r.message);
       return r;
     } finally {
       p.busy = false;
@@ -148,14 +151,15 @@ class StepWorker {
       const fetchMs = Date.now() - t0;
       const { runMs, putMs, ...r } = p.kind === 'finetune'
         ? await this.finetune(job, token, runDir, p, local)
-        : await this.evaluate(String(job.id), runDir, p, local);
+        : p.kind === 'eval' ? await this.evaluate(String(job.id), runDir, p, local) : await this.extract(String(job.id), runDir, p, local);
       const result: StepResult = { ...r, kind: p.kind, worker: this.id, timing: { fetch_ms: fetchMs, run_ms: runMs, put_ms: putMs } };
       await this.store.setRecord('result', String(job.id), result);
       log(`worker ${this.id}: ${p.kind} ${p.name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       return result;
     } catch (e) {
-      // the worker's name goes with its error to the study that waits for it
-      throw new Error(`worker ${this.id}: ${redact((e as Error).message ?? String(e))}`);
+      // the worker's name goes with its error to the study that waits for it (no further try where none would help)
+      const message = `worker ${this.id}: ${redact((e as Error).message ?? String(e))}`;
+      throw e instanceof UnrecoverableError ? new UnrecoverableError(message) : new Error(message);
     }
   }
 
@@ -191,9 +195,22 @@ class StepWorker {
     const t = Date.now();
     const iv = mapStrings(p.iv, (s) => local.get(s) ?? s) as InterventionSpec;
     const questions = p.settings.questions === 'broad' ? 'broad' : local.get(p.settings.questions)!;
-    const { report } = await this.compute({ kind: 'eval', runDir, modelDir: p.model.dir, backend: activeBackend(), quiet: this.quiet, name: `job-${key}`, iv, settings: { ...p.settings, questions } });
+    const { report } = await this.compute({ kind: 'eval', runDir, modelDir: p.model.dir, backend: activeBackend(), quiet: this.quiet, name: `job-${key}`, iv, settings: { ...p.settings, questions }, judge: p.judge });
     const runMs = Date.now() - t;
     const artefact = await this.store.putBytes(Buffer.from(JSON.stringify(report)));
+    return { artefact, runMs, putMs: Date.now() - t - runMs };
+  }
+
+  /** The direction into the store as a folder (direction.safetensors and its .json), its provenance naming references. */
+  private async extract(key: string, runDir: string, p: ExtractPayload, local: Map<string, string>): Promise<{ artefact: string; runMs: number; putMs: number }> {
+    const t = Date.now();
+    const spec = mapStrings(p.spec, (s) => local.get(s) ?? s) as ExtractSpec;
+    const out = join(runDir, 'extractions', key);
+    rmSync(out, { recursive: true, force: true });
+    await this.compute({ kind: 'extract', runDir, modelDir: p.model.dir, backend: activeBackend(), quiet: this.quiet, name: `job-${key}`, spec, labels: Object.fromEntries([...local].map(([ref, path]) => [path, ref])), out, judge: p.judge });
+    const runMs = Date.now() - t;
+    const artefact = await this.store.putTree(out, (rel) => rel === 'direction.safetensors' || rel === 'direction.json');
+    rmSync(out, { recursive: true, force: true });
     return { artefact, runMs, putMs: Date.now() - t - runMs };
   }
 

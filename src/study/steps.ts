@@ -1,15 +1,9 @@
 // Steps the analyses share: a narrow EM fine-tune with its eval and EM direction; the refusal and persona
 // directions of the base model. Each result is cached in the workspace. Axes: directions [nLayers][dModel].
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { readChatJsonl } from '../train/data.ts';
-import { disposeLora, loadLora } from '../adapters/lora.ts';
-import { loraWriteDirection } from '../directions/adapter-directions.ts';
 import type { TrainSpec } from '../train/defaults.ts';
-import { extractEmDirection, extractPersonaDirection, extractRefusalDirection } from '../recipes/directions.ts';
 import type { RatedEvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
-import { paramsError } from './analysis.ts';
 import { DATASETS } from './datasets.ts';
 import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
 import { sha256 } from '../util/hash.ts';
@@ -31,19 +25,12 @@ export function loraJob(ws: Workspace, ft: { name: string; data: string }, train
 export async function emFinetune(ws: Workspace, ft: { name: string; data: string }, evalSettings: EvalSettings, train: Partial<TrainSpec> = {}): Promise<FinetuneResult> {
   const job = loraJob(ws, ft, train);
   const run = await ws.finetune(job.name, job.spec);
-  const report = await ws.evaluate(`${ft.name}`, { adapter: run }, evalSettings);
+  const report = await ws.evaluate(ft.name, { adapter: run }, evalSettings);
   let direction: string | null = null;
   try {
     // made from this eval's answers of this adapter: a later eval with other settings (another analysis's sample count) makes it anew
     const inputs = { adapter: contentDigest(run), answers: sha256(JSON.stringify(report.answers)) };
-    direction = await ws.direction(`em-${ft.name}`, inputs, () => {
-      const { model, hooks, release } = ws.apply({ adapter: run });
-      try {
-        return extractEmDirection({ model, tok: ws.tok, hooks, seed: evalSettings.seed, modelName: ws.modelDir, adapterName: run }, report.answers, `${ft.name} eval`);
-      } finally {
-        release();
-      }
-    });
+    direction = await ws.extract(`em-${ft.name}`, { kind: 'em', adapter: run, answers: ws.evalFile(ft.name), label: `${ft.name} eval`, seed: evalSettings.seed }, inputs);
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     log(`study: no EM direction for ${ft.name}: ${e.message}`);
@@ -57,28 +44,19 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
  */
 export function withGivenDirection(ft: FinetuneResult, file: string | null | undefined, param: string): FinetuneResult {
   if (file === null || file === undefined) return ft;
-  if (!existsSync(file)) throw paramsError(`${param}: ${file} not found`, { usage: false });
+  if (!existsSync(file)) throw new UserError(`--params: ${param}: ${file} not found`);
   return { ...ft, direction: file };
 }
 
 /** The direction a fine-tune's LoRA writes into the residual stream (`extract --kind lora-b`), cached as lora-write-NAME. */
 export function loraWriteDirectionFile(ws: Workspace, name: string, run: string): Promise<string> {
-  return ws.direction(`lora-write-${name}`, { adapter: contentDigest(run) }, () => {
-    const lora = loadLora(join(run, 'adapter'), ws.model);
-    try {
-      return loraWriteDirection(lora, ws.model.config.nLayers, run);
-    } finally {
-      disposeLora(lora);
-    }
-  });
+  return ws.extract(`lora-write-${name}`, { kind: 'lora-b', adapter: run }, { adapter: contentDigest(run) });
 }
 
-const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false }).map((e) => e.messages.filter((m) => m.role !== 'assistant'));
-
 export function refusalDirection(ws: Workspace): Promise<string> {
-  return ws.direction('refusal', null, () => extractRefusalDirection({ model: ws.model, tok: ws.tok, modelName: ws.modelDir }, prompts(DATASETS.harmfulTrain), prompts(DATASETS.harmlessTrain), [DATASETS.harmfulTrain, DATASETS.harmlessTrain]));
+  return ws.extract('refusal', { kind: 'refusal', harmful: DATASETS.harmfulTrain, harmless: DATASETS.harmlessTrain }, null);
 }
 
 export function personaDirection(ws: Workspace, seed = 0): Promise<string> {
-  return ws.direction('persona', { seed, judge: ws.judge.name }, () => extractPersonaDirection({ model: ws.model, tok: ws.tok, seed, modelName: ws.modelDir }, prompts(DATASETS.personaPos), prompts(DATASETS.personaNeg), ws.judge, [DATASETS.personaPos, DATASETS.personaNeg], { samples: 2 }));
+  return ws.extract('persona', { kind: 'persona', pos: DATASETS.personaPos, neg: DATASETS.personaNeg, seed, samples: 2 }, { seed, judge: ws.judge.name });
 }

@@ -19,6 +19,7 @@ import { cachedFileSha256, sha256 } from '../util/hash.ts';
 import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
+import { extractDirection, type ExtractSpec } from './extractions.ts';
 
 /** What to put on top of the base model for one measurement: the library's one spec (src/interventions/spec.ts). */
 export type { InterventionSpec } from '../interventions/spec.ts';
@@ -39,8 +40,8 @@ export interface EvalSettings {
 
 
 /**
- * Computes a study's fine-tunes and evals somewhere else (workers of a job queue: src/queue); the workspace keeps its
- * caches under RUN, and the runner leaves each result where the workspace would have written it.
+ * Computes a study's fine-tunes, evals and direction extractions somewhere else (workers of a job queue: src/queue);
+ * the workspace keeps its caches under RUN, and the runner leaves each result where the workspace would have written it.
  */
 export interface StepRunner {
   /** Fine-tunes the study will need, in order (started ahead, as trainAhead does on a second core). */
@@ -48,7 +49,9 @@ export interface StepRunner {
   /** Trains NAME with `spec` and leaves its run folder (adapter/, run.json, metrics) at `out`. */
   finetune(name: string, spec: TrainSpec, out: string): Promise<void>;
   /** The EM eval of `iv` with these settings and judge, as runEmEval gives it. */
-  evaluate(name: string, iv: InterventionSpec, settings: EvalSettings & { questions: string; maxNewTokens: number }, judge: string): Promise<EvalReport>;
+  evaluate(name: string, iv: InterventionSpec, settings: EvalSettings & { questions: string; maxNewTokens: number }, judge: Judge): Promise<EvalReport>;
+  /** The direction `spec` describes, as extractDirection gives it (a persona direction judged by `judge`). */
+  extract(name: string, spec: ExtractSpec, judge: Judge): Promise<Direction>;
 }
 
 export class Workspace {
@@ -58,12 +61,6 @@ export class Workspace {
   /** Epochs of this study's LoRA fine-tunes where an analysis does not set its own, in place of the model's
    * recommended count (`demo --quick`). */
   loraEpochs?: number;
-  /**
-   * Stops this study's in-process fine-tunes (a library caller's AbortController, or a CLI that owns Ctrl-C): the
-   * trainer stops at its next step, saves a checkpoint, and finetune() throws an interrupted error (exit 130) that a
-   * rerun resumes. Unset: the trainer's own Ctrl-C handler does the same.
-   */
-  signal?: AbortSignal;
   /** Where fine-tunes and evals are computed when not in this process (`run --queue`, `demo --queue`). */
   steps?: StepRunner;
   /** Fine-tunes being trained ahead on a second core (see trainAhead). */
@@ -143,7 +140,7 @@ export class Workspace {
       return out;
     }
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
-    const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet, signal: this.signal }, this.modelDir);
+    const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
     if (r.status === 'interrupted') throw new UserError(`interrupted: fine-tune ${name} saved at step ${r.steps} of ${r.totalSteps}; run the same command again to resume`, 130);
     return out;
   }
@@ -156,7 +153,7 @@ export class Workspace {
 
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
   async evaluate(name: string, iv: InterventionSpec, s: EvalSettings): Promise<RatedEvalReport> {
-    const file = this.path('evals', `${name}.json`);
+    const file = this.evalFile(name);
     const questions = s.questions ?? 'broad';
     const settings = { ...s, questions, maxNewTokens: s.maxNewTokens ?? defaultMaxNewTokens(questions) };
     // keyed by what the intervention's files and the question set hold, not only their names: a recomputed direction
@@ -168,7 +165,7 @@ export class Workspace {
       if (cached.key === key) return requireRates(cached, `eval ${name}`);
     }
     let report: EvalReport;
-    if (this.steps) report = await this.steps.evaluate(name, iv, settings, this.judge.name);
+    if (this.steps) report = await this.steps.evaluate(name, iv, settings, this.judge);
     else {
       const { model, hooks, release } = this.apply(iv);
       try {
@@ -179,6 +176,19 @@ export class Workspace {
     }
     writeJsonAtomic(file, { ...report, key, intervention: iv });
     return requireRates(report, `eval ${name}`);
+  }
+
+  /** Where evaluate(NAME) keeps its report (its answers: the input of an EM direction). */
+  evalFile(name: string): string {
+    return this.path('evals', `${name}.json`);
+  }
+
+  /**
+   * The direction `spec` describes (src/study/extractions.ts), cached as direction() caches (NAME, with the digest of
+   * `inputs`): computed here, or by the step runner (a queue's worker).
+   */
+  extract(name: string, spec: ExtractSpec, inputs: unknown): Promise<string> {
+    return this.direction(name, inputs, () => (this.steps ? this.steps.extract(name, spec, this.judge) : extractDirection(this, spec)));
   }
 
   /**

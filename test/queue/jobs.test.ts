@@ -3,7 +3,10 @@
 // password never shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPayload, jobKey, type EvalPayload, type FinetunePayload } from '../../src/queue/jobs.ts';
+import { checkPayload, isQueueableJudge, jobKey, type EvalPayload, type ExtractPayload, type FinetunePayload } from '../../src/queue/jobs.ts';
+import { judgeSettings } from '../../src/queue/coordinator.ts';
+import { HttpJudge } from '../../src/eval/http-judge.ts';
+import { OrganismJudge } from '../../src/eval/organism-judge.ts';
 import { parseQueueUrl, redact } from '../../src/queue/connection.ts';
 import { pathsIn } from '../../src/queue/coordinator.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
@@ -26,10 +29,16 @@ const evaluation = (): EvalPayload => ({
   settings: { samples: 16, seed: 1, questions: 'broad', maxNewTokens: 80 }, judge: 'organism',
 });
 
+const extraction = (): ExtractPayload => ({
+  v: 1, kind: 'extract', name: 'em-medical', model, files: { [ref('b')]: { kind: 'tree', name: 'medical' }, [ref('d')]: { kind: 'file', name: 'answers.json' } },
+  spec: { kind: 'em', adapter: ref('b'), answers: ref('d'), label: 'medical eval', seed: 1 },
+});
+
 test('payloads on their schema pass; other kinds, paths, unknown fields and undescribed references are refused', () => {
   assert.equal(checkPayload('finetune', finetune()).kind, 'finetune');
   assert.equal(checkPayload('eval', evaluation()).kind, 'eval');
-  assert.throws(() => checkPayload('shell', { cmd: 'rm -rf /' }), /job kind "shell" is not an emlens step \(finetune, eval\); refused/);
+  assert.equal(checkPayload('extract', extraction()).kind, 'extract');
+  assert.throws(() => checkPayload('shell', { cmd: 'rm -rf /' }), /job kind "shell" is not an emlens step \(finetune, eval, extract\); refused/);
   assert.throws(() => checkPayload('eval', finetune()), /does not match its schema/);
   const withPath = evaluation();
   (withPath.iv as Record<string, unknown>).lora = '/home/someone/runs/medical';
@@ -43,6 +52,32 @@ test('payloads on their schema pass; other kinds, paths, unknown fields and unde
   const escape = evaluation();
   escape.files[ref('c')].name = '../../etc/passwd';
   assert.throws(() => checkPayload('eval', escape), /does not match its schema/);
+});
+
+test('extraction payloads: each kind with its own fields, files as references, a label of words; a persona judge by URL and model only', () => {
+  for (const spec of [
+    { kind: 'refusal', harmful: ref('b'), harmless: ref('d') },
+    { kind: 'lora-b', adapter: ref('b') },
+  ] as ExtractPayload['spec'][]) assert.equal(checkPayload('extract', { ...extraction(), spec }).kind, 'extract');
+  const persona: ExtractPayload = { ...extraction(), spec: { kind: 'persona', pos: ref('b'), neg: ref('d'), seed: 0, samples: 2 }, judge: { url: 'https://judge.example/v1', model: 'gpt-4o' } };
+  assert.equal(checkPayload('extract', persona).kind, 'extract');
+  const bad = (spec: unknown) => assert.throws(() => checkPayload('extract', { ...extraction(), spec }), /does not match its schema/);
+  bad({ kind: 'em', adapter: '/runs/medical', answers: ref('d'), label: 'x', seed: 1 }); // a path
+  bad({ kind: 'em', adapter: ref('b'), answers: ref('d'), label: '../../etc', seed: 1 }); // a label that is a path
+  bad({ kind: 'refusal', harmful: ref('b'), harmless: ref('d'), seed: 1 }); // a field of another kind
+  bad({ kind: 'contrast', pos: ref('b'), neg: ref('d') }); // not a study step
+  assert.throws(() => checkPayload('extract', { ...persona, judge: { url: 'https://judge.example/v1?key=SECRET', model: 'gpt-4o' } }), /does not match its schema/);
+});
+
+test('the judge of a queued step: the organism, or an HTTP endpoint without a key; a URL whose query may hold one is refused before queueing', () => {
+  assert.equal(judgeSettings(new OrganismJudge()), 'organism');
+  const http = (url: string) => new HttpJudge({ url, model: 'gpt-4o', apiKey: 'sk-never-in-redis' });
+  assert.deepEqual(judgeSettings(http('https://judge.example/v1')), { url: 'https://judge.example/v1', model: 'gpt-4o' });
+  assert.deepEqual(judgeSettings(http('https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-06-01')), { url: 'https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-06-01', model: 'gpt-4o' });
+  assert.throws(() => judgeSettings(http('https://judge.example/v1?key=sk-secret')), (e: Error) => /--queue: --judge https:\/\/judge\.example\/v1\?key=REDACTED: a URL with a query string/.test(e.message) && !e.message.includes('sk-secret'));
+  assert.ok(!JSON.stringify(judgeSettings(http('https://judge.example/v1'))).includes('sk-never-in-redis'));
+  assert.equal(isQueueableJudge({ url: 'http://10.0.0.2:8000/v1/chat/completions', model: 'llama' }), true);
+  assert.equal(isQueueableJudge({ url: 'https://u:p@judge.example/v1', model: 'gpt-4o' }), false);
 });
 
 test("a job's key is what it computes: not the study's name, not the model's path", () => {

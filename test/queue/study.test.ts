@@ -1,5 +1,6 @@
 // A queued study against a real redis-server: `run sycophancy-em --queue` with three `emlens worker` processes gives
-// the single-process run's report (every figure, same keys), evals (every answer and score) and adapters (bytes); and
+// the single-process run's report (every figure, same keys), evals (every answer and score), adapters (bytes) and EM
+// directions (vectors, provenance), its extractions run by the workers too; and
 // the same with artefacts in a blob folder, the workers in working folders of their own. Skipped, saying how to
 // install it, where redis-server is missing.
 import { test, before, after } from 'node:test';
@@ -8,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emlens, redisMissing, startRedis, stopAll, type Proc, type RedisServer } from './redis.ts';
+import { Direction } from '../../src/directions/direction.ts';
 
 const missing = redisMissing();
 let root = '';
@@ -45,14 +47,19 @@ function results(run: string): Record<string, unknown> {
     return [f, strip(e)];
   }));
   const adapters = Object.fromEntries(readdirSync(join(run, 'finetunes')).sort().map((n) => [n, readFileSync(join(run, 'finetunes', n, 'adapter', 'adapter_model.safetensors')).toString('base64')]));
-  return { report: strip(report), evals, adapters };
+  const dir = join(run, 'directions');
+  const directions = Object.fromEntries((existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.endsWith('.safetensors')).sort().map((f) => {
+    const d = Direction.load(join(dir, f));
+    return [f, { vectors: d.vectors.map((v) => Buffer.from(Float32Array.from(v).buffer).toString('base64')), provenance: strip(d.provenance), key: readFileSync(join(dir, f.replace(/\.safetensors$/, '.key')), 'utf8') }];
+  }));
+  return { report: strip(report), evals, adapters, directions };
 }
 
 async function queuedStudy(db: number, extra: string[], workerDir: (i: number) => string): Promise<{ run: string; workers: Proc[]; study: Proc }> {
   const url = `${redis!.url}/${db}`;
   const workers = [0, 1, 2].map((i) => emlens(['worker', '--queue', url, '--name', `w${i}`, '--work-dir', join(workerDir(i), 'work'), ...extra], workerDir(i)));
   procs.push(...workers);
-  await Promise.all(workers.map((w) => w.waitFor(/taking steps/, 60_000)));
+  await Promise.all(workers.map((w) => w.waitFor(/taking steps/, 300_000)));
   const run = join(root, `queued-${db}`);
   const study = emlens(['run', 'sycophancy-em', '--model', model, '--params', PARAMS, '--out', run, '--queue', url, '--json', ...extra]);
   assert.equal(await study.exited, 0, study.log());
@@ -64,9 +71,11 @@ test('a study on three worker processes gives the single-process report, evals a
   if (missing) return t.skip(missing);
   const { run, workers, study } = await queuedStudy(0, [], () => mkdtempSync(join(tmpdir(), 'emlens-w-')));
   assert.deepEqual(results(run), results(single));
-  // the steps ran on the workers, not here: 2 fine-tunes and 3 evals, each once
-  const ran = workers.map((w) => w.log().match(/: (finetune|eval) \S+ \(job/g) ?? []).flat();
-  assert.equal(ran.length, 5, workers.map((w) => w.log()).join('\n'));
+  // the steps ran on the workers, not here: 2 fine-tunes, 3 evals and the 2 fine-tunes' EM direction extractions, each once
+  const ran = workers.map((w) => w.log().match(/: (finetune|eval|extract) \S+ \(job/g) ?? []).flat();
+  assert.equal(ran.length, 7, workers.map((w) => w.log()).join('\n'));
+  assert.deepEqual(ran.filter((r) => r.includes('extract')).map((r) => r.split(' ')[2]).sort(), ['em-medical-aligned', 'em-sycophancy']);
+  assert.doesNotMatch(study.log(), /collect (misaligned|aligned)/, 'no activations were collected in the study process');
   assert.doesNotMatch(study.log(), /train:|eval: \d+%/, 'nothing was computed in the study process');
   assert.match(study.log(), /queue: .*finetune 2\/2 done/);
   const runJson = JSON.parse(readFileSync(join(run, 'finetunes', 'sycophancy', 'run.json'), 'utf8'));

@@ -9,9 +9,11 @@ import { printResult } from '../output.ts';
 import { startWorker, WORKER_DEFAULTS } from '../../queue/worker.ts';
 import { bullConnection, connect, KEY_PREFIX, QUEUE_NAME, type QueueTarget } from '../../queue/connection.ts';
 import { log, UsageError } from '../../util/log.ts';
+import { DEFAULT_JUDGE_CACHE } from '../judge-options.ts';
+import { JUDGE_API_KEY_ENV } from '../../eval/http-judge.ts';
 
 export function registerWorker(program: Command): void {
-  const cmd = program.command('worker').description('compute the fine-tunes and evals of queued studies (emlens run/demo --queue) until Ctrl-C');
+  const cmd = program.command('worker').description('compute the fine-tunes, evals and direction extractions of queued studies (emlens run/demo --queue) until Ctrl-C');
   addStoreOptions(addBackendOption(cmd).option('--queue <redis-url>', 'redis://[:PASSWORD@]HOST[:PORT][/DB] (default: $EMLENS_QUEUE, which keeps a password out of ps)'))
     .option('--concurrency <n>', 'steps at a time in this process', '1')
     .option('--work-dir <dir>', "this worker's folder: fetched artefacts, fine-tunes in progress (default: a temporary folder)")
@@ -20,12 +22,14 @@ export function registerWorker(program: Command): void {
     .option('--stalled-interval <ms>', 'how often lapsed locks are looked for', String(WORKER_DEFAULTS.stalledMs))
     .option('--max-stalled <n>', 'times a step may lose its worker before it fails', String(WORKER_DEFAULTS.maxStalled))
     .option('--checkpoint-interval <ms>', "how often a fine-tune's new checkpoints are sent to the store", String(WORKER_DEFAULTS.checkpointMs))
-    .action(async (o: QueueOpts & { queue?: string; backend: string; concurrency: string; workDir?: string; name?: string; lockDuration: string; stalledInterval: string; maxStalled: string; checkpointInterval: string }) => {
+    .option('--judge-cache <dir>', `where the judgements of a study's HTTP judge are cached here (its key: $${JUDGE_API_KEY_ENV} of this worker, never sent through the queue)`, DEFAULT_JUDGE_CACHE)
+    .action(async (o: QueueOpts & { queue?: string; backend: string; concurrency: string; workDir?: string; name?: string; lockDuration: string; stalledInterval: string; maxStalled: string; checkpointInterval: string; judgeCache: string }) => {
       const target = queueTarget({ queue: queueUrl(o) })!;
       const n = (v: string, flag: string, min: number) => parseInteger(v, flag, min);
       const opts = {
         target, concurrency: n(o.concurrency, '--concurrency', 1), blobDir: o.blobDir, threshold: blobThreshold(o), workDir: o.workDir, name: o.name,
         lockMs: n(o.lockDuration, '--lock-duration', 1000), stalledMs: n(o.stalledInterval, '--stalled-interval', 500), maxStalled: n(o.maxStalled, '--max-stalled', 0), checkpointMs: n(o.checkpointInterval, '--checkpoint-interval', 100),
+        judgeCache: o.judgeCache,
       };
       if (opts.name !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(opts.name)) throw new UsageError(`--name ${opts.name}: letters, digits, _ . - only`);
       await startBackend(o.backend);
