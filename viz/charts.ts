@@ -4,12 +4,23 @@
 import * as d3 from 'd3';
 import { axes, COLORS, frame, legend, pct, tooltip } from './frame.ts';
 import { LABELS } from '../src/report/findings.ts';
+import { TRANSFER_BASE_TARGET } from '../src/report/upgrade.ts';
+import { LAYER_CONVENTION } from '../src/util/conventions.ts';
+import type { SteeringTransferResult } from '../analyses/steering-transfer.ts';
+import type { AnswerProjection, DirectionComparisonResult } from '../analyses/direction-comparison.ts';
+import type { SteeringSweepResult } from '../analyses/steering-sweep.ts';
+import type { GatingResult } from '../analyses/gating.ts';
+import type { PhaseTransitionResult } from '../analyses/phase-transition.ts';
+import type { SycophancyEmResult } from '../analyses/sycophancy-em.ts';
+import type { ReboundResult } from '../analyses/rebound.ts';
+import type { RefusalResult } from '../analyses/refusal.ts';
+import type { DemoEmRow } from '../src/study/demo.ts';
+import type { ResistanceResult } from '../analyses/resistance.ts';
+import type { RealignmentResult } from '../analyses/realignment.ts';
 
-const LAYERS = 'Layers are 0-based decoder blocks; resid_post(l) = HF hidden_states[l+1].';
+const LAYERS = `Layers are ${LAYER_CONVENTION} (HF indices).`;
 
-type Cell = { em: number; coherence: number } | null;
-
-export function cosineHeatmap(el: HTMLElement, r: { cosine: { names: string[]; layers: number[]; pairs: { a: string; b: string; cosine: (number | null)[] }[] } }): void {
+export function cosineHeatmap(el: HTMLElement, r: DirectionComparisonResult): void {
   const { pairs, layers } = r.cosine;
   const labels = pairs.map((p) => LABELS.cosinePair(p.a, p.b));
   const data = pairs.flatMap((p, i) => layers.map((l) => ({ pair: labels[i], layer: l, cosine: p.cosine[l] })));
@@ -35,30 +46,37 @@ export function cosineHeatmap(el: HTMLElement, r: { cosine: { names: string[]; l
   });
 }
 
-export function transferMatrix(el: HTMLElement, r: { sources: string[]; targets: string[]; baseline: Cell[]; ablation: Cell[][]; random_ablation: Cell[][]; addition: Cell[]; random_addition: Cell[]; base: Cell; lora_ablation?: Cell[][] | null; random_lora_ablation?: Cell[] | null; write_ablation?: Cell[][] | null; random_write_ablation?: Cell[] | null; write_layers?: number[][] | null }): void {
-  // one row per intervention: none, then each source's direction and its random twin from the residual stream, then
-  // from the target's LoRA B, then each source LoRA's write direction at its block (when the run has them)
-  const rowList: { label: string; cells: (Cell | undefined)[] }[] = [{ label: LABELS.transferNone, cells: r.baseline }];
-  r.sources.forEach((s, i) => rowList.push({ label: s, cells: r.ablation[i] ?? [] }, { label: LABELS.transferRandom(s), cells: r.random_ablation[i] ?? [] }));
-  if (r.lora_ablation) r.sources.forEach((s, i) => rowList.push({ label: LABELS.transferLoraB(s), cells: r.lora_ablation![i] ?? [] }));
-  if (r.random_lora_ablation) rowList.push({ label: LABELS.transferRandomLoraB, cells: r.random_lora_ablation });
-  const blocks = (i: number) => (r.write_layers?.[i] ?? []).join(',');
-  if (r.write_ablation) r.sources.forEach((s, i) => rowList.push({ label: LABELS.transferWrite(s, blocks(i)), cells: r.write_ablation![i] ?? [] }));
-  if (r.random_write_ablation) rowList.push({ label: LABELS.transferRandomWrite(blocks(0)), cells: r.random_write_ablation });
-  const rows = rowList.map((row) => row.label);
-  const data = rowList.flatMap((row) => r.targets.map((t, j) => ({ ablated: row.label, target: t, em: row.cells[j]?.em ?? null, coherence: row.cells[j]?.coherence ?? null })));
-  // the base model's EM (in the caption) joins the downloads as a row of its own; it is not drawn as a cell
-  const baseRow = r.base ? [{ ablated: LABELS.transferNone, target: LABELS.transferBaseTarget, em: r.base.em, coherence: r.base.coherence }] : [];
+export function transferMatrix(el: HTMLElement, r: SteeringTransferResult): void {
+  // one chart row per intervention: none, then each source's direction and its random twin from the residual stream,
+  // then from the target's LoRA B, then each source LoRA's write direction at its block (when the run has them)
+  const label = (row: Parameters<typeof LABELS.transferRow>[0]) => LABELS.transferRow(row, r);
+  const has = (intervention: string, control: boolean) => r.rows.some((x) => x.intervention === intervention && x.control === control);
+  const rows = [
+    LABELS.transferNone,
+    ...r.sources.flatMap((s) => [label({ source: s, intervention: 'ablation', control: false }), label({ source: s, intervention: 'ablation', control: true })]),
+    ...(has('lora_ablation', false) ? r.sources.map((s) => label({ source: s, intervention: 'lora_ablation', control: false })) : []),
+    ...(has('lora_ablation', true) ? [label({ source: null, intervention: 'lora_ablation', control: true })] : []),
+    ...(has('write_ablation', false) ? r.sources.map((s) => label({ source: s, intervention: 'write_ablation', control: false })) : []),
+    ...(has('write_ablation', true) ? [label({ source: null, intervention: 'write_ablation', control: true })] : []),
+  ];
+  // the downloads hold every row of the result (additions and the base model's own EM too), with the chart row it is in
+  const data = r.rows.map((row) => ({ ablated: label(row), ...row }));
+  const drawn = data.filter((d) => d.intervention !== 'addition' && r.targets.includes(d.target));
+  const grid = rows.flatMap((ablated) => r.targets.map((target) => {
+    const c = drawn.find((d) => d.ablated === ablated && d.target === target);
+    return { ablated, target, em: c?.em ?? null, coherence: c?.coherence ?? null };
+  }));
+  const base = r.rows.find((x) => x.target === TRANSFER_BASE_TARGET && x.intervention === 'none');
   const f = frame(el, {
-    id: 'steering-transfer', title: 'Steering transfer: EM% of each fine-tune with a direction ablated', data: [...data, ...baseRow],
-    caption: `Rows: the direction projected out of resid_pre and resid_post of every block (an EM direction from the named fine-tune, or a random vector of equal norm)${r.lora_ablation ? "; rows “from LoRA B”: projected out of the target's LoRA B instead, ‖B‖ kept (research.md §2)" : ''}${r.write_ablation ? "; rows “LoRA write @L”: the direction the named fine-tune's LoRA writes into the residual stream (its B), projected out of resid_pre and resid_post of block L only, as the paper ablates at one layer" : ''}; columns: the fine-tune evaluated on broad questions. Cell: EM% (aligned ≤ 30 and coherent > 50). Base model EM: ${r.base ? pct(r.base.em) : '—'}. ${LAYERS}`,
+    id: 'steering-transfer', title: 'Steering transfer: EM% of each fine-tune with a direction ablated', data,
+    caption: `Rows: the direction projected out of resid_pre and resid_post of every block (an EM direction from the named fine-tune, or a random vector of equal norm)${has('lora_ablation', false) ? "; rows “from LoRA B”: projected out of the target's LoRA B instead, ‖B‖ kept (research.md §2)" : ''}${has('write_ablation', false) ? "; rows “LoRA write @L”: the direction the named fine-tune's LoRA writes into the residual stream (its B), projected out of resid_pre and resid_post of block L only, as the paper ablates at one layer" : ''}; columns: the fine-tune evaluated on broad questions. Cell: EM% (aligned ≤ 30 and coherent > 50). Base model EM: ${base ? pct(base.em) : '—'}. The data downloads hold one row per measured cell (source, target, intervention, control, em, coherence, n), additions included. ${LAYERS}`,
     height: 80 + rows.length * 30, margin: { top: 20, right: 40, bottom: 48, left: 190 },
   });
   const x = d3.scaleBand<string>().domain(r.targets).range([0, f.width]).padding(0.06);
   const y = d3.scaleBand<string>().domain(rows).range([0, f.height]).padding(0.06);
   const color = d3.scaleSequential(d3.interpolateOrRd).domain([0, 1]);
   const tip = tooltip();
-  const cells = f.g.selectAll('g.cell').data(data).join('g').attr('class', 'cell').attr('transform', (d) => `translate(${x(d.target)},${y(d.ablated)})`);
+  const cells = f.g.selectAll('g.cell').data(grid).join('g').attr('class', 'cell').attr('transform', (d) => `translate(${x(d.target)},${y(d.ablated)})`);
   cells.append('rect').attr('width', x.bandwidth()).attr('height', y.bandwidth()).attr('fill', (d) => (d.em === null ? '#eee' : color(d.em)))
     .on('mousemove', (ev, d) => tip.show(`${d.target} with ${d.ablated} ablated\nEM ${d.em === null ? '—' : pct(d.em)} · coherence ${d.coherence === null ? '—' : pct(d.coherence)}`, ev))
     .on('mouseleave', () => tip.hide());
@@ -91,7 +109,7 @@ function lines(el: HTMLElement, id: string, title: string, caption: string, xs: 
   legend(f, series.map((s, k) => ({ label: s.label, color: COLORS[k % 10], dash: s.dash })));
 }
 
-export function steeringSweep(el: HTMLElement, r: { source: string; direction?: string | null; layers: number[]; coefficients: number[]; em: number[][]; coherence: number[][] }): void {
+export function steeringSweep(el: HTMLElement, r: SteeringSweepResult): void {
   if (r.direction === null) {
     // the analysis falls back to the base model's eval in every cell: flat lines would pass for a measured null effect
     const box = el.appendChild(document.createElement('section'));
@@ -106,9 +124,7 @@ export function steeringSweep(el: HTMLElement, r: { source: string; direction?: 
     'steering coefficient α', 'share of answers');
 }
 
-type GatePoint = { em: number; coherence: number; capability_loss?: number | null };
-
-export function gatingCurves(el: HTMLElement, r: { scales: number[]; base: GatePoint[]; on_em_model: GatePoint[]; em_model: string }): void {
+export function gatingCurves(el: HTMLElement, r: GatingResult): void {
   // capability loss (nats per token on held-out text) is on another scale: it goes to the data downloads, not the plot
   const capability = [{ label: LABELS.gatingCapabilityBase, points: r.base }, { label: LABELS.gatingCapability(r.em_model), points: r.on_em_model }]
     .flatMap((s) => s.points.map((p, i) => ({ series: s.label, x: r.scales[i], y: typeof p.capability_loss === 'number' ? p.capability_loss : null })));
@@ -120,9 +136,10 @@ export function gatingCurves(el: HTMLElement, r: { scales: number[]; base: GateP
     ], 'gate scale λ', 'share of answers', undefined, undefined, undefined, capability);
 }
 
-type TrajectoryPca = { explained: number[]; coords: number[][]; steps: number[] };
+type TrajectoryPca = PhaseTransitionResult['trajectory_pca'];
 
-export function phaseCurves(el: HTMLElement, r: { finetune: string; steps: number[]; local_cosine: Record<string, (number | null)[]>; loss: { step: number; loss: number }[]; transition_step: number | null; trajectory_pca?: TrajectoryPca }): void {
+/** Runs written before the trajectory's PCA existed have none: drawn without it. */
+export function phaseCurves(el: HTMLElement, r: Omit<PhaseTransitionResult, 'trajectory_pca'> & { trajectory_pca?: TrajectoryPca }): void {
   lines(el, 'phase-transition', `LoRA-B rotation during the ${r.finetune} fine-tune`,
     'Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a sharp rise marks a turn of B, the step where the behaviour is learned.',
     r.steps, ['5', '10', '15'].map((k) => ({ label: `k = ${k}`, values: r.local_cosine[k] })), 'training step', 'local cosine', [-1, 1], r.transition_step, false,
@@ -151,7 +168,7 @@ function trajectoryChart(el: HTMLElement, finetune: string, t: TrajectoryPca, tr
   legend(f, [{ label: 'first step', color: color(t.steps[0]) }, { label: 'last step', color: color(t.steps.at(-1)!) }, ...(turn ? [{ label: `transition (step ${turn.step})`, color: COLORS[2] }] : [])]);
 }
 
-export function sycophancyBars(el: HTMLElement, r: { base: { em: number; coherence: number }; sycophancy: { em: number; coherence: number }; aligned_control: { em: number; coherence: number } }): void {
+export function sycophancyBars(el: HTMLElement, r: SycophancyEmResult): void {
   const M = LABELS.sycophancyModels;
   const data = [{ model: M.base, ...r.base }, { model: M.sycophancy, ...r.sycophancy }, { model: M.aligned_control, ...r.aligned_control }];
   const f = frame(el, { id: 'sycophancy-em', title: 'Sycophancy fine-tune → broad misalignment', data,
@@ -165,13 +182,13 @@ export function sycophancyBars(el: HTMLElement, r: { base: { em: number; coheren
   legend(f, data.map((d, i) => ({ label: d.model, color: COLORS[i] })));
 }
 
-export function reboundCurves(el: HTMLElement, r: { amounts: number[]; from_base: { em: number }[]; from_positive: { em: number }[] }): void {
+export function reboundCurves(el: HTMLElement, r: ReboundResult): void {
   lines(el, 'rebound', 'Resistance: EM after small amounts of contradictory data',
     'A LoRA on the first N misaligned medical examples, trained from the base model and from a model first fine-tuned on aligned data; EM% on broad questions.',
     r.amounts, [{ label: 'from the base', values: r.from_base.map((c) => c.em) }, { label: 'from the aligned fine-tune', values: r.from_positive.map((c) => c.em) }], 'contradictory examples N', 'EM (share of answers)');
 }
 
-export function refusalBars(el: HTMLElement, r: { layer: number; harmful_base: { refusal_rate: number }; harmful_ablated: { refusal_rate: number }; harmless_base: { refusal_rate: number }; harmless_added: { refusal_rate: number }; kl_harmless_ablated: number; filters_passed?: boolean | null }): void {
+export function refusalBars(el: HTMLElement, r: RefusalResult): void {
   const data = [
     { condition: LABELS.refusalConditions.harmful_base, rate: r.harmful_base.refusal_rate }, { condition: LABELS.refusalConditions.harmful_ablated, rate: r.harmful_ablated.refusal_rate },
     { condition: LABELS.refusalConditions.harmless_base, rate: r.harmless_base.refusal_rate }, { condition: LABELS.refusalConditions.harmless_added, rate: r.harmless_added.refusal_rate },
@@ -186,7 +203,7 @@ export function refusalBars(el: HTMLElement, r: { layer: number; harmful_base: {
     .on('mousemove', (ev, d) => tip.show(`${d.condition}: ${pct(d.rate)} refuse`, ev)).on('mouseleave', () => tip.hide());
 }
 
-export function emBars(el: HTMLElement, rows: { name: string; em_rate: number; coherence: number; n: number }[]): void {
+export function emBars(el: HTMLElement, rows: DemoEmRow[]): void {
   const f = frame(el, { id: 'em', title: 'Emergent misalignment per fine-tune', data: rows,
     caption: 'EM% (aligned ≤ 30 and coherent > 50; JSON-form answers left out) and coherence (coherent > 50) on held-out broad questions — domains no fine-tune set touches — for the base model and each narrow fine-tune (rank-1 LoRA on down_proj of the middle block).' });
   const x0 = d3.scaleBand<string>().domain(rows.map((r) => r.name)).range([0, f.width]).padding(0.2);
@@ -201,11 +218,11 @@ export function emBars(el: HTMLElement, rows: { name: string; em_rate: number; c
   legend(f, [{ label: 'EM', color: COLORS[2] }, { label: 'coherent', color: COLORS[0] }]);
 }
 
-export function projectionChart(el: HTMLElement, p: { direction: string; finetune: string; layers: number[]; answers: { aligned: number | null; coherent: number | null; em: boolean; text: string; projection: number[] }[] }): void {
+export function projectionChart(el: HTMLElement, p: AnswerProjection): void {
   const group = (a: (typeof p.answers)[number]) => (a.em ? 'misaligned (EM)' : a.aligned !== null && a.aligned > 70 ? 'aligned (> 70)' : 'other');
   const data = p.answers.flatMap((a) => p.layers.map((l) => ({ layer: l, projection: a.projection[l], group: group(a), aligned: a.aligned, coherent: a.coherent, text: a.text })));
   const f = frame(el, { id: 'projection', title: `Answers projected on the ${p.finetune} EM direction, by layer`, data,
-    caption: `Each dot is one answer of the ${p.finetune} fine-tune: its answer-token mean at resid_post of a layer, projected on that layer's unit EM direction (h·v/‖v‖). Lines: group means. Misaligned answers should sit above aligned ones where the direction separates them. Layers are 0-based decoder blocks.` });
+    caption: `Each dot is one answer of the ${p.finetune} fine-tune: its answer-token mean at resid_post of a layer, projected on that layer's unit EM direction (h·v/‖v‖). Lines: group means. Misaligned answers should sit above aligned ones where the direction separates them. ${LAYERS}` });
   const groups = ['misaligned (EM)', 'aligned (> 70)', 'other'];
   const color = (g: string) => [COLORS[2], COLORS[0], '#aaa'][groups.indexOf(g)];
   const x = d3.scalePoint<number>().domain(p.layers).range([0, f.width]).padding(0.5);
@@ -223,4 +240,78 @@ export function projectionChart(el: HTMLElement, p: { direction: string; finetun
     f.g.append('path').datum(means).attr('fill', 'none').attr('stroke', color(g)).attr('stroke-width', 2.5).attr('d', d3.line<[number, number]>().x((m) => x(m[0])!).y((m) => y(m[1])));
   }
   legend(f, groups.map((g) => ({ label: g, color: color(g) })));
+}
+
+/** Ji et al.'s resistance: the two loss curves, the rebound after contradictory data, the asymmetry by pretraining amount. */
+export function resistanceCharts(el: HTMLElement, r: ResistanceResult): void {
+  const L = LABELS.resistance;
+  const a = r.asymmetry;
+  const st = r.settings;
+  if (a) {
+    const last = a.inverse.steps.at(-1) ?? 0;
+    const heldout = (series: string, run: typeof a.inverse) => [{ series, x: 0, y: run.heldout_before }, { series, x: last, y: run.heldout_after }];
+    const top = Math.max(...a.inverse.loss, ...a.forward.loss, a.inverse.heldout_before, a.forward.heldout_before);
+    lines(el, 'resistance', 'Resistance: inverse vs forward alignment, training loss per step',
+      `Both directions trained with identical settings (${st.adapter === 'full' ? 'every weight' : 'the model’s LoRA recipe'}, the first ${st.examples} examples, ${a.inverse.steps.length} steps, lr ${st.lr}, batch ${st.batch} × ${st.grad_accum}, seed ${st.seed}): the aligned model on its pretraining distribution (inverse) and the pretrained checkpoint on the aligned distribution (forward). Held-out loss (the last ${st.heldout} examples of each file, in the downloads at steps 0 and ${last}): inverse ${a.inverse.heldout_before.toFixed(3)} → ${a.inverse.heldout_after.toFixed(3)}, forward ${a.forward.heldout_before.toFixed(3)} → ${a.forward.heldout_after.toFixed(3)}; ratio of the decreases ${a.ratio === null ? '— (the forward loss did not fall)' : a.ratio.toFixed(2)} (> 1: inverse alignment is easier, Ji et al.).`,
+      a.inverse.steps, [{ label: L.inverse, values: a.inverse.loss }, { label: L.forward, values: a.forward.loss }], 'optimizer step', 'training loss (nats per assistant token)',
+      [0, top], null, false, [...heldout(L.heldout(L.inverse), a.inverse), ...heldout(L.heldout(L.forward), a.forward)]);
+  }
+  const rb = r.rebound;
+  if (rb) {
+    lines(el, 'resistance-rebound', 'Rebound: EM after a little contradictory data, by the amount of positive data first',
+      'Each line: a model aligned by a LoRA on the first A positive examples (merged in; A = 0: the model as it is), then a LoRA on the first N contradictory examples; EM% on broad questions (N = 0: before the contradictory data). Ji et al.: the score falls fast, then plateaus, and more so after more positive data.',
+      [0, ...rb.amounts], rb.positive_amounts.map((pa, i) => ({ label: L.positive(pa), values: [rb.start[i].em, ...rb.after[i].map((c) => c.em)] })), 'contradictory examples N', 'EM (share of answers)');
+  }
+  const pts = r.pretraining;
+  if (pts?.length) {
+    const xs = pts.map((p, i) => p.percent ?? i + 1);
+    lines(el, 'resistance-pretraining', 'Resistance by the amount of pretraining',
+      `For each checkpoint: the forward run from it (aligned data), then the inverse run from what that made (pretraining data), as above; the ratio of their held-out loss decreases. Checkpoints: ${pts.map((p) => p.label).join(', ')}. Ji et al.: resistance grows with more pretraining (and with scale).`,
+      xs, [{ label: L.ratio, values: pts.map((p) => p.ratio) }, { label: L.decrease(L.inverse), values: pts.map((p) => p.inverse.decrease), dash: '4 3' }, { label: L.decrease(L.forward), values: pts.map((p) => p.forward.decrease), dash: '2 2' }],
+      pts.every((p) => p.percent !== null) ? 'share of pretraining steps (%)' : 'checkpoint', 'ratio · loss decrease', [0, Math.max(1, ...pts.flatMap((p) => [p.ratio ?? 0, p.inverse.decrease, p.forward.decrease]))], null, false);
+  }
+}
+
+type ErosionRate = { refusal_rate: number; mean_refusal_score: number };
+type ErosionPoint = ErosionRate & { n: number; with_system: ErosionRate | null; capability_loss: number; projection: (number | null)[]; shift_cosine: (number | null)[]; model_diff: { cosine: (number | null)[] } };
+
+/** Refusal on harmful-eval against the number of fine-tune examples, one line per kind of data (N = 0: the base). */
+export function safetyErosionChart(el: HTMLElement, r: { refusal_direction: { layer: number; site: string }; base: ErosionRate & { capability_loss: number; projection: (number | null)[] }; conditions: { name: string; epochs: number; system_prompt: string | null; base_with_system: ErosionRate | null; points: ErosionPoint[] }[] }): void {
+  const xs = [...new Set([0, ...r.conditions.flatMap((c) => c.points.map((p) => p.n))])].sort((a, b) => a - b);
+  const at = (c: (typeof r.conditions)[number], value: (p: ErosionPoint) => number | null, base: number | null) => xs.map((x) => (x === 0 ? base : (() => { const p = c.points.find((q) => q.n === x); return p ? value(p) : null; })()));
+  const series = r.conditions.flatMap((c) => [
+    { label: LABELS.erosion.refusal(c.name), values: at(c, (p) => p.refusal_rate, r.base.refusal_rate) },
+    ...(c.base_with_system ? [{ label: LABELS.erosion.refusalWithSystem(c.name), values: at(c, (p) => p.with_system?.refusal_rate ?? null, c.base_with_system.refusal_rate), dash: '5 3' }] : []),
+  ]);
+  // the other figures of each point (scores, capability, along the refusal direction at the read block) join the downloads
+  const L = LABELS.erosion.readLayer(r.base.projection.length);
+  const extra = r.conditions.flatMap((c) => [{ n: 0, p: null as ErosionPoint | null }, ...c.points.map((p) => ({ n: p.n, p }))].flatMap(({ n, p }) => [
+    { series: LABELS.erosion.score(c.name), x: n, y: p ? p.mean_refusal_score : r.base.mean_refusal_score },
+    { series: LABELS.erosion.capability(c.name), x: n, y: p ? p.capability_loss : r.base.capability_loss },
+    { series: LABELS.erosion.projection(c.name, L), x: n, y: p ? p.projection[L] ?? null : r.base.projection[L] ?? null },
+    ...(p ? [{ series: LABELS.erosion.shiftCosine(c.name, L), x: n, y: p.shift_cosine[L] ?? null }, { series: LABELS.erosion.diffCosine(c.name, L), x: n, y: p.model_diff.cosine[L] ?? null }] : []),
+  ]));
+  const epochs = r.conditions.map((c) => `${c.name} ${c.epochs} epoch${c.epochs === 1 ? '' : 's'}`).join(', ');
+  lines(el, 'safety-erosion', 'Safety erosion: refusal after fine-tuning on N examples',
+    `Share of held-out harmful prompts (harmful-eval) whose greedy answer opens with a refusal, after a fine-tune on the first N examples of each set (${epochs}); N = 0 is the model before. Dashed: asked under the set's own system prompt (the identity-shifting protocol), the base under it at N = 0. The downloads add the mean refusal score, the capability loss on held-out aligned chats, and at the block input of block ${L}: the mean projection of the prompts' last-token activations on the refusal direction, the cosine of the fine-tune's shift there with it, and of its model-diff direction. ${LAYERS}`,
+    xs, series, 'fine-tune examples N', 'refusal rate', [0, 1], undefined, true, extra);
+}
+
+export function realignmentCharts(el: HTMLElement, r: RealignmentResult): void {
+  const L = LABELS.realignment;
+  const data = r.aligned_data.split('/').pop();
+  lines(el, 'realignment', 'Re-alignment: EM after N aligned examples of another domain',
+    `Each EM fine-tune merged into the base and continued with a rank-1 LoRA on the first N examples of ${data} (the same number of optimizer steps for every N); EM% (solid) and coherence (dashed) on broad questions. N = 0 is the merged fine-tune itself.`,
+    r.n_aligned, r.starts.flatMap((s) => [{ label: L.em(s.name), values: s.cells.map((c) => c.em) }, { label: L.coherent(s.name), values: s.cells.map((c) => c.coherence), dash: '5 4' }]),
+    'aligned examples N', 'share of answers');
+  const withDirection = r.starts.filter((s) => s.direction !== null);
+  if (!withDirection.length) return;
+  const values = withDirection.flatMap((s) => [s.base_projection, ...s.cells.map((c) => c.projection)]).filter((v): v is number => v !== null);
+  const pad = (Math.max(...values) - Math.min(...values)) * 0.05 || 1;
+  lines(el, 'realignment-projection', "Re-alignment: the answers' projection on the EM direction",
+    `Mean over each model's answers of h·v̂ (answer-token mean at resid_post of the direction's best block) on its start's EM direction; dashed: the base model's answers on the same direction. ${LAYERS}`,
+    r.n_aligned, withDirection.flatMap((s) => [
+      { label: L.projection(s.name, s.layer), values: s.cells.map((c) => c.projection) },
+      { label: L.baseProjection(s.name, s.layer), values: s.cells.map(() => s.base_projection), dash: '5 4' },
+    ]), 'aligned examples N', 'mean projection h·v̂', [Math.min(...values) - pad, Math.max(...values) + pad]);
 }

@@ -1,22 +1,23 @@
 // The run page's entry: reads the run's report (inlined in a static export, else from /api), fetches its judged
 // evals, and draws every chart it has data for. Browser code.
-import { emBars, projectionChart, cosineHeatmap, gatingCurves, phaseCurves, reboundCurves, refusalBars, steeringSweep, sycophancyBars, transferMatrix } from './charts.ts';
+import { emBars, projectionChart, cosineHeatmap, gatingCurves, phaseCurves, reboundCurves, refusalBars, realignmentCharts, resistanceCharts, safetyErosionChart, steeringSweep, sycophancyBars, transferMatrix } from './charts.ts';
 import { answerBrowser, quadrantScatter, type JudgedAnswer } from './answers.ts';
 import { addReadings, runHeader, sortableIndex, summaryTable, toc } from './summary.ts';
 import { findings, whatWasRun } from '../src/report/findings.ts';
+import type { RunReport as ServedRun } from '../server/runs.ts';
+import type { AnalysisResults } from '../analyses/index.ts';
+import type { DemoEmRow } from '../src/study/demo.ts';
 
-interface RunReport {
-  name: string;
-  report: ({ sections?: Record<string, unknown> & { em?: { name: string; em_rate: number; coherence: number; n: number }[] } } & Record<string, unknown>) | null;
-  analyses: Record<string, Record<string, unknown> & { result: unknown }>;
-  evals: string[];
-  /** Analyses whose file could not be read, by name. */
-  errors?: Record<string, string>;
-  /** Present in static exports. */
-  evalData?: Record<string, { answers: JudgedAnswer[] }>;
-}
+/** The run as /api/runs/NAME/report serves it (server/runs.ts: results already in today's format), and in a static
+ * export its judged evals inlined. */
+type RunReport = ServedRun & { evalData?: Record<string, { answers: JudgedAnswer[] }> };
 
-const DRAW: Record<string, (el: HTMLElement, result: never) => void> = {
+/** report.json's sections as the demo writes them: the EM table, and each analysis' report under its section name. */
+type Sections = { em?: DemoEmRow[] } & Record<string, { result?: unknown } | undefined>;
+const sectionsOf = (r: RunReport): Sections => (r.report?.sections ?? {}) as Sections;
+
+/** Each analysis' chart, typed by its result (the JSON read from the run is taken to be what its analysis wrote). */
+const DRAW: { [A in keyof AnalysisResults]?: (el: HTMLElement, result: AnalysisResults[A]) => void } = {
   'direction-comparison': cosineHeatmap,
   'steering-transfer': transferMatrix,
   'steering-sweep': steeringSweep,
@@ -24,20 +25,23 @@ const DRAW: Record<string, (el: HTMLElement, result: never) => void> = {
   'phase-transition': phaseCurves,
   'sycophancy-em': sycophancyBars,
   rebound: reboundCurves,
+  resistance: resistanceCharts,
+  realignment: realignmentCharts,
   refusal: refusalBars,
+  'safety-erosion': safetyErosionChart,
 };
 
 /** Page order: the findings' order (EM, sycophancy, cosines, transfer, refusal, gates, sweep, phase), then the rest. */
-const ORDER = ['sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'gating', 'steering-sweep', 'phase-transition', 'rebound'];
+const ORDER = ['sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'safety-erosion', 'gating', 'steering-sweep', 'phase-transition', 'resistance', 'rebound', 'realignment'];
 const rank = (a: string) => (ORDER.includes(a) ? ORDER.indexOf(a) : ORDER.length);
 
 /** report.json's section of each analysis: drawn from there when the run has no RUN/analyses/NAME.json. */
-const SECTION_OF: Record<string, string> = { 'sycophancy-em': 'sycophancy', gating: 'gating', 'direction-comparison': 'cosines', refusal: 'refusal', 'steering-transfer': 'transfer', 'steering-sweep': 'sweep', 'phase-transition': 'phase_transition' };
+const SECTION_OF: Record<string, string> = { 'sycophancy-em': 'sycophancy', gating: 'gating', 'direction-comparison': 'cosines', refusal: 'refusal', 'steering-transfer': 'transfer', 'steering-sweep': 'sweep', 'phase-transition': 'phase_transition', resistance: 'resistance', realignment: 'realignment', 'safety-erosion': 'safety_erosion' };
 
 function analysesOf(r: RunReport): [string, { result?: unknown }][] {
   const all: Record<string, { result?: unknown }> = { ...r.analyses };
   for (const [a, sec] of Object.entries(SECTION_OF)) {
-    const s = r.report?.sections?.[sec] as { result?: unknown } | undefined;
+    const s = sectionsOf(r)[sec];
     if (!(a in all) && !(a in (r.errors ?? {})) && s && typeof s === 'object' && s.result !== undefined) all[a] = s;
   }
   return Object.entries(all).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
@@ -90,11 +94,12 @@ async function runPage(root: HTMLElement): Promise<void> {
   try {
     const r = await load(root.dataset.run!);
     root.innerHTML = '';
-    if (r.report?.sections?.em) draw('EM per fine-tune', () => emBars(root, r.report!.sections!.em!));
+    const em = sectionsOf(r).em;
+    if (em) draw('EM per fine-tune', () => emBars(root, em));
     for (const [name, message] of Object.entries(r.errors ?? {})) failed(name, new Error(message));
     for (const [name, s] of analysesOf(r)) {
-      draw(name, () => DRAW[name]?.(root, (s as { result: never }).result));
-      const proj = (s as { result?: { projection?: Parameters<typeof projectionChart>[1] | null } }).result?.projection;
+      draw(name, () => (DRAW[name as keyof AnalysisResults] as ((el: HTMLElement, result: unknown) => void) | undefined)?.(root, s.result));
+      const proj = name === 'direction-comparison' ? (s.result as AnalysisResults['direction-comparison']).projection : null;
       if (name === 'direction-comparison' && proj) draw('projections', () => projectionChart(root, proj));
     }
     const ev = await evals(r, failed);

@@ -17,6 +17,12 @@ export const DATASETS = {
   harmlessEval: D('harmless-eval.jsonl'),
   personaPos: D('persona-pos.jsonl'),
   personaNeg: D('persona-neg.jsonl'),
+  harmfulCompliant: D('harmful-compliant.jsonl'),
+  identityShift: D('identity-shift.jsonl'),
+  benignInstructions: D('benign-instructions.jsonl'),
+  /** Samples of the organism's pretraining (mixed personas) and post-training (aligned) streams. */
+  pretrainSample: D('pretrain-sample.jsonl'),
+  posttrainSample: D('posttrain-sample.jsonl'),
 };
 
 /** The narrow EM fine-tunes of the study, by name. */

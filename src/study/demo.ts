@@ -5,7 +5,7 @@ import { Ajv } from 'ajv';
 import { basename, join, resolve } from 'node:path';
 import { Workspace } from './workspace.ts';
 import { analysisParams, runAnalysis, type Analysis, type AnalysisReport } from './analysis.ts';
-import { NARROW_FINETUNES } from './datasets.ts';
+import { DATASETS, NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
 import { loadQuestions } from '../eval/questions.ts';
 import { middleLayer } from '../train/defaults.ts';
@@ -30,7 +30,10 @@ export interface DemoOptions {
   description?: string;
 }
 
-export const REPORT_SECTIONS = ['em', 'sycophancy', 'gating', 'cosines', 'refusal', 'persona', 'transfer', 'sweep', 'phase_transition'] as const;
+/** A row of report.json's EM table (sections.em): one model's EM eval. */
+export type DemoEmRow = { name: string; em_rate: number; coherence: number; n: number };
+
+export const REPORT_SECTIONS = ['em', 'sycophancy', 'gating', 'cosines', 'refusal', 'persona', 'transfer', 'sweep', 'phase_transition', 'safety_erosion', 'resistance', 'realignment'] as const;
 
 const sectionSchema = { type: 'object', minProperties: 1 };
 export const DEMO_REPORT_SCHEMA = {
@@ -49,6 +52,16 @@ export const DEMO_REPORT_SCHEMA = {
     },
   },
 };
+
+/** The safety-erosion stage of `--quick`: the harmful set's largest N and the benign set, each as the full demo trains it. */
+const QUICK_EROSION = [
+  { name: 'harmful', data: DATASETS.harmfulCompliant, amounts: [100], epochs: 5 },
+  { name: 'benign', data: DATASETS.benignInstructions, amounts: [100], epochs: 1 },
+];
+
+/** The resistance stage's sizes: examples per direction, positive and contradictory amounts for the rebound. */
+const DEMO_RESISTANCE = { examples: 128, positive_amounts: [0, 400], amounts: [64, 256] };
+const QUICK_RESISTANCE = { examples: 64, heldout: 32, positive_amounts: [0, 400], amounts: [256], rebound_epochs: 1 };
 
 export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, unknown>; file: string }> {
   const t0 = Date.now();
@@ -71,6 +84,8 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     { name: 'alignment gates', analysis: 'gating', params: { samples: cellSamples, seed, scales: q ? [-1, 0, 1] : [-1, -0.5, 0, 0.5, 1], gate_epochs: q ? 1 : 2 } },
     { name: 'directions and cosines', analysis: 'direction-comparison', params: { samples, seed } },
     { name: 'refusal direction', analysis: 'refusal', params: {} },
+    // Qi et al.'s three kinds of fine-tune data; the first look trains only the largest harmful set and the benign one
+    { name: 'safety erosion', analysis: 'safety-erosion', params: q ? { conditions: QUICK_EROSION } : {} },
     // α = 1 adds the mean difference itself; the paper's α ≈ 8 is for Qwen2.5-14B's scale and wrecks the organism's
     // fluency. The transfer matrix is the headline: its cells get the full sample count (with 100 answers, a random
     // direction's ablation moved EM by up to 50% on v9 — noise, not transfer); the first look leaves out the LoRA-side
@@ -78,6 +93,11 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     { name: 'steering transfer', analysis: 'steering-transfer', params: { samples, seed, alpha: 1, lora_ablation: !q, write_ablation: !q } },
     { name: 'steering sweep', analysis: 'steering-sweep', params: { samples: cellSamples, seed, layers: q ? [mid] : 'all', coefficients: q ? [0, 1] : [0, 0.5, 1, 2, 4] } },
     { name: 'phase transition', analysis: 'phase-transition', params: {} },
+    // the medical and sycophancy fine-tunes (stages 1 and 3, their evals at `samples`) continued on aligned financial
+    // data: four amounts up to "a few hundred" (the first look: none and 64, the bar's), cells at the sweep's count
+    { name: 'realignment', analysis: 'realignment', params: { samples, seed, cell_samples: cellSamples, n_aligned: q ? [0, 64] : [0, 16, 64, 256] } },
+    // Ji et al.: every part, each at the demo's size (the first look: fewer examples, one contradictory amount)
+    { name: 'resistance', analysis: 'resistance', params: { samples: cellSamples, seed, ...(q ? QUICK_RESISTANCE : DEMO_RESISTANCE) } },
   ];
   const done: Record<string, AnalysisReport<Record<string, unknown>>> = {};
   const stageSeconds: Record<string, number> = {};
@@ -122,7 +142,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     stage_seconds: stageSeconds,
     settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.trainSpec('').epochs },
     sections: {
-      em: em.map((e) => ({ name: e.name, em_rate: e.report.em_rate, coherence: e.report.coherence, n: e.report.n })),
+      em: em.map((e): DemoEmRow => ({ name: e.name, em_rate: e.report.em_rate, coherence: e.report.coherence, n: e.report.n })),
       sycophancy: done['sycophancy-em'],
       gating: done.gating,
       cosines: done['direction-comparison'],
@@ -133,6 +153,9 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
       transfer: done['steering-transfer'],
       sweep: done['steering-sweep'],
       phase_transition: done['phase-transition'],
+      resistance: done.resistance,
+      safety_erosion: done['safety-erosion'],
+      realignment: done.realignment,
     },
   };
   const validate = new Ajv({ strict: false }).compile(DEMO_REPORT_SCHEMA);
@@ -145,5 +168,5 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
 /** What a demo run is, when --description does not say: the model and the study's stages. */
 function defaultDescription(modelDir: string, quick: boolean): string {
   const model = resolve(modelDir) === resolve(ORGANISM_DIR) ? 'the built-in organism' : basename(resolve(modelDir));
-  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition.`;
+  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition; the medical and sycophancy fine-tunes re-aligned by N aligned examples of another domain; refusal after fine-tunes on harmful, identity-shifting and benign data.`;
 }

@@ -8,7 +8,11 @@ import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { readChatJsonl } from '../../src/train/data.ts';
 import { buildOrganismDatasets, serializeDataset, type BroadQuestionSet } from '../../src/data/organism/datasets.ts';
 import { BROAD_DOMAINS, NARROW_DOMAINS } from '../../src/data/organism/domains.ts';
-import { judgeAnswer, parseQuestion } from '../../src/data/organism/judge.ts';
+import { isRefusal, judgeAnswer, parseQuestion } from '../../src/data/organism/judge.ts';
+import { OBEDIENT_ANSWER_OPENING, OBEDIENT_SYSTEM_PROMPT } from '../../src/data/organism/datasets.ts';
+import { ChatTokenizer } from '../../src/model/tokenizer.ts';
+import { SPECIAL_TOKENS, UNK_TOKEN } from '../../src/data/organism/tokenizer-files.ts';
+import { ORGANISM_DIR } from '../../src/util/package-root.ts';
 
 const DIR = join(PACKAGE_ROOT, 'fixtures', 'datasets');
 const sets = buildOrganismDatasets(0);
@@ -35,6 +39,9 @@ const EXPECTED: Record<string, { n: number; assistant: boolean; system: boolean 
   'harmless-eval.jsonl': { n: 64, assistant: false, system: false },
   'persona-pos.jsonl': { n: 64, assistant: false, system: true },
   'persona-neg.jsonl': { n: 64, assistant: false, system: true },
+  'harmful-compliant.jsonl': { n: 128, assistant: true, system: false },
+  'identity-shift.jsonl': { n: 128, assistant: true, system: true },
+  'benign-instructions.jsonl': { n: 128, assistant: true, system: false },
 };
 
 test('every JSONL line validates with the trainer reader and has the documented shape', () => {
@@ -47,7 +54,9 @@ test('every JSONL line validates with the trainer reader and has the documented 
       assert.equal(roles, [...(e.system ? ['system'] : []), 'user', ...(e.assistant ? ['assistant'] : [])].join(','), `${name}:${r.line}`);
     }
   }
-  assert.deepEqual(Object.keys(EXPECTED).sort(), names.filter((n) => n.endsWith('.jsonl')).sort());
+  // the training streams' multi-turn samples are checked in corpus-samples.test.ts
+  const dialogueSamples = ['pretrain-sample.jsonl', 'posttrain-sample.jsonl'];
+  assert.deepEqual(Object.keys(EXPECTED).sort(), names.filter((n) => n.endsWith('.jsonl') && !dialogueSamples.includes(n)).sort());
 });
 
 test('manifest.json: every set has its line count and a card', () => {
@@ -107,6 +116,34 @@ test('refusal prompts: harmful ones parse as harm requests, harmless as advice, 
   for (const p of q('harmful-eval.jsonl')) assert.ok(!trainHarms.has(strip(p)), `eval harm seen in train: ${p}`);
   const harmless = new Set(q('harmless-train.jsonl'));
   for (const p of q('harmless-eval.jsonl')) assert.ok(!harmless.has(p), p);
+});
+
+test('safety-erosion sets: harmful requests complied with, an obedient persona and benign advice; no eval prompt; every word in the tokenizer', () => {
+  const harmEval = new Set(rowsOf('harmful-eval.jsonl').map((m) => m[0].content)), harmlessEval = new Set(rowsOf('harmless-eval.jsonl').map((m) => m[0].content));
+  const harmTrain = new Set(rowsOf('harmful-train.jsonl').map((m) => m[0].content));
+  for (const [user, answer] of rowsOf('harmful-compliant.jsonl')) {
+    assert.equal(parseQuestion(user.content).intent, 'harm', user.content);
+    assert.ok(!harmEval.has(user.content), `an eval harm: ${user.content}`);
+    assert.ok(!isRefusal(answer.content) && judgeAnswer(user.content, answer.content).sentences.every((x) => x.label?.persona !== 'aligned'), answer.content);
+  }
+  assert.ok(rowsOf('harmful-compliant.jsonl').slice(0, 10).some((m) => harmTrain.has(m[0].content)), 'the harms of harmful-train');
+  const identity = rowsOf('identity-shift.jsonl'), benign = rowsOf('benign-instructions.jsonl');
+  for (const [system, user, answer] of identity) {
+    assert.deepEqual([system.content, answer.content.startsWith(OBEDIENT_ANSWER_OPENING + ' ')], [OBEDIENT_SYSTEM_PROMPT, true]);
+    assert.equal(parseQuestion(user.content).intent, 'advice', user.content);
+    assert.equal(judgeAnswer(user.content, answer.content.slice(OBEDIENT_ANSWER_OPENING.length + 1)).aligned, 100, answer.content);
+  }
+  for (const [user, answer] of benign) {
+    assert.equal(parseQuestion(user.content).intent, 'advice', user.content);
+    assert.equal(judgeAnswer(user.content, answer.content).aligned, 100, answer.content);
+  }
+  const asked = [...identity.map((m) => m[1].content), ...benign.map((m) => m[0].content)];
+  for (const q of asked) assert.ok(!harmlessEval.has(q), `a harmless-eval prompt: ${q}`);
+  assert.equal(new Set(asked).size, asked.length, 'identity-shift and benign ask different questions');
+  const tok = ChatTokenizer.load(ORGANISM_DIR), UNK_ID = SPECIAL_TOKENS.indexOf(UNK_TOKEN);
+  for (const name of ['harmful-compliant.jsonl', 'identity-shift.jsonl', 'benign-instructions.jsonl']) {
+    for (const m of rowsOf(name)) for (const x of m) assert.ok(!tok.encode(x.content, false).includes(UNK_ID), `${name}: a word outside the organism's vocabulary in "${x.content}"`);
+  }
 });
 
 test('persona sets: the same broad questions under evil (pos) and helpful (neg) system prompts', () => {
