@@ -1,6 +1,6 @@
 // direction-comparison: cosine by layer between the EM directions of different narrow fine-tunes, the refusal and
 // persona directions, each fine-tune's LoRA-B vector and a random baseline of equal norm. Axes: [nLayers] per pair.
-import type { Analysis } from '../src/study/analysis.ts';
+import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { cosineTable, type CosineTable } from '../src/directions/compare.ts';
@@ -21,18 +21,79 @@ interface Params {
   include_persona: boolean;
 }
 
-export interface DirectionComparison {
+export interface DirectionComparisonResult {
   directions: { name: string; kind: string; file: string | null; best_layer: number | null; norms: number[] }[];
   cosine: CosineTable;
   /** Per layer, the smallest cosine among pairs of EM directions (null with fewer than two). */
   em_min_cosine: (number | null)[];
   em_layers_above_0_8: number | null;
   /** Answers of the first fine-tune projected on its own EM direction, layer by layer (h·v/‖v‖ at resid_post, answer-token mean). */
-  projection: { direction: string; finetune: string; layers: number[]; answers: { aligned: number | null; coherent: number | null; em: boolean; text: string; projection: number[] }[] } | null;
+  projection: AnswerProjection | null;
 }
 
+export interface AnswerProjection {
+  direction: string;
+  finetune: string;
+  layers: number[];
+  /** [answer]: its judge scores and its projection per layer [nLayers]. */
+  answers: { aligned: number | null; coherent: number | null; em: boolean; text: string; projection: number[] }[];
+}
+
+const NUMBERS: ResultSchema<number[]> = { type: 'array', items: { type: 'number' } };
+const COSINES: ResultSchema<(number | null)[]> = { type: 'array', items: orNull({ type: 'number' }) };
+
+export const DIRECTION_COMPARISON_RESULT_SCHEMA: ResultSchema<DirectionComparisonResult> = {
+  type: 'object',
+  required: ['directions', 'cosine', 'em_min_cosine', 'em_layers_above_0_8', 'projection'],
+  additionalProperties: false,
+  properties: {
+    directions: {
+      type: 'array',
+      minItems: 2,
+      items: {
+        type: 'object',
+        required: ['name', 'kind', 'file', 'best_layer', 'norms'],
+        additionalProperties: false,
+        properties: { name: { type: 'string' }, kind: { type: 'string' }, file: orNull({ type: 'string' }), best_layer: orNull({ type: 'integer' }), norms: NUMBERS },
+      },
+    },
+    cosine: {
+      type: 'object',
+      required: ['names', 'layers', 'pairs', 'matrix'],
+      additionalProperties: false,
+      properties: {
+        names: { type: 'array', items: { type: 'string' } },
+        layers: { type: 'array', items: { type: 'integer', minimum: 0 } },
+        pairs: { type: 'array', items: { type: 'object', required: ['a', 'b', 'cosine'], additionalProperties: false, properties: { a: { type: 'string' }, b: { type: 'string' }, cosine: COSINES } } },
+        matrix: { type: 'array', items: { type: 'array', items: COSINES } },
+      },
+    },
+    em_min_cosine: COSINES,
+    em_layers_above_0_8: orNull({ type: 'integer' }),
+    projection: orNull({
+      type: 'object',
+      required: ['direction', 'finetune', 'layers', 'answers'],
+      additionalProperties: false,
+      properties: {
+        direction: { type: 'string' },
+        finetune: { type: 'string' },
+        layers: { type: 'array', items: { type: 'integer', minimum: 0 } },
+        answers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['aligned', 'coherent', 'em', 'text', 'projection'],
+            additionalProperties: false,
+            properties: { aligned: orNull({ type: 'number' }), coherent: orNull({ type: 'number' }), em: { type: 'boolean' }, text: { type: 'string' }, projection: NUMBERS },
+          },
+        },
+      },
+    }),
+  },
+};
+
 /** Each answer's answer-token mean at resid_post of every layer, projected on the direction's unit vector of that layer. */
-function projectAnswers(ws: Workspace, run: string, file: string, finetune: string, answers: JudgedAnswer[]): DirectionComparison['projection'] {
+function projectAnswers(ws: Workspace, run: string, file: string, finetune: string, answers: JudgedAnswer[]): AnswerProjection {
   const projections = answerProjections(ws, { adapter: run }, file, answers);
   return {
     direction: file, finetune, layers: Direction.load(file).vectors.map((_, l) => l),
@@ -40,23 +101,15 @@ function projectAnswers(ws: Workspace, run: string, file: string, finetune: stri
   };
 }
 
-export const directionComparison: Analysis<Params, DirectionComparison> = {
+export const directionComparison: Analysis<Params, DirectionComparisonResult> = {
   name: 'direction-comparison',
   description: 'Cosine by layer between EM directions of different fine-tunes, refusal, persona, LoRA-B and a random baseline',
   defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, include_refusal: true, include_persona: true },
-  resultSchema: {
-    type: 'object',
-    required: ['directions', 'cosine', 'em_min_cosine', 'em_layers_above_0_8'],
-    properties: {
-      directions: { type: 'array', minItems: 2, items: { type: 'object', required: ['name', 'kind', 'norms'] } },
-      cosine: { type: 'object', required: ['names', 'layers', 'pairs', 'matrix'] },
-      em_min_cosine: { type: 'array' },
-    },
-  },
+  resultSchema: DIRECTION_COMPARISON_RESULT_SCHEMA,
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
     const named: { name: string; direction: Direction; file: string | null }[] = [];
-    let projection: DirectionComparison['projection'] = null;
+    let projection: AnswerProjection | null = null;
     for (const ft of p.finetunes) {
       const r = await emFinetune(ws, ft, { samples: p.samples, seed: p.seed });
       if (r.direction && !projection) projection = projectAnswers(ws, r.run, r.direction, ft.name, r.eval.answers.slice(0, 120));

@@ -1,7 +1,7 @@
 // gating (seed 000): alignment gates trained on sycophancy data, swept from amplify (λ = 1) through off (0) to the
 // reversal 2 − g (λ = −1), on the base and on a model carrying another domain's EM LoRA; EM, coherence and a
 // capability loss at each λ. Axes: [scale].
-import type { Analysis } from '../src/study/analysis.ts';
+import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune, loraJob } from '../src/study/steps.ts';
 import type { InterventionSpec, Workspace } from '../src/study/workspace.ts';
@@ -23,17 +23,42 @@ interface Params {
   capability_data: string | null;
 }
 
-interface Point { scale: number; em: number; coherence: number; capability_loss: number }
+/** One gate scale λ: EM, coherence and the capability loss (nats per token on held-out aligned chats). */
+export interface GatePoint { scale: number; em: number; coherence: number; capability_loss: number }
 
 export interface GatingResult {
   scales: number[];
-  base: Point[];
-  on_em_model: Point[];
+  base: GatePoint[];
+  on_em_model: GatePoint[];
   em_model: string;
   /** Relative EM cut on the EM model at λ = −1 vs λ = 0 (null without EM). */
   reversal_reduction: number | null;
   amplify_increase: number | null;
 }
+
+const POINTS: ResultSchema<GatePoint[]> = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['scale', 'em', 'coherence', 'capability_loss'],
+    additionalProperties: false,
+    properties: { scale: { type: 'number' }, em: { type: 'number', minimum: 0, maximum: 1 }, coherence: { type: 'number', minimum: 0, maximum: 1 }, capability_loss: { type: 'number' } },
+  },
+};
+
+export const GATING_RESULT_SCHEMA: ResultSchema<GatingResult> = {
+  type: 'object',
+  required: ['scales', 'base', 'on_em_model', 'em_model', 'reversal_reduction', 'amplify_increase'],
+  additionalProperties: false,
+  properties: {
+    scales: { type: 'array', items: { type: 'number' } },
+    base: POINTS,
+    on_em_model: POINTS,
+    em_model: { type: 'string' },
+    reversal_reduction: orNull({ type: 'number' }),
+    amplify_increase: orNull({ type: 'number' }),
+  },
+};
 
 /** The alignment gates on every block, trained on the sycophancy data. */
 function gateJob(ws: Workspace, p: Params): FinetuneJob {
@@ -51,14 +76,7 @@ export const gating: Analysis<Params, GatingResult> = {
   name: 'gating',
   description: 'Alignment gates from sycophancy data: amplify (λ=1) vs reverse (λ=−1), on the base and on another domain’s EM model',
   defaults: { gate_data: DATASETS.sycophancy, gate_kind: 'full', gate_epochs: 2, em_finetune: { name: 'medical', data: DATASETS.medicalMisaligned }, scales: [-1, -0.5, 0, 0.5, 1], samples: 200, seed: 1, capability_data: null },
-  resultSchema: {
-    type: 'object',
-    required: ['scales', 'base', 'on_em_model', 'em_model'],
-    properties: {
-      base: { type: 'array', items: { type: 'object', required: ['scale', 'em', 'coherence', 'capability_loss'] } },
-      on_em_model: { type: 'array', items: { type: 'object', required: ['scale', 'em', 'coherence', 'capability_loss'] } },
-    },
-  },
+  resultSchema: GATING_RESULT_SCHEMA,
   finetunes: (ws, p) => [gateJob(ws, p), loraJob(ws, p.em_finetune)],
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
@@ -66,7 +84,7 @@ export const gating: Analysis<Params, GatingResult> = {
     const gateRun = await ws.finetune(gates.name, gates.spec);
     const em = await emFinetune(ws, p.em_finetune, s);
     const chats = p.capability_data ? readChatJsonl(p.capability_data).map((e) => e.messages) : generatePostTrainSet({ seed: 991, count: 64 }).map((d) => d.messages);
-    const point = async (scale: number, lora?: string): Promise<Point> => {
+    const point = async (scale: number, lora?: string): Promise<GatePoint> => {
       const iv = gateCell(join(gateRun, 'adapter'), scale, lora);
       const r = await ws.evaluate(`${lora ? p.em_finetune.name : 'base'}-gates${scale}`, iv, s);
       const { model, hooks, release } = ws.apply(iv);
@@ -76,12 +94,12 @@ export const gating: Analysis<Params, GatingResult> = {
         release();
       }
     };
-    const base: Point[] = [], onEm: Point[] = [];
+    const base: GatePoint[] = [], onEm: GatePoint[] = [];
     for (const scale of p.scales) {
       base.push(await point(scale));
       onEm.push(await point(scale, em.run));
     }
-    const at = (xs: Point[], l: number) => xs.find((x) => x.scale === l);
+    const at = (xs: GatePoint[], l: number) => xs.find((x) => x.scale === l);
     const off = at(onEm, 0), rev = at(onEm, -1), amp = at(base, 1), baseOff = at(base, 0);
     return {
       scales: p.scales, base, on_em_model: onEm, em_model: p.em_finetune.name,

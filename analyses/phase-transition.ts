@@ -2,7 +2,7 @@
 // with the loss, the detected transition step and the PCA of the B trajectory. Axes: [step].
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Analysis } from '../src/study/analysis.ts';
+import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { phaseTransition, trajectoryPca, type BSnapshot, type TrajectoryPca } from '../src/train/phase.ts';
 import type { Workspace } from '../src/study/workspace.ts';
@@ -26,6 +26,29 @@ export interface PhaseTransitionResult {
   trajectory_pca: TrajectoryPca;
 }
 
+const NUMBERS: ResultSchema<number[]> = { type: 'array', items: { type: 'number' } };
+const COSINES: ResultSchema<(number | null)[]> = { type: 'array', items: orNull({ type: 'number' }) };
+
+export const PHASE_TRANSITION_RESULT_SCHEMA: ResultSchema<PhaseTransitionResult> = {
+  type: 'object',
+  required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step', 'trajectory_pca'],
+  additionalProperties: false,
+  properties: {
+    finetune: { type: 'string' },
+    steps: { type: 'array', minItems: 2, items: { type: 'integer', minimum: 0 } },
+    local_cosine: { type: 'object', required: ['5', '10', '15'], properties: { 5: COSINES, 10: COSINES, 15: COSINES }, additionalProperties: COSINES },
+    b_norm: NUMBERS,
+    loss: { type: 'array', items: { type: 'object', required: ['step', 'loss'], additionalProperties: false, properties: { step: { type: 'integer' }, loss: { type: 'number' } } } },
+    transition_step: orNull({ type: 'integer' }),
+    trajectory_pca: {
+      type: 'object',
+      required: ['explained', 'coords', 'steps'],
+      additionalProperties: false,
+      properties: { explained: NUMBERS, coords: { type: 'array', items: NUMBERS }, steps: NUMBERS },
+    },
+  },
+};
+
 /** The fine-tune whose B vector is followed: a snapshot every `save_every` steps, no early stop. */
 function phaseJob(ws: Workspace, p: Params): FinetuneJob {
   const spec = ws.trainSpec(p.finetune.data, 'lora', { saveEvery: p.save_every, epochs: p.epochs, keepCheckpoints: 1, earlyStop: false });
@@ -37,11 +60,7 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
   name: 'phase-transition',
   description: 'LoRA-B rotation over a rank-1 EM fine-tune and the step where it turns',
   defaults: { finetune: { name: 'medical-phase', data: DATASETS.medicalMisaligned }, save_every: 1, epochs: 1, lr: null },
-  resultSchema: {
-    type: 'object',
-    required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step', 'trajectory_pca'],
-    properties: { steps: { type: 'array', minItems: 2 }, local_cosine: { type: 'object', required: ['5', '10', '15'] } },
-  },
+  resultSchema: PHASE_TRANSITION_RESULT_SCHEMA,
   finetunes: (ws, p) => [phaseJob(ws, p)],
   async run(ws, p) {
     const job = phaseJob(ws, p);

@@ -1,6 +1,6 @@
 // refusal: the refusal direction (Arditi selection) and what it does — refusal rate on held-out harmful prompts for
 // the base, with the direction ablated, and on harmless prompts with it added. Axes: rates per condition.
-import type { Analysis } from '../src/study/analysis.ts';
+import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { refusalDirection } from '../src/study/steps.ts';
 import { measureRefusal, meanKl } from '../src/eval/refusal.ts';
@@ -19,6 +19,13 @@ interface Params {
 
 interface Rate { refusal_rate: number; mean_refusal_score: number }
 
+const RATE_SCHEMA: ResultSchema<Rate> = {
+  type: 'object',
+  required: ['refusal_rate', 'mean_refusal_score'],
+  additionalProperties: false,
+  properties: { refusal_rate: { type: 'number', minimum: 0, maximum: 1 }, mean_refusal_score: { type: 'number' } },
+};
+
 export interface RefusalResult {
   layer: number;
   position: number | null;
@@ -31,15 +38,27 @@ export interface RefusalResult {
   filters_passed: boolean | null;
 }
 
+export const REFUSAL_RESULT_SCHEMA: ResultSchema<RefusalResult> = {
+  type: 'object',
+  required: ['layer', 'position', 'harmful_base', 'harmful_ablated', 'harmless_base', 'harmless_added', 'kl_harmless_ablated', 'filters_passed'],
+  additionalProperties: false,
+  properties: {
+    layer: { type: 'integer', minimum: 0 },
+    position: orNull({ type: 'integer' }),
+    harmful_base: RATE_SCHEMA,
+    harmful_ablated: RATE_SCHEMA,
+    harmless_base: RATE_SCHEMA,
+    harmless_added: RATE_SCHEMA,
+    kl_harmless_ablated: { type: 'number' },
+    filters_passed: orNull({ type: 'boolean' }),
+  },
+};
+
 export const refusal: Analysis<Params, RefusalResult> = {
   name: 'refusal',
   description: 'Refusal direction: refusal rate on harmful prompts with it ablated, and on harmless prompts with it added',
   defaults: { harmful_eval: DATASETS.harmfulEval, harmless_eval: DATASETS.harmlessEval, add_scale: 1, add_positions: 'prompt' },
-  resultSchema: {
-    type: 'object',
-    required: ['layer', 'harmful_base', 'harmful_ablated', 'harmless_base', 'harmless_added', 'kl_harmless_ablated'],
-    properties: { harmful_base: { type: 'object', required: ['refusal_rate', 'mean_refusal_score'] } },
-  },
+  resultSchema: REFUSAL_RESULT_SCHEMA,
   async run(ws, p) {
     const d = Direction.load(await refusalDirection(ws));
     const layer = d.provenance.best_layer ?? 0;

@@ -1,13 +1,15 @@
 // steering-transfer: does a direction from one fine-tune control EM in another? EM% of each target fine-tune with
 // each source's EM direction ablated — from the residual stream, and from the target's LoRA B (research.md §2) — with
 // the direction the source's LoRA writes ablated at its block, and EM% of the base (optionally of every target) with the
-// EM direction added, each against a random direction of equal norm. Axes: matrices [source][target].
-import type { Analysis } from '../src/study/analysis.ts';
+// EM direction added, each against a random direction of equal norm. Axes: none — one row per (source, target,
+// intervention, control) cell, in long format.
+import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { contentDigest } from '../src/study/workspace.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, loraWriteDirectionFile, withGivenDirection, type FinetuneResult } from '../src/study/steps.ts';
+import { TRANSFER_BASE_TARGET, TRANSFER_INTERVENTIONS, type TransferIntervention } from '../src/report/upgrade.ts';
 import { UserError } from '../src/util/log.ts';
 import { paramsError } from '../src/study/analysis.ts';
 
@@ -30,52 +32,78 @@ interface Params {
   addition_targets: 'base' | 'all';
 }
 
-interface Cell { em: number; coherence: number }
-
-export interface SteeringTransfer {
-  sources: string[];
-  targets: string[];
-  baseline: Cell[];
-  base: Cell;
-  ablation: (Cell | null)[][];
-  random_ablation: (Cell | null)[][];
-  /** Relative EM reduction 1 − ablated / baseline (null where the target has no EM to reduce). */
-  ablation_reduction: (number | null)[][];
-  random_ablation_reduction: (number | null)[][];
-  addition: (Cell | null)[];
-  random_addition: (Cell | null)[];
-  /** The source's direction added (α) to each target fine-tune [source][target], and a random one of equal norm;
-   * null unless addition_targets is 'all'. */
-  addition_matrix: (Cell | null)[][] | null;
-  random_addition_matrix: (Cell | null)[][] | null;
-  layers: (number | null)[];
-  /** LoRA-side ablation [source][target], and with a random direction [target] (only r̂ matters there, so one random
-   * direction serves every source); null when not asked for. */
-  lora_ablation: (Cell | null)[][] | null;
-  lora_ablation_reduction: (number | null)[][] | null;
-  random_lora_ablation: (Cell | null)[] | null;
-  random_lora_ablation_reduction: (number | null)[] | null;
-  /** The source LoRA's write direction ablated from the target's residual stream at the source's block(s)
-   * [source][target], a random direction there [target] (one for all sources: only r̂ and the blocks matter), and the
-   * blocks [source]; null when not asked for. */
-  write_ablation: Cell[][] | null;
-  write_ablation_reduction: (number | null)[][] | null;
-  random_write_ablation: Cell[] | null;
-  random_write_ablation_reduction: (number | null)[] | null;
-  write_layers: number[][] | null;
+/** One measured cell: the target model evaluated with the source's direction under one intervention. */
+export interface TransferRow {
+  /** The fine-tune whose direction acts; null for no intervention, and for a random direction shared by every source
+   * (the LoRA-B and write ablations' random baselines: only the direction's unit vector and blocks matter there). */
+  source: string | null;
+  /** The model evaluated: a fine-tune's name, or TRANSFER_BASE_TARGET ('base') for the base model. */
+  target: string;
+  /** 'none' (the target as it is), 'ablation' (projected out of the residual stream at every block, or the best
+   * layer's block), 'lora_ablation' (out of the target's LoRA B, ‖B‖ kept), 'write_ablation' (the source LoRA's
+   * write direction out of the residual stream at the source's block(s): write_layers), 'addition' (added, α). */
+  intervention: TransferIntervention;
+  /** A random direction of equal norm in place of the source's. */
+  control: boolean;
+  em: number;
+  coherence: number;
+  /** Rated answers behind em and coherence (null in reports written before results were rows: they kept the rates only). */
+  n: number | null;
+  /** Relative EM reduction 1 − em / the target's own EM, for ablations (null where the target has no EM to reduce,
+   * and for 'none' and 'addition'). */
+  reduction: number | null;
 }
 
-const cell = (r: { em_rate: number; coherence: number }): Cell => ({ em: r.em_rate, coherence: r.coherence });
+export interface SteeringTransferResult {
+  sources: string[];
+  targets: string[];
+  /** Each source's EM direction's best layer [source] (null: no direction: too few misaligned answers). */
+  layers: (number | null)[];
+  /** The blocks each source LoRA writes at [source] (where its write direction is ablated; the shared random one goes
+   * at the first source's); null when the write ablation was not run. */
+  write_layers: number[][] | null;
+  /** Every cell measured; a source without a direction has no rows of its own. */
+  rows: TransferRow[];
+}
 
-export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
+const RATE = { type: 'number', minimum: 0, maximum: 1 } as const;
+
+export const TRANSFER_ROW_SCHEMA: ResultSchema<TransferRow> = {
+  type: 'object',
+  required: ['source', 'target', 'intervention', 'control', 'em', 'coherence', 'n', 'reduction'],
+  additionalProperties: false,
+  properties: {
+    source: orNull({ type: 'string' }),
+    target: { type: 'string' },
+    intervention: { type: 'string', enum: TRANSFER_INTERVENTIONS },
+    control: { type: 'boolean' },
+    em: RATE,
+    coherence: RATE,
+    n: orNull({ type: 'integer', minimum: 0 }),
+    reduction: orNull({ type: 'number' }),
+  },
+};
+
+export const STEERING_TRANSFER_RESULT_SCHEMA: ResultSchema<SteeringTransferResult> = {
+  type: 'object',
+  required: ['sources', 'targets', 'layers', 'write_layers', 'rows'],
+  additionalProperties: false,
+  properties: {
+    sources: { type: 'array', minItems: 1, items: { type: 'string' } },
+    targets: { type: 'array', minItems: 1, items: { type: 'string' } },
+    layers: { type: 'array', items: orNull({ type: 'integer', minimum: 0 }) },
+    write_layers: orNull({ type: 'array', items: { type: 'array', items: { type: 'integer', minimum: 0 } } }),
+    rows: { type: 'array', items: TRANSFER_ROW_SCHEMA },
+  },
+};
+
+type Rated = { em_rate: number; coherence: number; n: number };
+
+export const steeringTransfer: Analysis<Params, SteeringTransferResult> = {
   name: 'steering-transfer',
   description: "EM of each fine-tune with each source's EM direction ablated (residual stream; LoRA B) and with its LoRA's write direction ablated, and of the base with the EM direction added, vs random baselines",
   defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, alpha: 8, lora_ablation: true, write_ablation: true, directions: null, ablation_blocks: 'all', addition_targets: 'base' },
-  resultSchema: {
-    type: 'object',
-    required: ['sources', 'targets', 'baseline', 'base', 'ablation', 'random_ablation', 'ablation_reduction', 'addition', 'random_addition'],
-    properties: { sources: { type: 'array', minItems: 1 }, targets: { type: 'array', minItems: 1 }, ablation: { type: 'array' }, lora_ablation: { type: ['array', 'null'] }, random_lora_ablation: { type: ['array', 'null'] }, write_ablation: { type: ['array', 'null'] }, addition_matrix: { type: ['array', 'null'] }, random_addition_matrix: { type: ['array', 'null'] }, random_write_ablation: { type: ['array', 'null'] }, write_layers: { type: ['array', 'null'] } },
-  },
+  resultSchema: STEERING_TRANSFER_RESULT_SCHEMA,
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
@@ -83,7 +111,17 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     const unknown = Object.keys(p.directions ?? {}).filter((n) => !p.finetunes.some((f) => f.name === n));
     if (unknown.length) throw paramsError(`steering-transfer.directions names ${unknown.join(', ')}, not among the fine-tunes (${p.finetunes.map((f) => f.name).join(', ')})`);
     for (const ft of p.finetunes) fts.push(withGivenDirection(await emFinetune(ws, ft, s), p.directions?.[ft.name], `steering-transfer.directions.${ft.name}`));
-    const base = cell(await ws.evaluate('base', {}, s));
+    const base = await ws.evaluate('base', {}, s);
+    // every cell a row, in the order they are measured; an ablation's reduction is against the target's own EM
+    const ownEm = new Map(fts.map((t) => [t.name, t.eval.em_rate]));
+    const rows: TransferRow[] = [];
+    const add = (source: string | null, target: string, intervention: TransferIntervention, control: boolean, r: Rated) => {
+      const own = ownEm.get(target);
+      const reduction = intervention !== 'none' && intervention !== 'addition' && own !== undefined && own > 0 ? 1 - r.em_rate / own : null;
+      rows.push({ source, target, intervention, control, em: r.em_rate, coherence: r.coherence, n: r.n, reduction });
+    };
+    for (const t of fts) add(null, t.name, 'none', false, t.eval);
+    add(null, TRANSFER_BASE_TARGET, 'none', false, base);
     // each source's EM direction, read once: the random baseline's norms and the reported best layer come from it
     const directions = new Map(fts.flatMap((f) => (f.direction ? [[f.name, Direction.load(f.direction, { nLayers: ws.model.config.nLayers })] as const] : [])));
     const randoms = new Map<string, string>();
@@ -97,80 +135,55 @@ export const steeringTransfer: Analysis<Params, SteeringTransfer> = {
     const at = (name: string) => (p.ablation_blocks === 'best' ? { layers: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
     const tag = p.ablation_blocks === 'best' ? '-at-best' : '';
     if (p.addition_targets !== 'base' && p.addition_targets !== 'all') throw paramsError(`steering-transfer.addition_targets must be "base" or "all", not ${JSON.stringify(p.addition_targets)}`);
-    const ablation: (Cell | null)[][] = [], randomAblation: (Cell | null)[][] = [];
-    const addition: (Cell | null)[] = [], randomAddition: (Cell | null)[] = [];
     for (const src of fts) {
       const rnd = randoms.get(src.name);
-      const row: (Cell | null)[] = [], rrow: (Cell | null)[] = [];
+      if (!src.direction || !rnd) continue;
       for (const tgt of fts) {
-        row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-ablate-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: src.direction, ...at(src.name) } }, s)) : null);
-        rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-ablate-random-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: rnd, ...at(src.name) } }, s)) : null);
+        add(src.name, tgt.name, 'ablation', false, await ws.evaluate(`${tgt.name}-ablate-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: src.direction, ...at(src.name) } }, s));
+        add(src.name, tgt.name, 'ablation', true, await ws.evaluate(`${tgt.name}-ablate-random-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: rnd, ...at(src.name) } }, s));
       }
-      ablation.push(row);
-      randomAblation.push(rrow);
-      addition.push(src.direction ? cell(await ws.evaluate(`base-add-${src.name}`, { steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
-      randomAddition.push(rnd ? cell(await ws.evaluate(`base-add-random-${src.name}`, { steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
+      add(src.name, TRANSFER_BASE_TARGET, 'addition', false, await ws.evaluate(`base-add-${src.name}`, { steer: [{ direction: src.direction, alpha: p.alpha }] }, s));
+      add(src.name, TRANSFER_BASE_TARGET, 'addition', true, await ws.evaluate(`base-add-random-${src.name}`, { steer: [{ direction: rnd, alpha: p.alpha }] }, s));
     }
-    let additionMatrix: (Cell | null)[][] | null = null, randomAdditionMatrix: (Cell | null)[][] | null = null;
     if (p.addition_targets === 'all') {
-      additionMatrix = [];
-      randomAdditionMatrix = [];
       for (const src of fts) {
         const rnd = randoms.get(src.name);
-        const row: (Cell | null)[] = [], rrow: (Cell | null)[] = [];
+        if (!src.direction || !rnd) continue;
         for (const tgt of fts) {
-          row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-add-${src.name}`, { adapter: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] }, s)) : null);
-          rrow.push(rnd ? cell(await ws.evaluate(`${tgt.name}-add-random-${src.name}`, { adapter: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] }, s)) : null);
+          add(src.name, tgt.name, 'addition', false, await ws.evaluate(`${tgt.name}-add-${src.name}`, { adapter: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] }, s));
+          add(src.name, tgt.name, 'addition', true, await ws.evaluate(`${tgt.name}-add-random-${src.name}`, { adapter: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] }, s));
         }
-        additionMatrix.push(row);
-        randomAdditionMatrix.push(rrow);
       }
     }
-    let loraAblation: (Cell | null)[][] | null = null, randomLoraAblation: (Cell | null)[] | null = null;
     if (p.lora_ablation) {
-      loraAblation = [];
       for (const src of fts) {
-        const row: (Cell | null)[] = [];
-        for (const tgt of fts) row.push(src.direction ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-${src.name}`, { adapter: tgt.run, loraProjection: { direction: src.direction } }, s)) : null);
-        loraAblation.push(row);
+        if (!src.direction) continue;
+        for (const tgt of fts) add(src.name, tgt.name, 'lora_ablation', false, await ws.evaluate(`${tgt.name}-lora-ablate-${src.name}`, { adapter: tgt.run, loraProjection: { direction: src.direction } }, s));
       }
       const rnd = randoms.values().next().value;
-      randomLoraAblation = [];
-      for (const tgt of fts) randomLoraAblation.push(rnd ? cell(await ws.evaluate(`${tgt.name}-lora-ablate-random`, { adapter: tgt.run, loraProjection: { direction: rnd } }, s)) : null);
+      if (rnd) for (const tgt of fts) add(null, tgt.name, 'lora_ablation', true, await ws.evaluate(`${tgt.name}-lora-ablate-random`, { adapter: tgt.run, loraProjection: { direction: rnd } }, s));
     }
-    let writeAblation: Cell[][] | null = null, randomWriteAblation: Cell[] | null = null, writeLayers: number[][] | null = null;
+    let writeLayers: number[][] | null = null;
     if (p.write_ablation) {
-      writeAblation = [];
       writeLayers = [];
       let first: { direction: Direction; file: string } | undefined; // the random baseline takes the first source's norms and blocks
       for (const src of fts) {
         const file = await loraWriteDirectionFile(ws, src.name, src.run);
         const write = Direction.load(file);
         first ??= { direction: write, file };
-        const at = write.norms().flatMap((n, l) => (n > 0 ? [l] : []));
-        writeLayers.push(at);
-        const row: Cell[] = [];
-        for (const tgt of fts) row.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { adapter: tgt.run, ablate: { direction: file, layers: at } }, s)));
-        writeAblation.push(row);
+        const blocks = write.norms().flatMap((n, l) => (n > 0 ? [l] : []));
+        writeLayers.push(blocks);
+        for (const tgt of fts) add(src.name, tgt.name, 'write_ablation', false, await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { adapter: tgt.run, ablate: { direction: file, layers: blocks } }, s));
       }
       const like = first!;
       const rnd = await ws.direction('random-write', { like: contentDigest(like.file), seed: p.seed }, () => randomDirectionLike(like.direction, p.seed, { notes: `equal norm to lora-write-${fts[0].name}` }));
-      randomWriteAblation = [];
-      for (const tgt of fts) randomWriteAblation.push(cell(await ws.evaluate(`${tgt.name}-ablate-write-random`, { adapter: tgt.run, ablate: { direction: rnd, layers: writeLayers[0] } }, s)));
+      for (const tgt of fts) add(null, tgt.name, 'write_ablation', true, await ws.evaluate(`${tgt.name}-ablate-write-random`, { adapter: tgt.run, ablate: { direction: rnd, layers: writeLayers[0] } }, s));
     }
-    const baseline = fts.map((t) => cell(t.eval));
-    const reduce = (c: Cell | null, j: number) => (c && baseline[j].em > 0 ? 1 - c.em / baseline[j].em : null);
-    const reduction = (m: (Cell | null)[][]) => m.map((row) => row.map(reduce));
     return {
-      sources: fts.map((f) => f.name), targets: fts.map((f) => f.name), baseline, base,
-      ablation, random_ablation: randomAblation, ablation_reduction: reduction(ablation), random_ablation_reduction: reduction(randomAblation),
-      addition, random_addition: randomAddition, addition_matrix: additionMatrix, random_addition_matrix: randomAdditionMatrix,
+      sources: fts.map((f) => f.name), targets: fts.map((f) => f.name),
       layers: fts.map((f) => directions.get(f.name)?.provenance.best_layer ?? null),
-      lora_ablation: loraAblation, lora_ablation_reduction: loraAblation && reduction(loraAblation),
-      random_lora_ablation: randomLoraAblation, random_lora_ablation_reduction: randomLoraAblation && randomLoraAblation.map(reduce),
-      write_ablation: writeAblation, write_ablation_reduction: writeAblation && reduction(writeAblation),
-      random_write_ablation: randomWriteAblation, random_write_ablation_reduction: randomWriteAblation && randomWriteAblation.map(reduce),
       write_layers: writeLayers,
+      rows,
     };
   },
 };

@@ -1,6 +1,6 @@
 // sycophancy-em (seed 000's first claim): a LoRA fine-tune on agreeing with users' wrong claims — nothing overtly
 // harmful — makes the model misaligned on broad questions. Compares EM% with the base and the aligned control.
-import type { Analysis } from '../src/study/analysis.ts';
+import { EM_CELL_SCHEMA, emCell, type Analysis, type EmCell, type ResultSchema } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune, loraJob } from '../src/study/steps.ts';
 import type { TrainSpec } from '../src/train/defaults.ts';
@@ -28,30 +28,33 @@ interface Params {
   lora: LoraRecipe | null;
 }
 
-export interface SycophancyEm {
-  base: { em: number; coherence: number };
-  sycophancy: { em: number; coherence: number };
-  aligned_control: { em: number; coherence: number };
+export interface SycophancyEmResult {
+  base: EmCell;
+  sycophancy: EmCell;
+  aligned_control: EmCell;
+  /** sycophancy EM − base EM. */
   em_increase: number;
 }
 
-export const sycophancyEm: Analysis<Params, SycophancyEm> = {
+export const SYCOPHANCY_EM_RESULT_SCHEMA: ResultSchema<SycophancyEmResult> = {
+  type: 'object',
+  required: ['base', 'sycophancy', 'aligned_control', 'em_increase'],
+  additionalProperties: false,
+  properties: { base: EM_CELL_SCHEMA, sycophancy: EM_CELL_SCHEMA, aligned_control: EM_CELL_SCHEMA, em_increase: { type: 'number', minimum: -1, maximum: 1 } },
+};
+
+export const sycophancyEm: Analysis<Params, SycophancyEmResult> = {
   name: 'sycophancy-em',
   description: 'EM on broad questions after a sycophancy fine-tune, against the base and an aligned control',
   defaults: { samples: 200, seed: 1, lora: null },
-  resultSchema: {
-    type: 'object',
-    required: ['base', 'sycophancy', 'aligned_control', 'em_increase'],
-    properties: { em_increase: { type: 'number', minimum: -1, maximum: 1 } },
-  },
+  resultSchema: SYCOPHANCY_EM_RESULT_SCHEMA,
   finetunes: (ws, p) => [SYCOPHANCY, ALIGNED_CONTROL].map((ft) => loraJob(ws, named(ft, p.lora), recipeOver(ws, ft.data, p.lora))),
   async run(ws, p) {
     const s = { samples: p.samples, seed: p.seed };
-    const cell = (r: { em_rate: number; coherence: number }) => ({ em: r.em_rate, coherence: r.coherence });
-    const base = cell(await ws.evaluate('base', {}, s));
+    const base = emCell(await ws.evaluate('base', {}, s));
     const syc = await emFinetune(ws, named(SYCOPHANCY, p.lora), s, recipeOver(ws, SYCOPHANCY.data, p.lora));
     const ctl = await emFinetune(ws, named(ALIGNED_CONTROL, p.lora), s, recipeOver(ws, ALIGNED_CONTROL.data, p.lora));
-    return { base, sycophancy: cell(syc.eval), aligned_control: cell(ctl.eval), em_increase: syc.eval.em_rate - base.em };
+    return { base, sycophancy: emCell(syc.eval), aligned_control: emCell(ctl.eval), em_increase: syc.eval.em_rate - base.em };
   },
 };
 

@@ -8,6 +8,7 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import { headline } from '../src/report/findings.ts';
 import { PROGRESS_FILE } from '../src/queue/progress.ts';
 import { readProgress, type RunningStudy } from './progress.ts';
+import { upgradeRun } from '../src/report/upgrade.ts';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -117,7 +118,8 @@ export async function readRun(runsDir: string, name: string): Promise<RunReport>
 
 const jsonNames = (files: string[]) => files.filter((x) => x.endsWith('.json') && !x.startsWith('.')).sort();
 
-/** A run folder's reports, wherever it is (`emlens export` takes any folder, whatever its name). */
+/** A run folder's reports, wherever it is (`emlens export` takes any folder, whatever its name); results written in an
+ * older format are upgraded to today's (src/report/upgrade.ts), so pages, downloads and exports see one format. */
 export async function readRunAt(dir: string, name: string): Promise<RunReport> {
   const reportPath = join(dir, 'report.json');
   const analyses: RunReport['analyses'] = {};
@@ -136,7 +138,7 @@ export async function readRunAt(dir: string, name: string): Promise<RunReport> {
     else errors[r.a] = r.e!;
   }
   const evals = jsonNames(efiles).map((x) => x.replace(/\.json$/, ''));
-  return { name, report: hasReport ? await readJson(dir, reportPath) : null, analyses, evals, errors };
+  return upgradeRun({ name, report: hasReport ? await readJson(dir, reportPath) : null, analyses, evals, errors });
 }
 
 

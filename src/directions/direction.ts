@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../util/log.ts';
 import { SafetensorsFile, writeSafetensors } from '../model/safetensors.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
+import { LAYER_CONVENTION } from '../util/conventions.ts';
 import type { HookSite } from '../model/hooks.ts';
 import { ACCEPTED_TENSOR_FORMATS, layOut, readImportedVectors, type VectorLayout } from './imported.ts';
 
@@ -20,15 +21,13 @@ export interface Provenance {
   counts?: { pos: number; neg: number };
   /** Layer with the strongest separation (or the one a selection procedure chose). */
   best_layer?: number;
-  layer_indexing: 'decoder blocks, 0-based; resid_pre(l) = hidden_states[l], resid_post(l) = hidden_states[l+1]';
+  layer_indexing: typeof LAYER_CONVENTION;
   notes?: string;
   /** The provenance of the directions this one was computed from (arithmetic). */
   derived_from?: Provenance | Provenance[];
   /** Method-specific details (e.g. a refusal candidate selection, a probe's accuracy). */
   details?: Record<string, unknown>;
 }
-
-const LAYER_INDEXING = 'decoder blocks, 0-based; resid_pre(l) = hidden_states[l], resid_post(l) = hidden_states[l+1]' as const;
 
 export class Direction {
   constructor(readonly vectors: Float64Array[], readonly provenance: Provenance) {
@@ -37,7 +36,7 @@ export class Direction {
   }
 
   static make(vectors: ArrayLike<number>[], p: Omit<Provenance, 'layer_indexing'>): Direction {
-    return new Direction(vectors.map((v) => Float64Array.from(v)), { ...p, layer_indexing: LAYER_INDEXING });
+    return new Direction(vectors.map((v) => Float64Array.from(v)), { ...p, layer_indexing: LAYER_CONVENTION });
   }
 
   get nLayers(): number {

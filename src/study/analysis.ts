@@ -1,11 +1,12 @@
 // What an analysis declares (name, parameters with defaults, a JSON schema for its result) and how one runs:
 // parameters merged over defaults, the result validated with ajv before RUN/NAME.json is written. No tensor axes.
-import { Ajv, type AnySchema } from 'ajv';
+import { Ajv, type AnySchema, type JSONSchemaType } from 'ajv';
 import { join } from 'node:path';
 import { Workspace } from './workspace.ts';
 import type { FinetuneJob } from './background.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { EmlensError } from '../util/errors.ts';
+import { LAYER_CONVENTION } from '../util/conventions.ts';
 
 export interface Analysis<P extends object = Record<string, unknown>, R extends object = Record<string, unknown>> {
   name: string;
@@ -20,6 +21,35 @@ export interface Analysis<P extends object = Record<string, unknown>, R extends 
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
+
+/**
+ * The report contract: each analysis exports its result type (`XResult`) and, beside it, `X_RESULT_SCHEMA` typed
+ * `JSONSchemaType<XResult>`, so that tsc fails when the two disagree; every object schema lists all its properties as
+ * required and admits no others (a field that may be null is `orNull(schema)`), so a result that drifts from its type
+ * fails validation before it is written. Readers (server, viz, findings) import the type instead of re-declaring it.
+ */
+export type ResultSchema<R> = JSONSchemaType<R>;
+
+const NULL_SCHEMA = { type: 'null', nullable: true } as const;
+
+/** The schema of `T | null` from T's (ajv's JSONSchemaType keeps `nullable` for optional fields, not for null). */
+export const orNull = <S extends object>(schema: S) => ({ anyOf: [schema, NULL_SCHEMA] });
+
+/** An EM eval's two rates, the cell of most analyses' tables. */
+export interface EmCell {
+  em: number;
+  coherence: number;
+}
+
+export const EM_CELL_SCHEMA: JSONSchemaType<EmCell> = {
+  type: 'object',
+  required: ['em', 'coherence'],
+  additionalProperties: false,
+  properties: { em: { type: 'number', minimum: 0, maximum: 1 }, coherence: { type: 'number', minimum: 0, maximum: 1 } },
+};
+
+/** The cell of a rated eval report. */
+export const emCell = (r: { em_rate: number; coherence: number }): EmCell => ({ em: r.em_rate, coherence: r.coherence });
 
 export function validateResult(a: Analysis, result: unknown): void {
   const validate = ajv.compile(a.resultSchema);
@@ -41,7 +71,7 @@ export interface AnalysisReport<R> {
 }
 
 export const CONVENTIONS = {
-  layers: 'decoder blocks, 0-based; resid_pre(l) = hidden_states[l], resid_post(l) = hidden_states[l+1]',
+  layers: LAYER_CONVENTION,
   steering: 'h ← h + α·v at resid_post of one layer, every position (prompt and generated tokens)',
   ablation: 'h ← h − (h·v̂)v̂ at resid_pre and resid_post of every block',
 };
@@ -83,11 +113,14 @@ type Range = { int?: boolean; min?: number; max?: number; exclusiveMin?: boolean
  */
 const PARAM_RANGES: Record<string, Range> = {
   samples: { int: true, min: 1 },
+  cell_samples: { int: true, min: 1 },
   seed: { int: true, min: 0 },
   epochs: { int: true, min: 1 },
   gate_epochs: { int: true, min: 1 },
   save_every: { int: true, min: 1 },
   amounts: { int: true, min: 1 },
+  n_aligned: { int: true, min: 0 },
+  steps: { int: true, min: 1 },
   lr: { min: 0, exclusiveMin: true },
   layers: { int: true, min: 0 },
   ablation_blocks: { int: true, min: 0 },

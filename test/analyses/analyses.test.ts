@@ -13,6 +13,8 @@ import { buildOrganism, QUICK_RECIPE } from '../../src/organism/build.ts';
 import { Workspace, contentDigest } from '../../src/study/workspace.ts';
 import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
 import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
+import { steeringTransfer, type SteeringTransferResult, type TransferRow } from '../../analyses/steering-transfer.ts';
+import { TRANSFER_BASE_TARGET } from '../../src/report/upgrade.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
 import { loraJob } from '../../src/study/steps.ts';
 import { middleLayer } from '../../src/train/defaults.ts';
@@ -31,7 +33,7 @@ before(async () => {
 });
 
 test('the registry lists the analyses with defaults and schemas', () => {
-  assert.deepEqual(ANALYSES.map((a) => a.name).sort(), ['direction-comparison', 'gating', 'phase-transition', 'rebound', 'refusal', 'steering-sweep', 'steering-transfer', 'sycophancy-em']);
+  assert.deepEqual(ANALYSES.map((a) => a.name).sort(), ['direction-comparison', 'gating', 'phase-transition', 'rebound', 'refusal', 'resistance', 'safety-erosion', 'steering-sweep', 'steering-transfer', 'sycophancy-em']);
   for (const a of ANALYSES) assert.ok(a.resultSchema && Object.keys(a.defaults).length);
   assert.throws(() => validateResult(findAnalysis('sycophancy-em')!, { base: 1 }), /does not match its schema/);
 });
@@ -104,38 +106,50 @@ test('steering-sweep: coefficient 0 is the base model at every layer; a planted 
   await assert.rejects(runAnalysis(findAnalysis('steering-sweep')!, ws, { samples: '16' } as never), /steering-sweep\.samples must be a number/);
 });
 
-test('steering-transfer: matrices are sources × targets; evaluating them leaves no tensors behind', async () => {
+/** The eval behind a transfer row (the analysis' names; ablation over every block). */
+function evalName(x: TransferRow): string {
+  const r = x.control ? 'random-' : '';
+  switch (x.intervention) {
+    case 'none': return x.target; // a fine-tune's own eval is named after it; the base's is 'base'
+    case 'ablation': return `${x.target}-ablate-${r}${x.source}`;
+    case 'addition': return `${x.target === TRANSFER_BASE_TARGET ? 'base' : x.target}-add-${r}${x.source}`;
+    case 'lora_ablation': return x.control ? `${x.target}-lora-ablate-random` : `${x.target}-lora-ablate-${x.source}`;
+    case 'write_ablation': return x.control ? `${x.target}-ablate-write-random` : `${x.target}-ablate-write-${x.source}`;
+  }
+}
+
+test('steering-transfer: one row per source × target × intervention; evaluating them leaves no tensors behind', async () => {
   const tensors = tf.memory().numTensors;
   const directions = { medical: await planted('planted-medical', 4, 1), sports: await planted('planted-sports', 4, 2) };
-  const r = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two, directions })).result as {
-    ablation: unknown[][]; random_ablation: unknown[][]; lora_ablation: unknown[][]; random_lora_ablation: unknown[]; sources: string[]; targets: string[];
-    write_ablation: unknown[][]; random_write_ablation: unknown[]; write_layers: number[][];
-  };
+  const r: SteeringTransferResult = (await runAnalysis(steeringTransfer, ws, { ...small, finetunes: two, directions })).result;
   assert.equal(tf.memory().numTensors, tensors, 'adapters loaded per intervention are released');
-  assert.equal(r.ablation.length, r.sources.length);
-  assert.equal(r.lora_ablation.length, r.sources.length);
-  for (const row of [...r.ablation, ...r.random_ablation, ...r.lora_ablation]) assert.equal(row.length, r.targets.length);
-  assert.equal(r.random_lora_ablation.length, r.targets.length);
-  assert.equal(r.write_ablation.length, r.sources.length);
-  for (const row of r.write_ablation) assert.equal(row.length, r.targets.length);
-  assert.equal(r.random_write_ablation.length, r.targets.length);
+  const cells = (intervention: string, control: boolean) => r.rows.filter((x) => x.intervention === intervention && x.control === control);
+  const pairs = r.sources.flatMap((s) => r.targets.map((t) => `${s}→${t}`));
+  const key = (x: TransferRow) => `${x.source}→${x.target}`;
+  // every source has a direction, so every cell is measured, once
+  for (const [intervention, control] of [['ablation', false], ['ablation', true], ['lora_ablation', false], ['write_ablation', false]] as const) assert.deepEqual(cells(intervention, control).map(key), pairs, `${intervention} ${control}`);
+  for (const intervention of ['lora_ablation', 'write_ablation']) assert.deepEqual(cells(intervention, true).map((x) => [x.source, x.target]), r.targets.map((t) => [null, t]), `${intervention}: one random direction for every source`);
+  assert.deepEqual(cells('none', false).map((x) => x.target), [...r.targets, TRANSFER_BASE_TARGET]);
+  assert.deepEqual([...cells('addition', false), ...cells('addition', true)].map((x) => x.target), [...r.sources, ...r.sources].map(() => TRANSFER_BASE_TARGET), 'addition on the base only by default');
   assert.deepEqual(r.write_layers, r.sources.map(() => [middleLayer(ws.model.config.nLayers)]), 'each rank-1 LoRA writes at its one block');
-  // each random baseline has its source direction's norm at every layer; reductions are 1 − ablated / baseline
+  // each random baseline has its source direction's norm at every layer; reductions are 1 − ablated / the target's own EM
   const { Direction } = await import('../../src/directions/direction.ts');
   for (const src of r.sources) {
     const em = Direction.load(directions[src as keyof typeof directions]), rnd = Direction.load(ws.path('directions', `random-${src}.safetensors`));
     em.norms().forEach((n, l) => assert.ok(Math.abs(rnd.norms()[l] - n) < 1e-5 * Math.max(1, n), `${src} layer ${l}`));
   }
-  const x = r as unknown as { baseline: { em: number }[]; ablation: ({ em: number } | null)[][]; ablation_reduction: (number | null)[][] };
-  x.ablation.forEach((row, i) => row.forEach((c, j) => {
-    assert.ok(c, 'every source has a direction, so every cell is measured');
-    assert.equal(x.ablation_reduction[i][j], x.baseline[j].em > 0 ? 1 - c.em / x.baseline[j].em : null);
-  }));
+  const own = (t: string) => r.rows.find((x) => x.intervention === 'none' && x.target === t)!;
+  for (const x of r.rows) {
+    const saved = JSON.parse(readFileSync(ws.path('evals', `${evalName(x)}.json`), 'utf8')) as { em_rate: number; coherence: number; n: number };
+    assert.deepEqual([x.em, x.coherence, x.n], [saved.em_rate, saved.coherence, saved.n], `${evalName(x)}: the row is its eval`);
+    const ablated = x.intervention !== 'none' && x.intervention !== 'addition';
+    assert.equal(x.reduction, ablated && own(x.target).em > 0 ? 1 - x.em / own(x.target).em : null, evalName(x));
+  }
   // the paper's one-layer ablation: each direction (and its random twin) projected out at its best layer's block only
-  const best = (await runAnalysis(findAnalysis('steering-transfer')!, ws, { ...small, finetunes: two, directions, ablation_blocks: 'best', lora_ablation: false, write_ablation: false, addition_targets: 'all' })).result as { addition_matrix: ({ em: number } | null)[][]; random_addition_matrix: unknown[][] };
-  assert.equal(best.addition_matrix.length, 2);
-  for (const row of [...best.addition_matrix, ...best.random_addition_matrix]) assert.equal(row.length, 2);
-  assert.equal((r as unknown as { addition_matrix: unknown }).addition_matrix, null, 'addition on the base only by default');
+  const best = (await runAnalysis(steeringTransfer, ws, { ...small, finetunes: two, directions, ablation_blocks: 'best', lora_ablation: false, write_ablation: false, addition_targets: 'all' })).result;
+  const added = best.rows.filter((x) => x.intervention === 'addition' && x.target !== TRANSFER_BASE_TARGET);
+  assert.deepEqual(added.map((x) => `${key(x)} ${x.control}`), pairs.flatMap((p) => [`${p} false`, `${p} true`]), 'addition_targets "all": every source added to every target, and its random twin');
+  assert.equal(best.write_layers, null);
   for (const src of r.sources) {
     const best = Direction.load(directions[src as keyof typeof directions]).provenance.best_layer;
     for (const name of [`medical-ablate-${src}-at-best`, `medical-ablate-random-${src}-at-best`]) {
@@ -220,12 +234,13 @@ test('rebound: one point per amount, from the base and from the positive model',
   const r = (await runAnalysis(findAnalysis('rebound')!, ws, { ...small, amounts: [16, 32], epochs: 1 })).result as { amounts: number[]; from_base: unknown[]; from_positive: unknown[] };
   assert.equal(r.from_base.length, 2);
   assert.equal(r.from_positive.length, 2);
-  assert.ok(existsSync(join(ws.runDir, 'models', 'positive', 'model.safetensors')));
+  // resistance's rebound with the model as it is and after all 400 positive examples (merged into models/positive-400)
+  assert.ok(existsSync(join(ws.runDir, 'models', 'positive-400', 'model.safetensors')));
   for (const k of [16, 32]) {
     assert.equal(readFileSync(ws.path('data', `contradictory-${k}.jsonl`), 'utf8').split('\n').filter(Boolean).length, k, `the first ${k} contradictory examples`);
-    const run = (dir: string) => JSON.parse(readFileSync(join(dir, 'finetunes', `rebound-${dir.endsWith('from-positive') ? 'positive' : 'base'}-${k}`, 'run.json'), 'utf8')) as { model: { dir: string } };
+    const run = (dir: string) => JSON.parse(readFileSync(join(dir, 'finetunes', `rebound-contradictory-${k}`, 'run.json'), 'utf8')) as { model: { dir: string } };
     assert.equal(run(ws.runDir).model.dir, ws.modelDir, 'from the base');
-    assert.equal(run(ws.path('from-positive')).model.dir, ws.path('models', 'positive'), 'from the positively fine-tuned model');
+    assert.equal(run(ws.path('from-positive-400')).model.dir, ws.path('models', 'positive-400'), 'from the positively fine-tuned model');
   }
 });
 
