@@ -6,8 +6,9 @@ import type { Model } from '../model/modules.ts';
 import { createLora, loraVariables, saveLora, withLora, disposeLora, type LoraAdapter, type LoraOptions, type LoraDropout } from './lora.ts';
 import { createGates, gateHooks, gateVariables, saveGates, disposeGates, type Gates, type GateKind } from './gates.ts';
 import { createSteeringVectors, steeringVectorHooks, steeringVariables, saveSteeringVectors, disposeSteeringVectors, type SteeringVectors } from './steering-vector.ts';
+import { createFullFineTune, disposeFullFineTune, saveFullFineTune, withFullFineTune, type FullFineTune, type FullOptions } from './full.ts';
 
-export type AdapterKind = 'lora' | 'gate' | 'steer';
+export type AdapterKind = 'lora' | 'gate' | 'steer' | 'full';
 
 export interface TrainableAdapter {
   kind: AdapterKind;
@@ -19,6 +20,7 @@ export interface TrainableAdapter {
   lora?: LoraAdapter;
   gates?: Gates;
   steering?: SteeringVectors;
+  full?: FullFineTune;
 }
 
 export function loraTrainable(lora: LoraAdapter): TrainableAdapter {
@@ -54,15 +56,29 @@ export function steerTrainable(s: SteeringVectors): TrainableAdapter {
   };
 }
 
+/** Full fine-tuning: `save` writes a whole HF model folder (the base's tokenizer files copied), not an adapter. */
+export function fullTrainable(full: FullFineTune): TrainableAdapter {
+  return {
+    kind: 'full',
+    full,
+    variables: () => full.variables,
+    attach: (model) => ({ model: withFullFineTune(model, full), hooks: [] }),
+    save: (dir) => saveFullFineTune(full, dir),
+    dispose: () => disposeFullFineTune(full),
+  };
+}
+
 export interface AdapterSpec {
   kind: AdapterKind;
   lora?: LoraOptions;
   gate?: { kind: GateKind; rank?: number; layers?: number[] };
   steerLayers?: number[];
+  /** Full fine-tuning: which weights (default every one). */
+  full?: FullOptions;
   seed?: number;
 }
 
-/** A fresh adapter at identity (the adapted model equals the base). */
+/** A fresh adapter at identity (the adapted model equals the base; a full fine-tune starts at the base's weights). */
 export function createAdapter(model: Model, spec: AdapterSpec): TrainableAdapter {
   switch (spec.kind) {
     case 'lora':
@@ -71,5 +87,7 @@ export function createAdapter(model: Model, spec: AdapterSpec): TrainableAdapter
       return gateTrainable(createGates(model, { ...spec.gate!, seed: spec.seed }));
     case 'steer':
       return steerTrainable(createSteeringVectors(model, spec.steerLayers ?? [Math.floor(model.config.nLayers / 2)]));
+    case 'full':
+      return fullTrainable(createFullFineTune(model, spec.full));
   }
 }

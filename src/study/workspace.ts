@@ -8,6 +8,7 @@ import type { Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import { sameRunArgs, train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
+import type { AdapterKind } from '../adapters/adapter.ts';
 import { applyInterventions, specFiles, type InterventionSpec } from '../interventions/spec.ts';
 import type { Direction } from '../directions/direction.ts';
 import { requireRates, runEmEval, type EvalReport, type RatedEvalReport } from '../eval/em-eval.ts';
@@ -76,8 +77,11 @@ export class Workspace {
     return join(this.runDir, ...parts);
   }
 
-  /** The model's recommended fine-tune of `kind` on `data`, with this study's epochs for LoRAs; `over` wins over both. */
-  trainSpec(data: string, kind: 'lora' | 'gate' | 'steer' = 'lora', over: Partial<TrainSpec> = {}): TrainSpec {
+  /**
+   * The model's recommended fine-tune of `kind` on `data`, with this study's epochs for LoRAs; `over` wins over both.
+   * 'full' trains every weight (`over.adapter = { kind: 'full', full: { params: REGEX } }` selects some by HF name).
+   */
+  trainSpec(data: string, kind: AdapterKind = 'lora', over: Partial<TrainSpec> = {}): TrainSpec {
     const studyEpochs = kind === 'lora' && this.loraEpochs !== undefined ? { epochs: this.loraEpochs } : {};
     return defaultTrainSpec(this.model, data, kind, { ...studyEpochs, ...over });
   }
@@ -123,7 +127,11 @@ export class Workspace {
     rmSync(this.path('finetunes', name), { recursive: true, force: true });
   }
 
-  /** Trains (or reuses, or resumes, or waits for the second process to finish) RUN/finetunes/NAME; returns the run folder. */
+  /**
+   * Trains (or reuses, or resumes, or waits for the second process to finish) RUN/finetunes/NAME; returns the run folder.
+   * Its result is RUN/finetunes/NAME/adapter: the adapter, or for a full fine-tune (kind 'full') an HF model folder —
+   * evaluate that as a model of its own, `new Workspace(ws.path('sub'), join(run, 'adapter'))`, not as an adapter.
+   */
   async finetune(name: string, spec: TrainSpec): Promise<string> {
     const out = this.path('finetunes', name);
     const ahead = this.background?.claim(name, spec);

@@ -8,6 +8,8 @@ export interface AdamWOptions {
   beta2?: number;
   eps?: number;
   weightDecay?: number;
+  /** Which variables are left out of weight decay: `isBias` (default; the organism's build recipe), or `hfNoDecay`. */
+  noDecay?: (name: string) => boolean;
 }
 
 export class AdamW {
@@ -18,19 +20,21 @@ export class AdamW {
   private readonly b2: number;
   private readonly eps: number;
   private readonly wd: number;
+  private readonly noDecay: (name: string) => boolean;
 
   constructor(readonly vars: tf.Variable[], o: AdamWOptions = {}) {
     this.b1 = o.beta1 ?? 0.9;
     this.b2 = o.beta2 ?? 0.999;
     this.eps = o.eps ?? 1e-8;
     this.wd = o.weightDecay ?? 0.01;
+    this.noDecay = o.noDecay ?? isBias;
     for (const p of vars) {
       this.m.set(p.name, newVariable(() => tf.zerosLike(p), `${p.name}/adam_m`, false) as unknown as tf.Variable);
       this.v.set(p.name, newVariable(() => tf.zerosLike(p), `${p.name}/adam_v`, false) as unknown as tf.Variable);
     }
   }
 
-  /** torch.optim.AdamW: p ← p(1 − lr·wd) (biases, as in HF Trainer's groups, not decayed); m, v moments; p ← p − lr/bc1 · m / (√v/√bc2 + eps). */
+  /** torch.optim.AdamW: p ← p(1 − lr·wd) (not for the `noDecay` group); m, v moments; p ← p − lr/bc1 · m / (√v/√bc2 + eps). */
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
     this.step++;
     const bc1 = 1 - this.b1 ** this.step;
@@ -42,7 +46,7 @@ export class AdamW {
         const m = this.m.get(p.name)!, v = this.v.get(p.name)!;
         m.assign(tf.add(tf.mul(m, this.b1), tf.mul(g, 1 - this.b1)));
         v.assign(tf.add(tf.mul(v, this.b2), tf.mul(tf.square(g), 1 - this.b2)));
-        const decayed = this.wd && !isBias(p.name) ? tf.mul(p, 1 - lr * this.wd) : p;
+        const decayed = this.wd && !this.noDecay(p.name) ? tf.mul(p, 1 - lr * this.wd) : p;
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), this.eps);
         p.assign(tf.sub(decayed, tf.mul(tf.div(m, denom), lr / bc1)));
       }
@@ -78,4 +82,14 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
 /** A bias among our trainable variables (a gate's b: `gate.L.b`): HF Trainer puts biases in the group without weight decay. */
 export function isBias(name: string): boolean {
   return /(^|\.)(b|bias)$/.test(name);
+}
+
+/**
+ * HF Trainer's group without weight decay (get_decay_parameter_names): every bias and every norm weight, by the same
+ * patterns over the lower-cased HF name (bias, layernorm, rmsnorm, a `norm` or `_norm` component); embeddings and the
+ * LM head are decayed. Our adapters' own names (a gate's `gate.L.b`) by isBias.
+ */
+export function hfNoDecay(name: string): boolean {
+  const n = name.toLowerCase();
+  return isBias(name) || /bias|layernorm|rmsnorm|(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)/.test(n);
 }

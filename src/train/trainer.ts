@@ -10,7 +10,7 @@ import { readTrainingState, writeTrainingState } from './state-file.ts';
 import { createAdapter, type AdapterSpec, type TrainableAdapter } from '../adapters/adapter.ts';
 import { collate, epochBatches, readChatJsonl, tokenizeChat, type Batch, type TokenizedExample } from './data.ts';
 import { fileSha256 } from '../util/hash.ts';
-import { AdamW, clipByGlobalNorm, linearSchedule } from './optim.ts';
+import { AdamW, clipByGlobalNorm, hfNoDecay, linearSchedule } from './optim.ts';
 import { klMean, nllSum, rowLogits } from './loss.ts';
 import { phaseTransition, type BSnapshot } from './phase.ts';
 import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile, guardOutput } from '../util/fs.ts';
@@ -137,7 +137,7 @@ async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examp
 
   const adapter = createAdapter(base, { ...o.adapter, seed: o.seed }); // before the run folder: a bad spec leaves none
   const vars = adapter.variables();
-  const opt = new AdamW(vars, { weightDecay: o.weightDecay });
+  const opt = new AdamW(vars, { weightDecay: o.weightDecay, noDecay: hfNoDecay }); // HF Trainer's decay groups
   try {
     return await trainAdapter(base, o, modelDir, { examples, klExamples, padId, args, datasetHash, identity, klHash, adapter, vars, opt });
   } finally {

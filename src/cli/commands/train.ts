@@ -1,5 +1,5 @@
-// `emlens train`: fine-tune a LoRA, alignment gates or a steering vector on chat JSONL (cli.md), with the research
-// recipe's defaults (rank-1 rsLoRA on down_proj of the middle layer). No tensor axes at this level.
+// `emlens train`: fine-tune a LoRA, alignment gates, a steering vector or the model's weights (full) on chat JSONL
+// (cli.md), with the research recipe's defaults (rank-1 rsLoRA on down_proj of the middle layer). No tensor axes here.
 import type { Command } from 'commander';
 import { addBackendOption, resolveModelDir, startBackend } from '../model-options.ts';
 import { loadModel } from '../../model/load.ts';
@@ -10,7 +10,7 @@ import { LINEAR_NAMES, type LinearName } from '../../model/modules.ts';
 import { UsageError, log } from '../../util/log.ts';
 import { readTrainConfig } from '../../formats/train-config.ts';
 import { printResult } from '../output.ts';
-import { TRAIN_DEFAULTS, middleLayer } from '../../train/defaults.ts';
+import { DEFAULT_LR, TRAIN_DEFAULTS, middleLayer } from '../../train/defaults.ts';
 import { RECIPE_FLAGS, trainDefaultsFor, type AdapterKind } from '../../train/default-sources.ts';
 import { loadConfig } from '../../model/config.ts';
 import type { Model } from '../../model/modules.ts';
@@ -28,6 +28,7 @@ interface TrainCliOpts {
   alpha: string;
   rslora: boolean;
   layers?: string;
+  params?: string;
   targets: string;
   gateKind: string;
   dropout: string;
@@ -53,19 +54,20 @@ interface TrainCliOpts {
 const D = TRAIN_DEFAULTS;
 
 export function registerTrain(program: Command): void {
-  const cmd = program.command('train').description('fine-tune an adapter (LoRA, alignment gates, steering vector) on chat JSONL; defaults are the anchors\' recipes, replaced by the model\'s own "emlens_train_defaults" in config.json where it has them');
+  const cmd = program.command('train').description('fine-tune an adapter (LoRA, alignment gates, steering vector) or the model\'s weights (full: an HF model folder) on chat JSONL; defaults are the anchors\' recipes, replaced by the model\'s own "emlens_train_defaults" in config.json where it has them');
   cmd.option('--model <dir>', 'HF model folder (default: the built-in organism)');
   explainDefaultsInHelp(cmd);
   addBackendOption(cmd)
     .option('--config <file>', 'an EM / Model Organisms training config JSON (r, lora_alpha, use_rslora, target_modules, layers_to_transform, learning_rate, per_device_train_batch_size, gradient_accumulation_steps, epochs, warmup_steps, weight_decay, max_seq_length, lora_dropout, seed, training_file, …) read as these flags; flags given override it, keys not used are named in one warning')
     .option('--data <file>', 'chat JSONL (.jsonl or .jsonl.gz): {"messages":[{"role","content"[,"weight": 0|1]},...]} per line; an assistant turn with "weight": 0 is not trained on (required unless --config names a training_file)')
-    .requiredOption('--out <run>', 'run folder (adapter/, metrics.jsonl, checkpoints/, run.json)')
-    .option('--adapter <kind>', 'lora | gate | steer', 'lora')
+    .requiredOption('--out <run>', 'run folder (adapter/, metrics.jsonl, checkpoints/, run.json); a full fine-tune\'s adapter/ is an HF model folder')
+    .option('--adapter <kind>', 'lora | gate | steer | full (every weight, or those --params selects)', 'lora')
     .option('--rank <r>', 'LoRA rank', String(D.rank))
     .option('--alpha <a>', 'LoRA alpha (scale alpha/r, or alpha/sqrt(r) with --rslora)', String(D.alpha))
     .option('--rslora', 'rank-stabilised scale alpha/sqrt(r)', D.rslora)
     .option('--no-rslora', 'plain scale alpha/r')
     .option('--layers <list>', 'blocks to adapt (default: LoRA/steer the middle block, gates every block)')
+    .option('--params <regex>', 'full: the weights to train, a regex searched in their HF names (self_attn, mlp, layers\\.2\\., embed_tokens …); default every weight')
     .option('--targets <list>', `LoRA modules (${LINEAR_NAMES.join(',')})`, D.targets.join(','))
     .option('--gate-kind <kind>', 'full | diag | lowrank:R', D.gateKind)
     .option('--dropout <p>', 'LoRA dropout', String(D.dropout))
@@ -87,8 +89,10 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue the run in --out from its latest checkpoint')
     .option('--json', 'print one JSON document')
     .action(async (o: TrainCliOpts) => {
-      if (!['lora', 'gate', 'steer'].includes(o.adapter)) throw new UsageError(`--adapter ${o.adapter}: expected lora, gate or steer`);
-      const kind = o.adapter as 'lora' | 'gate' | 'steer';
+      if (!['lora', 'gate', 'steer', 'full'].includes(o.adapter)) throw new UsageError(`--adapter ${o.adapter}: expected lora, gate, steer or full`);
+      const kind = o.adapter as AdapterKind;
+      if (o.params !== undefined && kind !== 'full') throw new UsageError(`--params selects the weights of a full fine-tune (--adapter full), not of --adapter ${kind}`);
+      if (o.layers !== undefined && kind === 'full') throw new UsageError(`--layers: a full fine-tune selects weights with --params (e.g. --params 'layers\\.${o.layers.split(',')[0]}\\.')`);
       if (o.config) applyTrainConfig(cmd, o);
       if (!o.data) throw new UsageError('--data is required (or a --config with a training_file)');
       await startBackend(o.backend);
@@ -111,7 +115,7 @@ export function registerTrain(program: Command): void {
       const opts: TrainOptions = {
         data: o.data,
         out: o.out,
-        adapter: {
+        adapter: kind === 'full' ? { kind, ...(o.params !== undefined ? { full: { params: o.params } } : {}) } : {
           kind,
           lora: { r: int(o.rank, '--rank', 1), alpha: num(o.alpha, '--alpha'), rslora: o.rslora, targets, layers, dropout: parseNumber(o.dropout, '--dropout', (x) => x >= 0 && x < 1, 'a number in [0, 1)') },
           gate: { ...parseGateKind(o.gateKind), layers },
@@ -149,7 +153,7 @@ export function registerTrain(program: Command): void {
         process.removeListener('SIGINT', onSigint);
       }
       printResult(o.json, { out: o.out, adapter: r.adapterDir, steps: r.steps, total_steps: r.totalSteps, status: r.status, final_loss: r.finalLoss },
-        () => `${r.status}: ${r.steps}/${r.totalSteps} steps, final loss ${r.finalLoss.toFixed(4)}; adapter in ${r.adapterDir}`);
+        () => `${r.status}: ${r.steps}/${r.totalSteps} steps, final loss ${r.finalLoss.toFixed(4)}; ${kind === 'full' ? `the fine-tuned model (an HF folder: give it as --model) in ${r.adapterDir}` : `adapter in ${r.adapterDir}`}`);
       if (r.status === 'interrupted') process.exitCode = 130;
     });
 }
@@ -163,7 +167,7 @@ function explainDefaultsInHelp(cmd: Command): void {
   let footer = '';
   cmd.on('beforeHelp', () => {
     const o = cmd.opts() as { model?: string; adapter?: string };
-    const kind: AdapterKind = o.adapter === 'gate' || o.adapter === 'steer' ? o.adapter : 'lora';
+    const kind: AdapterKind = o.adapter === 'gate' || o.adapter === 'steer' || o.adapter === 'full' ? o.adapter : 'lora';
     let model: Pick<Model, 'config'>;
     let which: string;
     try {
@@ -185,6 +189,7 @@ function explainDefaultsInHelp(cmd: Command): void {
       'The model\'s card: its config.json "emlens_train_defaults". The papers\' recipes: Model Organisms\' rank-1',
       'LoRA (rsLoRA α 512, lr 2e-5, batch 2 × 8, 5 warm-up steps) and seed 000\'s gates (lr 1e-4, 2 epochs,',
       'batch 2). A flag given overrides both.',
+      ...(kind === 'full' ? [`A full fine-tune trains every weight (or those --params selects) with AdamW in HF Trainer's decay groups (no decay on biases and norms) and writes RUN/adapter as an HF model folder; its learning rate defaults to ${DEFAULT_LR.full}, the usual rate of a full SFT.`] : []),
     ].join('\n');
   });
   cmd.addHelpText('after', () => footer);
