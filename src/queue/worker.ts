@@ -207,6 +207,7 @@ class StepWorker {
     const spec = mapStrings(p.spec, (s) => local.get(s) ?? s) as ExtractSpec;
     const out = join(runDir, 'extractions', key);
     rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
     await this.compute({ kind: 'extract', runDir, modelDir: p.model.dir, backend: activeBackend(), quiet: this.quiet, name: `job-${key}`, spec, labels: Object.fromEntries([...local].map(([ref, path]) => [path, ref])), out, judge: p.judge });
     const runMs = Date.now() - t;
     const artefact = await this.store.putTree(out, (rel) => rel === 'direction.safetensors' || rel === 'direction.json');
