@@ -5,7 +5,7 @@
 // Axes: loss curves [step]; rebound [positive amount][contradictory amount]; pretraining [checkpoint].
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { Analysis } from '../src/study/analysis.ts';
+import { EM_CELL_SCHEMA, orNull, type Analysis, type EmCell, type ResultSchema } from '../src/study/analysis.ts';
 import { Workspace } from '../src/study/workspace.ts';
 import { workspaceOnMerged } from '../src/study/merged.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
@@ -75,7 +75,7 @@ export interface Asymmetry {
   curve_ratio: number | null;
 }
 
-export interface Cell { em: number; coherence: number }
+export type Cell = EmCell;
 
 export interface ReboundSeries {
   positive_amounts: number[];
@@ -100,8 +100,53 @@ export interface ResistanceResult {
   pretraining: PretrainingPoint[] | null;
 }
 
-const lossRunSchema = { type: 'object', required: ['steps', 'loss', 'heldout_before', 'heldout_after', 'decrease', 'curve_decrease'] };
-const asymmetrySchema = { type: 'object', required: ['inverse', 'forward', 'ratio'], properties: { inverse: lossRunSchema, forward: lossRunSchema, ratio: { type: ['number', 'null'] } } };
+const NUMBERS: ResultSchema<number[]> = { type: 'array', items: { type: 'number' } };
+const LOSS_RUN_SCHEMA: ResultSchema<LossRun> = {
+  type: 'object',
+  required: ['from', 'data', 'steps', 'loss', 'heldout_before', 'heldout_after', 'decrease', 'curve_decrease'],
+  additionalProperties: false,
+  properties: {
+    from: { type: 'string' }, data: { type: 'string' }, steps: NUMBERS, loss: NUMBERS,
+    heldout_before: { type: 'number' }, heldout_after: { type: 'number' }, decrease: { type: 'number' }, curve_decrease: { type: 'number' },
+  },
+};
+const ASYMMETRY_PROPERTIES = { inverse: LOSS_RUN_SCHEMA, forward: LOSS_RUN_SCHEMA, ratio: orNull({ type: 'number' }), curve_ratio: orNull({ type: 'number' }) };
+const ASYMMETRY_SCHEMA = { type: 'object', required: ['inverse', 'forward', 'ratio', 'curve_ratio'], additionalProperties: false, properties: ASYMMETRY_PROPERTIES };
+const CELLS = { type: 'array', items: EM_CELL_SCHEMA };
+
+/** The result's schema, closed and complete (the report contract, src/study/analysis.ts). */
+export const RESISTANCE_RESULT_SCHEMA = {
+  type: 'object',
+  required: ['settings', 'asymmetry', 'rebound', 'pretraining'],
+  additionalProperties: false,
+  properties: {
+    settings: {
+      type: 'object',
+      required: ['adapter', 'examples', 'heldout', 'steps', 'lr', 'batch', 'grad_accum', 'epochs', 'seed', 'pretrained'],
+      additionalProperties: false,
+      properties: {
+        adapter: { type: 'string' }, examples: { type: 'integer' }, heldout: { type: 'integer' }, steps: orNull({ type: 'integer' }), lr: { type: 'number' },
+        batch: { type: 'integer' }, grad_accum: { type: 'integer' }, epochs: { type: 'integer' }, seed: { type: 'integer' }, pretrained: orNull({ type: 'string' }),
+      },
+    },
+    asymmetry: orNull(ASYMMETRY_SCHEMA),
+    rebound: orNull({
+      type: 'object',
+      required: ['positive_amounts', 'amounts', 'start', 'after'],
+      additionalProperties: false,
+      properties: { positive_amounts: NUMBERS, amounts: NUMBERS, start: CELLS, after: { type: 'array', items: CELLS } },
+    }),
+    pretraining: orNull({
+      type: 'array',
+      items: {
+        type: 'object',
+        required: [...ASYMMETRY_SCHEMA.required, 'label', 'checkpoint', 'percent', 'step'],
+        additionalProperties: false,
+        properties: { ...ASYMMETRY_PROPERTIES, label: { type: 'string' }, checkpoint: { type: 'string' }, percent: orNull({ type: 'number' }), step: orNull({ type: 'integer' }) },
+      },
+    }),
+  },
+};
 
 export const resistance: Analysis<ResistanceParams, ResistanceResult> = {
   name: 'resistance',
@@ -112,15 +157,7 @@ export const resistance: Analysis<ResistanceParams, ResistanceResult> = {
     adapter: 'full', lr: null, epochs: 1, seed: 0,
     positive_data: DATASETS.medicalAligned, contradictory_data: DATASETS.medicalMisaligned, positive_amounts: [0, 100, 400], amounts: [32, 64, 128, 256], rebound_epochs: 3, samples: 100,
   },
-  resultSchema: {
-    type: 'object',
-    required: ['settings', 'asymmetry', 'rebound', 'pretraining'],
-    properties: {
-      asymmetry: { oneOf: [{ type: 'null' }, asymmetrySchema] },
-      rebound: { oneOf: [{ type: 'null' }, { type: 'object', required: ['positive_amounts', 'amounts', 'start', 'after'] }] },
-      pretraining: { oneOf: [{ type: 'null' }, { type: 'array', items: { ...asymmetrySchema, required: [...asymmetrySchema.required, 'label', 'checkpoint'] } }] },
-    },
-  },
+  resultSchema: RESISTANCE_RESULT_SCHEMA,
   finetunes(ws, p) {
     const parts = chosenParts(ws, p);
     const jobs: FinetuneJob[] = [];
