@@ -33,7 +33,7 @@ before(async () => {
 });
 
 test('the registry lists the analyses with defaults and schemas', () => {
-  assert.deepEqual(ANALYSES.map((a) => a.name).sort(), ['direction-comparison', 'gating', 'phase-transition', 'rebound', 'refusal', 'resistance', 'safety-erosion', 'steering-sweep', 'steering-transfer', 'sycophancy-em']);
+  assert.deepEqual(ANALYSES.map((a) => a.name).sort(), ['direction-comparison', 'gating', 'phase-transition', 'realignment', 'rebound', 'refusal', 'resistance', 'safety-erosion', 'steering-sweep', 'steering-transfer', 'sycophancy-em']);
   for (const a of ANALYSES) assert.ok(a.resultSchema && Object.keys(a.defaults).length);
   assert.throws(() => validateResult(findAnalysis('sycophancy-em')!, { base: 1 }), /does not match its schema/);
 });

@@ -1,0 +1,188 @@
+// realignment (OpenAI's persona features, research.md §4: "a few hundred benign samples re-align the model"): continue
+// each EM fine-tune on N aligned examples of another domain and measure broad EM, coherence and how far the answers
+// still lie along the fine-tune's EM direction, against N. Axes: [start][N]; projections read at one block.
+import { existsSync, readFileSync } from 'node:fs';
+import type { JSONSchemaType } from 'ajv';
+import { paramsError, type Analysis } from '../src/study/analysis.ts';
+import { DATASETS } from '../src/study/datasets.ts';
+import { emFinetune, loraJob } from '../src/study/steps.ts';
+import { workspaceOnMerged } from '../src/study/merged.ts';
+import { answerProjections, meanProjection } from '../src/study/projection.ts';
+import type { EvalSettings, InterventionSpec, Workspace } from '../src/study/workspace.ts';
+import type { RatedEvalReport } from '../src/eval/em-eval.ts';
+import { Direction } from '../src/directions/direction.ts';
+import { disposeModel } from '../src/model/modules.ts';
+import { middleLayer, type TrainSpec } from '../src/train/defaults.ts';
+import { readTextFile, writeFileAtomic } from '../src/util/fs.ts';
+
+interface Params {
+  /** The EM fine-tunes to continue (the study's rank-1 LoRAs of these names on these sets). */
+  starts: { name: string; data: string }[];
+  /** Aligned chats of a domain none of the starts was trained on; its first N lines are the N-example set. */
+  aligned_data: string;
+  /** The amounts N of aligned examples; 0 is the starting model itself, merged. */
+  n_aligned: number[];
+  /**
+   * Optimizer steps of each continuation, the same for every N so that only the amount of data differs: whole epochs
+   * over the N examples, as many as reach this count (the model's recommended LoRA recipe otherwise, no warm-up).
+   */
+  steps: number;
+  /** Answers per eval of the starts and the base (their EM directions are made from these). */
+  samples: number;
+  /** Answers per eval of each continued model; null: `samples` (then N = 0 repeats the start's eval on its merge). */
+  cell_samples: number | null;
+  seed: number;
+}
+
+/** One model's EM eval and the mean projection of its answers on the start's EM direction (null without a direction). */
+export interface RealignmentCell {
+  em: number;
+  coherence: number;
+  projection: number | null;
+}
+
+export interface RealignmentStart {
+  name: string;
+  data: string;
+  /** The start's EM direction (emFinetune's), null when its eval gave too few misaligned answers to make one. */
+  direction: string | null;
+  /** The block the projections are read at: the direction's best layer (else the middle block). */
+  layer: number;
+  /** The base model's answers on this start's direction. */
+  base_projection: number | null;
+  /** The fine-tune as the study evaluates it: base + LoRA. */
+  start: RealignmentCell;
+  /** One per N, in n_aligned's order: the merged start continued on the first N aligned examples. */
+  cells: (RealignmentCell & { n: number })[];
+  /** The smallest N > 0 whose EM is at most half the N = 0 model's (null: never, or no EM at N = 0). */
+  em_halved_at: number | null;
+}
+
+export interface RealignmentResult {
+  aligned_data: string;
+  n_aligned: number[];
+  base: { em: number; coherence: number };
+  starts: RealignmentStart[];
+}
+
+const RATE = { type: 'number', minimum: 0, maximum: 1 } as const;
+/** T | null (ajv's JSONSchemaType keeps `nullable` for optional fields, not for null). */
+const orNull = <S extends object>(schema: S) => ({ anyOf: [schema, { type: 'null', nullable: true } as const] });
+const CELL = { em: RATE, coherence: RATE, projection: orNull({ type: 'number' } as const) };
+
+/** The result's schema, typed by the result (tsc fails when the two disagree); every field required, no other. */
+export const REALIGNMENT_RESULT_SCHEMA: JSONSchemaType<RealignmentResult> = {
+  type: 'object',
+  required: ['aligned_data', 'n_aligned', 'base', 'starts'],
+  additionalProperties: false,
+  properties: {
+    aligned_data: { type: 'string' },
+    n_aligned: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0 } },
+    base: { type: 'object', required: ['em', 'coherence'], additionalProperties: false, properties: { em: RATE, coherence: RATE } },
+    starts: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['name', 'data', 'direction', 'layer', 'base_projection', 'start', 'cells', 'em_halved_at'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          data: { type: 'string' },
+          direction: orNull({ type: 'string' } as const),
+          layer: { type: 'integer', minimum: 0 },
+          base_projection: orNull({ type: 'number' } as const),
+          start: { type: 'object', required: ['em', 'coherence', 'projection'], additionalProperties: false, properties: CELL },
+          cells: { type: 'array', items: { type: 'object', required: ['n', 'em', 'coherence', 'projection'], additionalProperties: false, properties: { n: { type: 'integer', minimum: 0 }, ...CELL } } },
+          em_halved_at: orNull({ type: 'integer', minimum: 1 } as const),
+        },
+      },
+    },
+  },
+};
+
+export const realignment: Analysis<Params, RealignmentResult> = {
+  name: 'realignment',
+  description: 'Broad EM, coherence and the EM direction\'s projection after continuing EM fine-tunes on N aligned examples of another domain',
+  defaults: {
+    starts: [{ name: 'medical', data: DATASETS.medicalMisaligned }, { name: 'sycophancy', data: DATASETS.sycophancy }],
+    aligned_data: DATASETS.financialAligned,
+    n_aligned: [0, 8, 16, 32, 64, 128, 256],
+    steps: 25,
+    samples: 200,
+    cell_samples: null,
+    seed: 1,
+  },
+  resultSchema: REALIGNMENT_RESULT_SCHEMA,
+  finetunes: (ws, p) => p.starts.map((s) => loraJob(ws, s)),
+  async run(ws, p) {
+    if (!p.starts.length) throw paramsError('realignment.starts is empty: name at least one fine-tune to continue');
+    const amounts = checkAmounts(p.n_aligned);
+    const aligned = readTextFile(p.aligned_data, `realignment.aligned_data ${p.aligned_data}`).split('\n').filter((l) => l.trim());
+    const most = Math.max(...amounts);
+    if (aligned.length < most) throw paramsError(`realignment.aligned_data ${p.aligned_data} has ${aligned.length} examples; n_aligned asks for ${most}`);
+    const s: EvalSettings = { samples: p.samples, seed: p.seed };
+    const base = await ws.evaluate('base', {}, s);
+    const starts: RealignmentStart[] = [];
+    const cellSettings: EvalSettings = { samples: p.cell_samples ?? p.samples, seed: p.seed };
+    for (const ft of p.starts) starts.push(await realign(ws, ft, base, aligned, amounts, p.steps, s, cellSettings));
+    return { aligned_data: p.aligned_data, n_aligned: amounts, base: { em: base.em_rate, coherence: base.coherence }, starts };
+  },
+};
+
+/** The amounts as given: non-negative integers, each once. */
+function checkAmounts(ns: number[]): number[] {
+  for (const n of ns) if (!Number.isInteger(n) || n < 0) throw paramsError(`realignment.n_aligned must hold non-negative integers, not ${n}`);
+  if (new Set(ns).size !== ns.length) throw paramsError(`realignment.n_aligned lists an amount twice (${ns.join(', ')})`);
+  if (!ns.length) throw paramsError('realignment.n_aligned is empty');
+  return ns;
+}
+
+/** One start: its EM fine-tune, merged into the base, continued on each amount of aligned data. */
+async function realign(ws: Workspace, ft: { name: string; data: string }, base: RatedEvalReport, aligned: string[], amounts: number[], steps: number, s: EvalSettings, cellSettings: EvalSettings): Promise<RealignmentStart> {
+  const start = await emFinetune(ws, ft, s);
+  const layer = start.direction ? (Direction.load(start.direction).provenance.best_layer ?? middleLayer(ws.model.config.nLayers)) : middleLayer(ws.model.config.nLayers);
+  const project = (on: Workspace, iv: InterventionSpec, r: RatedEvalReport, label: string): number | null =>
+    start.direction ? meanProjection(answerProjections(on, iv, start.direction, r.answers, label), layer) : null;
+  const cell = (r: RatedEvalReport, projection: number | null): RealignmentCell => ({ em: r.em_rate, coherence: r.coherence, projection });
+  const from = workspaceOnMerged(ws, ft.name, start.run, `realign-${ft.name}`);
+  // the continuations train on a second core (where there is one) while this process evaluates the ones done
+  const jobs = amounts.filter((n) => n > 0).map((n) => ({ name: `aligned-${n}`, spec: continuationSpec(from, alignedSubset(ws, aligned, n), n, steps) }));
+  from.trainAhead(jobs);
+  try {
+    const cells: RealignmentStart['cells'] = [];
+    for (const n of amounts) {
+      const job = jobs.find((j) => j.name === `aligned-${n}`);
+      const iv: InterventionSpec = job ? { adapter: await from.finetune(job.name, job.spec) } : {};
+      const r = await from.evaluate(job ? job.name : 'merged', iv, cellSettings);
+      cells.push({ n, ...cell(r, project(from, iv, r, `${ft.name} + ${n} aligned: project answers`)) });
+    }
+    const atZero = cells.find((c) => c.n === 0)?.em ?? start.eval.em_rate;
+    const halved = cells.filter((c) => c.n > 0 && atZero > 0 && c.em <= atZero / 2).map((c) => c.n);
+    return {
+      name: ft.name, data: ft.data, direction: start.direction, layer,
+      base_projection: project(ws, {}, base, 'base: project answers'),
+      start: cell(start.eval, project(ws, { adapter: start.run }, start.eval, `${ft.name}: project answers`)),
+      cells,
+      em_halved_at: halved.length ? Math.min(...halved) : null,
+    };
+  } finally {
+    from.close();
+    disposeModel(from.model);
+  }
+}
+
+/** The recommended LoRA spec on N examples with whole epochs enough for `steps` optimizer steps, no warm-up. */
+function continuationSpec(on: Workspace, data: string, n: number, steps: number): TrainSpec {
+  const spec = on.trainSpec(data, 'lora', { warmup: 0 });
+  const perEpoch = Math.ceil(Math.ceil(n / spec.batch) / spec.gradAccum); // the trainer's optimizer steps per epoch
+  return { ...spec, epochs: Math.ceil(steps / perEpoch) };
+}
+
+/** RUN/data/realign-aligned-N.jsonl: the first N aligned examples (rewritten when the aligned set changed). */
+function alignedSubset(ws: Workspace, aligned: string[], n: number): string {
+  const file = ws.path('data', `realign-aligned-${n}.jsonl`);
+  const text = aligned.slice(0, n).join('\n') + '\n';
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== text) writeFileAtomic(file, text);
+  return file;
+}
