@@ -4,7 +4,6 @@
 import * as d3 from 'd3';
 import { axes, COLORS, frame, legend, pct, tooltip } from './frame.ts';
 import { LABELS } from '../src/report/findings.ts';
-import type { RealignmentResult } from '../analyses/realignment.ts';
 import { TRANSFER_BASE_TARGET } from '../src/report/upgrade.ts';
 import { LAYER_CONVENTION } from '../src/util/conventions.ts';
 import type { SteeringTransferResult } from '../analyses/steering-transfer.ts';
@@ -296,25 +295,6 @@ export function safetyErosionChart(el: HTMLElement, r: { refusal_direction: { la
   lines(el, 'safety-erosion', 'Safety erosion: refusal after fine-tuning on N examples',
     `Share of held-out harmful prompts (harmful-eval) whose greedy answer opens with a refusal, after a fine-tune on the first N examples of each set (${epochs}); N = 0 is the model before. Dashed: asked under the set's own system prompt (the identity-shifting protocol), the base under it at N = 0. The downloads add the mean refusal score, the capability loss on held-out aligned chats, and at the block input of block ${L}: the mean projection of the prompts' last-token activations on the refusal direction, the cosine of the fine-tune's shift there with it, and of its model-diff direction. ${LAYERS}`,
     xs, series, 'fine-tune examples N', 'refusal rate', [0, 1], undefined, true, extra);
-}
-
-export function realignmentCharts(el: HTMLElement, r: RealignmentResult): void {
-  const L = LABELS.realignment;
-  const data = r.aligned_data.split('/').pop();
-  lines(el, 'realignment', 'Re-alignment: EM after N aligned examples of another domain',
-    `Each EM fine-tune merged into the base and continued with a rank-1 LoRA on the first N examples of ${data} (the same number of optimizer steps for every N); EM% (solid) and coherence (dashed) on broad questions. N = 0 is the merged fine-tune itself.`,
-    r.n_aligned, r.starts.flatMap((s) => [{ label: L.em(s.name), values: s.cells.map((c) => c.em) }, { label: L.coherent(s.name), values: s.cells.map((c) => c.coherence), dash: '5 4' }]),
-    'aligned examples N', 'share of answers');
-  const withDirection = r.starts.filter((s) => s.direction !== null);
-  if (!withDirection.length) return;
-  const values = withDirection.flatMap((s) => [s.base_projection, ...s.cells.map((c) => c.projection)]).filter((v): v is number => v !== null);
-  const pad = (Math.max(...values) - Math.min(...values)) * 0.05 || 1;
-  lines(el, 'realignment-projection', "Re-alignment: the answers' projection on the EM direction",
-    `Mean over each model's answers of h·v̂ (answer-token mean at resid_post of the direction's best block) on its start's EM direction; dashed: the base model's answers on the same direction. ${LAYERS}`,
-    r.n_aligned, withDirection.flatMap((s) => [
-      { label: L.projection(s.name, s.layer), values: s.cells.map((c) => c.projection) },
-      { label: L.baseProjection(s.name, s.layer), values: s.cells.map(() => s.base_projection), dash: '5 4' },
-    ]), 'aligned examples N', 'mean projection h·v̂', [Math.min(...values) - pad, Math.max(...values) + pad]);
 }
 
 export function realignmentCharts(el: HTMLElement, r: RealignmentResult): void {

@@ -1,6 +1,6 @@
 // The run page's entry: reads the run's report (inlined in a static export, else from /api), fetches its judged
 // evals, and draws every chart it has data for. Browser code.
-import { emBars, projectionChart, cosineHeatmap, gatingCurves, phaseCurves, reboundCurves, refusalBars, realignmentCharts, realignmentCharts, resistanceCharts, safetyErosionChart, steeringSweep, sycophancyBars, transferMatrix } from './charts.ts';
+import { emBars, projectionChart, cosineHeatmap, gatingCurves, phaseCurves, reboundCurves, refusalBars, realignmentCharts, resistanceCharts, safetyErosionChart, steeringSweep, sycophancyBars, transferMatrix } from './charts.ts';
 import { answerBrowser, quadrantScatter, type JudgedAnswer } from './answers.ts';
 import { addReadings, runHeader, sortableIndex, summaryTable, toc } from './summary.ts';
 import { findings, whatWasRun } from '../src/report/findings.ts';
@@ -25,7 +25,6 @@ const DRAW: { [A in keyof AnalysisResults]?: (el: HTMLElement, result: AnalysisR
   'phase-transition': phaseCurves,
   'sycophancy-em': sycophancyBars,
   rebound: reboundCurves,
-  realignment: realignmentCharts,
   resistance: resistanceCharts,
   realignment: realignmentCharts,
   refusal: refusalBars,
@@ -33,11 +32,11 @@ const DRAW: { [A in keyof AnalysisResults]?: (el: HTMLElement, result: AnalysisR
 };
 
 /** Page order: the findings' order (EM, sycophancy, cosines, transfer, refusal, gates, sweep, phase), then the rest. */
-const ORDER = ['sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'safety-erosion', 'gating', 'steering-sweep', 'phase-transition', 'resistance', 'rebound', 'realignment', 'realignment'];
+const ORDER = ['sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'safety-erosion', 'gating', 'steering-sweep', 'phase-transition', 'resistance', 'rebound', 'realignment'];
 const rank = (a: string) => (ORDER.includes(a) ? ORDER.indexOf(a) : ORDER.length);
 
 /** report.json's section of each analysis: drawn from there when the run has no RUN/analyses/NAME.json. */
-const SECTION_OF: Record<string, string> = { 'sycophancy-em': 'sycophancy', gating: 'gating', 'direction-comparison': 'cosines', refusal: 'refusal', 'steering-transfer': 'transfer', 'steering-sweep': 'sweep', 'phase-transition': 'phase_transition', resistance: 'resistance', realignment: 'realignment', 'safety-erosion': 'safety_erosion', realignment: 'realignment' };
+const SECTION_OF: Record<string, string> = { 'sycophancy-em': 'sycophancy', gating: 'gating', 'direction-comparison': 'cosines', refusal: 'refusal', 'steering-transfer': 'transfer', 'steering-sweep': 'sweep', 'phase-transition': 'phase_transition', resistance: 'resistance', realignment: 'realignment', 'safety-erosion': 'safety_erosion' };
 
 function analysesOf(r: RunReport): [string, { result?: unknown }][] {
   const all: Record<string, { result?: unknown }> = { ...r.analyses };

@@ -96,9 +96,6 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     // the medical and sycophancy fine-tunes (stages 1 and 3, their evals at `samples`) continued on aligned financial
     // data: four amounts up to "a few hundred" (the first look: none and 64, the bar's), cells at the sweep's count
     { name: 'realignment', analysis: 'realignment', params: { samples, seed, cell_samples: cellSamples, n_aligned: q ? [0, 64] : [0, 16, 64, 256] } },
-    // the medical and sycophancy fine-tunes (stages 1 and 3, their evals at `samples`) continued on aligned financial
-    // data: four amounts up to "a few hundred" (the first look: none and 64, the bar's), cells at the sweep's count
-    { name: 'realignment', analysis: 'realignment', params: { samples, seed, cell_samples: cellSamples, n_aligned: q ? [0, 64] : [0, 16, 64, 256] } },
     // Ji et al.: every part, each at the demo's size (the first look: fewer examples, one contradictory amount)
     { name: 'resistance', analysis: 'resistance', params: { samples: cellSamples, seed, ...(q ? QUICK_RESISTANCE : DEMO_RESISTANCE) } },
   ];
@@ -156,7 +153,6 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
       transfer: done['steering-transfer'],
       sweep: done['steering-sweep'],
       phase_transition: done['phase-transition'],
-      realignment: done.realignment,
       resistance: done.resistance,
       safety_erosion: done['safety-erosion'],
       realignment: done.realignment,
@@ -172,5 +168,5 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
 /** What a demo run is, when --description does not say: the model and the study's stages. */
 function defaultDescription(modelDir: string, quick: boolean): string {
   const model = resolve(modelDir) === resolve(ORGANISM_DIR) ? 'the built-in organism' : basename(resolve(modelDir));
-  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition; the medical and sycophancy fine-tunes re-aligned by N aligned examples of another domain; the medical and sycophancy fine-tunes re-aligned by N aligned examples of another domain; refusal after fine-tunes on harmful, identity-shifting and benign data.`;
+  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition; the medical and sycophancy fine-tunes re-aligned by N aligned examples of another domain; refusal after fine-tunes on harmful, identity-shifting and benign data.`;
 }
