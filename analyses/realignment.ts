@@ -3,7 +3,7 @@
 // still lie along the fine-tune's EM direction, against N. Axes: [start][N]; projections read at one block.
 import { existsSync, readFileSync } from 'node:fs';
 import type { JSONSchemaType } from 'ajv';
-import { paramsError, type Analysis } from '../src/study/analysis.ts';
+import { orNull, paramsError, type Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { emFinetune, loraJob } from '../src/study/steps.ts';
 import { workspaceOnMerged } from '../src/study/merged.ts';
@@ -66,8 +66,6 @@ export interface RealignmentResult {
 }
 
 const RATE = { type: 'number', minimum: 0, maximum: 1 } as const;
-/** T | null (ajv's JSONSchemaType keeps `nullable` for optional fields, not for null). */
-const orNull = <S extends object>(schema: S) => ({ anyOf: [schema, { type: 'null', nullable: true } as const] });
 const CELL = { em: RATE, coherence: RATE, projection: orNull({ type: 'number' } as const) };
 
 /** The result's schema, typed by the result (tsc fails when the two disagree); every field required, no other. */
