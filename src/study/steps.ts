@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import type { TrainSpec } from '../train/defaults.ts';
 import type { RatedEvalReport } from '../eval/em-eval.ts';
 import { UserError, log } from '../util/log.ts';
+import { paramsError } from './analysis.ts';
 import { DATASETS } from './datasets.ts';
 import { contentDigest, type EvalSettings, type Workspace } from './workspace.ts';
 import { sha256 } from '../util/hash.ts';
@@ -44,7 +45,7 @@ export async function emFinetune(ws: Workspace, ft: { name: string; data: string
  */
 export function withGivenDirection(ft: FinetuneResult, file: string | null | undefined, param: string): FinetuneResult {
   if (file === null || file === undefined) return ft;
-  if (!existsSync(file)) throw new UserError(`--params: ${param}: ${file} not found`);
+  if (!existsSync(file)) throw paramsError(`${param}: ${file} not found`, { usage: false });
   return { ...ft, direction: file };
 }
 

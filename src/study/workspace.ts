@@ -62,6 +62,12 @@ export class Workspace {
   /** Epochs of this study's LoRA fine-tunes where an analysis does not set its own, in place of the model's
    * recommended count (`demo --quick`). */
   loraEpochs?: number;
+  /**
+   * Stops this study's in-process fine-tunes (a library caller's AbortController, or a CLI that owns Ctrl-C): the
+   * trainer stops at its next step, saves a checkpoint, and finetune() throws an interrupted error (exit 130) that a
+   * rerun resumes. Unset: the trainer's own Ctrl-C handler does the same.
+   */
+  signal?: AbortSignal;
   /** Where fine-tunes and evals are computed when not in this process (`run --queue`, `demo --queue`). */
   steps?: StepRunner;
   /** Fine-tunes being trained ahead on a second core (see trainAhead). */
@@ -148,7 +154,7 @@ export class Workspace {
       return out;
     }
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
-    const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet }, this.modelDir);
+    const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet, signal: this.signal }, this.modelDir);
     if (r.status === 'interrupted') throw new UserError(`interrupted: fine-tune ${name} saved at step ${r.steps} of ${r.totalSteps}; run the same command again to resume`, 130);
     return out;
   }
