@@ -28,7 +28,9 @@ export function summaryTable(box: HTMLElement, f: Findings, charts: Set<string>)
   sec.append('h2').text(`Findings next to the papers: ${passed} of ${measured.length} claims reproduced`);
   const table = sec.append('table').attr('class', 'claims');
   table.append('thead').append('tr').selectAll('th').data(['', 'finding', 'papers', 'this run', '']).join('th').text((d) => d);
-  const rows = table.append('tbody').selectAll('tr').data(f.claims).join('tr')
+  // the claims this run measured are rows; the others (an older run without a section, a model without the data)
+  // are named in one line under the table, so the table stays on the first screen whatever the run left out
+  const rows = table.append('tbody').selectAll('tr').data(measured).join('tr')
     .attr('class', (c) => `claim ${c.status === 'n/a' ? 'na' : c.status}`)
     .attr('id', (c) => `claim-${c.id}`)
     .attr('data-claim', (c) => c.id)
@@ -47,6 +49,15 @@ export function summaryTable(box: HTMLElement, f: Findings, charts: Set<string>)
   rows.append('td').attr('class', 'link').each(function (c) {
     if (charts.has(c.chart)) d3.select(this).append('a').attr('href', `#${c.chart}`).text('chart ↓');
   });
+  const unmeasured = f.claims.filter((c) => c.status === 'n/a');
+  if (unmeasured.length) {
+    const line = sec.append('p').attr('class', 'not-measured muted small');
+    line.append('span').text('Not measured in this run: ');
+    line.selectAll('span.claim-na').data(unmeasured).join('span')
+      .attr('class', 'claim-na').attr('id', (c) => `claim-${c.id}`).attr('data-claim', (c) => c.id).attr('data-status', 'n/a')
+      .attr('title', (c) => c.verdict)
+      .text((c, i) => `${c.finding}${i < unmeasured.length - 1 ? '; ' : '.'}`);
+  }
   sec.append('p').attr('class', 'muted small').text('✓ / ✗: the claim\'s rule on this run (hover a mark for the rule and its figures). Every figure is read from the linked chart\'s data.');
 }
 
