@@ -224,7 +224,7 @@ test('train: a bad data line and a bad flag are one error line, exit 1', () => {
   const bad = join(tmp(), 'bad.jsonl');
   writeFileSync(bad, '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}\n{"messages": "nope"}\n');
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r')), new RegExp(`${bad}:2: /messages must be array`));
-  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--adapter', 'prefix'), /--adapter prefix: expected lora, gate or steer/, 2);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--adapter', 'prefix'), /--adapter prefix: expected lora, gate, steer or full/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--gate-kind', 'lowrank:x', '--adapter', 'gate'), /--gate-kind lowrank:x/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--lr', 'fast'), /--lr fast: expected a number/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--dropout', '1.5'), /--dropout 1.5: expected a number in \[0, 1\)/, 2);
