@@ -166,8 +166,9 @@ export const resistance: Analysis<ResistanceParams, ResistanceResult> = {
   finetunes(ws, p) {
     const parts = chosenParts(ws, p);
     const jobs: FinetuneJob[] = [];
-    if (parts.includes('asymmetry')) jobs.push({ name: 'resistance-inverse', spec: lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)) });
+    if (parts.includes('asymmetry')) jobs.push({ name: 'resistance-inverse', spec: lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)) }, checkpointJobs(ws, p, pretrainedCheckpoint(ws, p))[0]);
     if (parts.includes('rebound')) jobs.push(...reboundJobs(ws, p));
+    if (parts.includes('pretraining')) for (const c of pretrainingSeries(ws, p)) jobs.push(...checkpointJobs(ws, p, c.checkpoint));
     return jobs;
   },
   async run(ws, p) {
@@ -248,14 +249,29 @@ function pretrainingSeries(ws: Workspace, p: ResistanceParams): { label: string;
   });
 }
 
-/** A workspace on another checkpoint (RUN/resistance/NAME, named by the checkpoint's path), freed after `work`. */
+/** The folder of the sub-study on another checkpoint: RUN/resistance/NAME, named by the checkpoint's path. */
+const checkpointStudy = (ws: Workspace, dir: string): string => ws.path('resistance', `${basename(dir)}-${sha256(resolve(dir)).slice(0, 8)}`);
+
+/** A workspace on another checkpoint (checkpointStudy), freed after `work`. */
 async function onCheckpoint<T>(ws: Workspace, dir: string, work: (on: Workspace) => Promise<T>): Promise<T> {
-  const on = new Workspace(ws.path('resistance', `${basename(dir)}-${sha256(resolve(dir)).slice(0, 8)}`), dir, ws.quiet);
+  const on = new Workspace(checkpointStudy(ws, dir), dir, ws.quiet).inheritFrom(ws);
   try {
     return await work(on);
   } finally {
     disposeModel(on.model);
   }
+}
+
+/**
+ * Part 3's fine-tunes at one checkpoint, for a second core: forward from it, then (full fine-tunes: the forward run's
+ * folder is the next start) inverse from what that made. A LoRA forward run is merged first, in the study.
+ */
+function checkpointJobs(ws: Workspace, p: ResistanceParams, dir: string): FinetuneJob[] {
+  const study = checkpointStudy(ws, dir), forwardRun = join(study, 'finetunes', 'forward');
+  const forward: FinetuneJob = { name: 'forward', spec: lossSpec(ws, p, subset(ws, p.aligned_data, 'train', p)), modelDir: dir, out: forwardRun };
+  if (p.adapter !== 'full') return [forward];
+  const inverse: FinetuneJob = { name: 'inverse', spec: lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)), modelDir: join(forwardRun, 'adapter'), out: join(study, 'from-aligned', 'finetunes', 'inverse') };
+  return [forward, inverse];
 }
 
 /** Part 3 at one checkpoint: forward from it (aligning it, as part 1's forward run), then inverse from what that made. */
@@ -276,9 +292,7 @@ async function checkpointAsymmetry(ws: Workspace, p: ResistanceParams, dir: stri
 /** A workspace on what fine-tune `run` made: the LoRA merged into the model (a full fine-tune's folder as it is). */
 function continueFrom(ws: Workspace, name: string, run: string, spec: TrainSpec, study: string): Workspace {
   if (spec.adapter.kind !== 'lora') {
-    const on = new Workspace(ws.path(study), join(run, 'adapter'), ws.quiet);
-    on.judge = ws.judge;
-    return on;
+    return new Workspace(ws.path(study), join(run, 'adapter'), ws.quiet).inheritFrom(ws);
   }
   return workspaceOnMerged(ws, name, run, study);
 }

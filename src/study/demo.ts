@@ -7,6 +7,7 @@ import { Workspace } from './workspace.ts';
 import { analysisParams, runAnalysis, type Analysis, type AnalysisReport } from './analysis.ts';
 import { DATASETS, NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
+import type { FinetuneJob } from './background.ts';
 import { loadQuestions } from '../eval/questions.ts';
 import { middleLayer } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
@@ -111,8 +112,9 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   };
   // the fine-tunes of stages 2… go to a second core; stage 1 trains its own meanwhile
   const jobs = stages.map((s) => { const a = analysis(s.analysis); return a.finetunes?.(ws, analysisParams(a, s.params)) ?? []; });
-  const first = new Set(jobs[0].map((j) => j.name));
-  ws.trainAhead(jobs.slice(1).flat().filter((j, i, all) => !first.has(j.name) && all.findIndex((k) => k.name === j.name) === i));
+  const first = new Set(jobs[0].map((j) => j.out ?? j.name));
+  const where = (j: FinetuneJob) => j.out ?? j.name;
+  ws.trainAhead(jobs.slice(1).flat().filter((j, i, all) => !first.has(where(j)) && all.findIndex((k) => where(k) === where(j)) === i));
   try {
     for (const [i, s] of stages.entries()) {
       done[s.analysis] = await timed(s.analysis, `stage ${i + 1}/${stages.length + 1}: ${s.name}`, () => runAnalysis(analysis(s.analysis), ws, s.params));

@@ -35,13 +35,11 @@ export function mergedModel(ws: Workspace, name: string, run: string): { dir: st
 }
 
 /**
- * A workspace at RUN/STUDY on the merged model of `run` (mergedModel(ws, name, run)), with the study's judge: its
+ * A workspace at RUN/STUDY on the merged model of `run` (mergedModel(ws, name, run)), with the study's judge and second core: its
  * fine-tunes continue from that model. When the merged model was made anew, what STUDY held of the old one goes.
  */
 export function workspaceOnMerged(ws: Workspace, name: string, run: string, study: string): Workspace {
   const { dir, remade } = mergedModel(ws, name, run);
   if (remade) rmSync(ws.path(study), { recursive: true, force: true });
-  const on = new Workspace(ws.path(study), dir, ws.quiet);
-  on.judge = ws.judge;
-  return on;
+  return new Workspace(ws.path(study), dir, ws.quiet).inheritFrom(ws);
 }

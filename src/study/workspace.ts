@@ -70,8 +70,9 @@ export class Workspace {
   signal?: AbortSignal;
   /** Where fine-tunes and evals are computed when not in this process (`run --queue`, `demo --queue`). */
   steps?: StepRunner;
-  /** Fine-tunes being trained ahead on a second core (see trainAhead). */
+  /** Fine-tunes being trained ahead on a second core (see trainAhead): this study's own, or its parent's. */
   private background?: BackgroundTrainer;
+  private ownsBackground = false;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
     this.model = loadModel(modelDir);
@@ -97,16 +98,32 @@ export class Workspace {
    * or more cores; elsewhere a no-op). `finetune` then waits for one already started, or trains one still queued itself.
    */
   trainAhead(jobs: FinetuneJob[]): void {
-    const todo = jobs.filter((j) => this.finetuneState(j.name, j.spec) !== 'done');
-    todo.forEach((j) => this.discardStale(j.name, j.spec));
-    if (this.steps) return this.steps.ahead(todo);
-    if (!todo.length || this.background || !canTrainInBackground()) return;
-    this.background = new BackgroundTrainer(todo, this.modelDir, (name) => this.path('finetunes', name), this.quiet);
+    const todo = jobs.map((j) => ({ name: j.name, spec: j.spec, out: j.out ?? this.path('finetunes', j.name), modelDir: j.modelDir ?? this.modelDir }))
+      .filter((j) => this.finetuneState(j.out, j.spec) !== 'done');
+    todo.forEach((j) => this.discardStale(j.out, j.name, j.spec));
+    // a job queue trains the study's own fine-tunes (those of sub-studies on other checkpoints are trained here)
+    if (this.steps) return this.steps.ahead(jobs.filter((j) => j.out === undefined && j.modelDir === undefined && todo.some((t) => t.name === j.name)));
+    if (!todo.length) return;
+    // a sub-study queues what it needs next ahead of what its parent queued for later
+    if (this.background) return this.background.add(todo, !this.ownsBackground);
+    if (!canTrainInBackground()) return;
+    this.background = new BackgroundTrainer(todo, this.quiet);
+    this.ownsBackground = true;
   }
 
-  /** Stops the second process, if any (what it was training stays resumable). */
+  /** A workspace on another model made for this study (a merged fine-tune, another checkpoint) takes its judge, its
+   * stop signal and its second core. */
+  inheritFrom(parent: Workspace): this {
+    this.judge = parent.judge;
+    this.signal = parent.signal;
+    this.background = parent.background;
+    this.ownsBackground = false;
+    return this;
+  }
+
+  /** Stops the second process, if this study started it (what it was training stays resumable). */
   close(): void {
-    this.background?.close();
+    if (this.ownsBackground) this.background?.close();
     this.background = undefined;
   }
 
@@ -114,8 +131,8 @@ export class Workspace {
    * RUN/finetunes/NAME: 'none' (nothing there), 'started' (this spec, not finished: resumable), 'done' (this spec,
    * trained), or 'stale' (trained or started with other settings or other data, e.g. after --params changed).
    */
-  private finetuneState(name: string, spec: TrainSpec): 'none' | 'started' | 'done' | 'stale' {
-    const runJson = this.path('finetunes', name, 'run.json');
+  private finetuneState(out: string, spec: TrainSpec): 'none' | 'started' | 'done' | 'stale' {
+    const runJson = join(out, 'run.json');
     if (!existsSync(runJson)) return 'none';
     const run = JSON.parse(readFileSync(runJson, 'utf8')) as { args?: unknown; dataset?: { sha256?: string }; status?: string };
     // the trainer's own --resume comparison of arguments; data moved away
@@ -123,14 +140,14 @@ export class Workspace {
     const same = sameRunArgs(run.args, spec) && (!existsSync(spec.data) || run.dataset?.sha256 === cachedFileSha256(spec.data));
     if (!same) return 'stale';
     // finished as asked; 'interrupted' (Ctrl-C) and 'max-steps' leave a resumable run, not the fine-tune
-    return (run.status === 'complete' || run.status === 'early-stop') && existsSync(this.path('finetunes', name, 'adapter')) ? 'done' : 'started';
+    return (run.status === 'complete' || run.status === 'early-stop') && existsSync(join(out, 'adapter')) ? 'done' : 'started';
   }
 
   /** Removes a fine-tune made with other settings or data, so that NAME is trained anew with `spec`. */
-  private discardStale(name: string, spec: TrainSpec): void {
-    if (this.finetuneState(name, spec) !== 'stale') return;
+  private discardStale(out: string, name: string, spec: TrainSpec): void {
+    if (this.finetuneState(out, spec) !== 'stale') return;
     if (!this.quiet) log(`study: fine-tune ${name} was made with other settings or data; training it anew`);
-    rmSync(this.path('finetunes', name), { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
   }
 
   /**
@@ -140,17 +157,13 @@ export class Workspace {
    */
   async finetune(name: string, spec: TrainSpec): Promise<string> {
     const out = this.path('finetunes', name);
-    const ahead = this.background?.claim(name, spec);
-    if (ahead) {
-      if (!this.quiet && this.finetuneState(name, spec) !== 'done') log(`study: waiting for fine-tune ${name} on the second core`);
-      await ahead;
-    }
+    await this.background?.claim(out, spec, () => this.quiet || log(`study: waiting for fine-tune ${name} on the second core`));
     const runJson = join(out, 'run.json');
-    this.discardStale(name, spec);
-    if (this.finetuneState(name, spec) === 'done') return out;
+    this.discardStale(out, name, spec);
+    if (this.finetuneState(out, spec) === 'done') return out;
     if (this.steps) {
       await this.steps.finetune(name, spec, out);
-      if (this.finetuneState(name, spec) !== 'done') throw new Error(`fine-tune ${name}: the step runner left no finished run at ${out}`);
+      if (this.finetuneState(out, spec) !== 'done') throw new Error(`fine-tune ${name}: the step runner left no finished run at ${out}`);
       return out;
     }
     if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);

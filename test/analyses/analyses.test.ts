@@ -292,3 +292,31 @@ test('fine-tunes trained ahead on a second core: the same bytes as in-process; a
     ahead.close();
   }
 });
+
+test('the second core goes from job to job while the study computes, and trains sub-studies on other starts', async (t) => {
+  if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
+  const root = mkdtempSync(join(tmpdir(), 'emlens-ahead-'));
+  const ahead = new Workspace(join(root, 'ahead'), ws.modelDir, true);
+  const data = DATASETS.medicalMisaligned;
+  const lora = loraJob(ahead, { name: 'lora', data }, { epochs: 1 });
+  const full = ahead.trainSpec(data, 'full', { epochs: 1, saveEvery: 0, earlyStop: false });
+  // a full fine-tune of a sub-study, and one that starts from what it makes (its model folder does not exist yet)
+  const firstOut = join(root, 'sub', 'finetunes', 'first'), secondOut = join(root, 'sub2', 'finetunes', 'second');
+  const runStatus = (out: string) => (existsSync(join(out, 'run.json')) ? JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).status : null);
+  try {
+    ahead.trainAhead([lora, { name: 'first', spec: full, modelDir: ahead.modelDir, out: firstOut }, { name: 'second', spec: full, modelDir: join(firstOut, 'adapter'), out: secondOut }]);
+    // synchronous work in the study (as an eval is): no event-loop turn, yet the queue goes on to its last job
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (const t0 = Date.now(); runStatus(secondOut) !== 'complete' && Date.now() - t0 < 120_000;) Atomics.wait(sleeper, 0, 0, 50);
+    assert.equal(runStatus(secondOut), 'complete', 'the third job finished while the study never yielded');
+    const sub = new Workspace(join(root, 'sub2'), join(firstOut, 'adapter'), true).inheritFrom(ahead);
+    const before = readFileSync(join(secondOut, 'run.json'), 'utf8');
+    assert.equal(await sub.finetune('second', full), secondOut);
+    assert.equal(readFileSync(join(secondOut, 'run.json'), 'utf8'), before, 'claimed from the second core, not trained again');
+    await ahead.finetune(lora.name, lora.spec);
+    sub.close();
+    assert.equal(runStatus(firstOut), 'complete', "a sub-study's close leaves its parent's second core alone");
+  } finally {
+    ahead.close();
+  }
+});
