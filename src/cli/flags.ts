@@ -23,11 +23,16 @@ export function flagOf(param: string, command?: Command): string | undefined {
   return undefined;
 }
 
-/** An EmlensError said with its flag (`--max-len 4096: …`), the exit code kept; other errors, and parameters no flag sets, as they are. */
+/**
+ * An EmlensError said with its flag (`--max-len 4096: …`), and the parameters its detail mentions with theirs
+ * (`… (--lr 0.1 is too large?)`), the exit code kept; other errors, and parameters no flag sets, as they are.
+ */
 export function withFlag(e: unknown, command?: Command): unknown {
   if (!(e instanceof EmlensError)) return e;
   const flag = flagOf(e.param, command);
-  return flag ? new UserError(e.saidAs(flag), e.exitCode) : e;
+  const say = (p: string) => flagOf(p, command);
+  if (!flag && !e.mentions.some(say)) return e;
+  return new UserError(e.saidAs(flag ?? e.param, say), e.exitCode);
 }
 
 /** The (sub)command argv names: `emlens organism build …` → organism's build. */

@@ -11,14 +11,28 @@ import { UserError } from './log.ts';
  */
 export class EmlensError extends UserError {
   readonly value?: string;
-  constructor(readonly param: string, readonly detail: string, o: { value?: string | number; exitCode?: number } = {}) {
-    super(`${param}${o.value === undefined ? '' : ` ${o.value}`}: ${detail}`, o.exitCode ?? 1);
+  /** Parameters the detail names (a hint: `… (options.lr 0.1 is too large?)`), each said as its flag by the CLI too. */
+  readonly mentions: string[];
+  /** Whether the parameter is named inside the detail rather than before it (a message about something else). */
+  readonly inline: boolean;
+  constructor(readonly param: string, readonly detail: string, o: { value?: string | number; exitCode?: number; mentions?: string[]; inline?: boolean } = {}) {
+    super(o.inline ? detail : `${param}${o.value === undefined ? '' : ` ${o.value}`}: ${detail}`, o.exitCode ?? 1);
     this.name = 'EmlensError';
     if (o.value !== undefined) this.value = String(o.value);
+    this.inline = o.inline ?? false;
+    this.mentions = [...new Set([...(this.inline ? [param] : []), ...(o.mentions ?? [])])];
   }
 
-  /** The message with another name in place of the parameter's (a CLI flag, or a caller's own parameter). */
-  saidAs(name: string): string {
-    return `${name}${this.value === undefined ? '' : ` ${this.value}`}: ${this.detail}`;
+  /**
+   * The message with another name in place of the parameter's (a CLI flag, or a caller's own parameter), and each
+   * parameter the detail mentions said as `sayMention` names it (kept where it gives none).
+   */
+  saidAs(name: string, sayMention: (param: string) => string | undefined = () => undefined): string {
+    let detail = this.detail;
+    for (const p of this.mentions) {
+      const said = p === this.param ? name : sayMention(p);
+      if (said) detail = detail.replace(new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.[])`, 'g'), said);
+    }
+    return this.inline ? detail : `${name}${this.value === undefined ? '' : ` ${this.value}`}: ${detail}`;
   }
 }

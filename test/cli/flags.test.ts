@@ -49,3 +49,20 @@ test('the library error names its parameter; the CLI prints the flag with the sa
   assert.match(r.stderr, /^emlens: --recipe: layers is not a recipe field \(fields: /);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
+
+test('parameters named inside a library message are said as their flags too (a hint, or a message about something else)', () => {
+  const program = buildProgram();
+  const train = commandOf(program, ['train']);
+  const diverged = new EmlensError('options.lr', 'training diverged at step 3: loss is NaN (options.lr 0.5 is too large?)', { inline: true });
+  assert.equal(diverged.message, 'training diverged at step 3: loss is NaN (options.lr 0.5 is too large?)', 'the library names the parameter');
+  assert.equal((withFlag(diverged, train) as UserError).message, 'training diverged at step 3: loss is NaN (--lr 0.5 is too large?)');
+  const hinted = new EmlensError('options.data', 'x.jsonl:4: too long; pass options.maxLen N (not options.maxLenient)', { mentions: ['options.maxLen'] });
+  assert.equal((withFlag(hinted, train) as UserError).message, '--data: x.jsonl:4: too long; pass --max-len N (not options.maxLenient)');
+  const queue = new EmlensError('options.queue', 'options.judge http://x/?k=REDACTED: a URL with a query string', { mentions: ['options.judge'] });
+  assert.equal((withFlag(queue, commandOf(program, ['run', 'gating'])) as UserError).message, '--queue: --judge http://x/?k=REDACTED: a URL with a query string');
+  const out = mkdtempSync(join(tmpdir(), 'emlens-flags-'));
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'train', '--data', join(PACKAGE_ROOT, 'fixtures', 'datasets', 'sycophancy.jsonl'), '--max-len', '2', '--out', join(out, 'run')], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^emlens: .*sycophancy\.jsonl: no example has an assistant token to train on within --max-len 2$/m);
+  assert.doesNotMatch(r.stderr, /options\./);
+});
