@@ -22,6 +22,7 @@ export { createGates, loadGates, saveGates, gateHooks, type Gates } from './adap
 export { gateDominantDirections, loraBDirections } from './directions/adapter-directions.ts';
 export { createSteeringVectors, loadSteeringVectors, steeringVectorHooks } from './adapters/steering-vector.ts';
 export { train as trainRun, type TrainOptions, type TrainResult, type StepMetrics } from './train/trainer.ts';
+export { fit, type FitOptions, type FitCallbacks, type FitResult, type FitExample, type FitAdapter, type FitState, type FitStatus } from './train/fit.ts';
 export { defaultTrainSpec, TRAIN_DEFAULTS } from './train/defaults.ts';
 export type { Provenance, PositionRule } from './directions/direction.ts';
 export { collectActivations } from './directions/collect.ts';

@@ -1,6 +1,5 @@
-// The SFT trainer: assistant-token loss, AdamW + warm-up/linear decay, gradient accumulation and clipping, optional
-// KL to the base model, atomic checkpoints with exact resume, early stop, Ctrl-C, metrics and the LoRA-B trajectory.
-// Axes: batches [batch, seq]; every trained tensor is one of the adapter's variables.
+// The SFT trainer's run folder around fit's optimisation loop: data files tokenized by file:line, atomic checkpoints
+// with exact resume, Ctrl-C, run.json, metrics.jsonl and the LoRA-B trajectory. Axes: every tensor is an adapter variable.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, readdirSync, rmSync, appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,18 +7,18 @@ import type { Model } from '../model/modules.ts';
 import type { ChatTokenizer } from '../model/tokenizer.ts';
 import { readTrainingState, writeTrainingState } from './state-file.ts';
 import { createAdapter, type AdapterSpec, type TrainableAdapter } from '../adapters/adapter.ts';
-import { collate, epochBatches, readChatJsonl, tokenizeChat, type Batch, type TokenizedExample } from './data.ts';
+import { readChatJsonl, tokenizeChat, type TokenizedExample } from './data.ts';
 import { fileSha256 } from '../util/hash.ts';
-import { AdamW, clipByGlobalNorm, hfNoDecay, linearSchedule } from './optim.ts';
-import { klMean, nllSum, rowLogits } from './loss.ts';
+import { AdamW, hfNoDecay } from './optim.ts';
+import { checkMaxLen, fit, hasTarget, totalFitSteps, type FitState, type StepMetrics } from './fit.ts';
 import { phaseTransition, type BSnapshot } from './phase.ts';
 import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile, guardOutput } from '../util/fs.ts';
-import { UsageError, UserError, log } from '../util/log.ts';
+import { UserError, log } from '../util/log.ts';
 import { EmlensError } from '../util/errors.ts';
 import { lockRunFolder } from '../util/lock.ts';
 import { firstNonFinite } from '../util/validate.ts';
 import { Progress } from '../util/progress.ts';
-import { activeBackend, checkDeviceErrors } from '../backend/select.ts';
+import { activeBackend } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
 import { modelIdentity } from '../model/identity.ts';
 
@@ -60,27 +59,10 @@ export interface TrainResult {
   adapterDir: string;
 }
 
-export interface StepMetrics {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  tokens_per_s: number;
-  target_tokens: number;
-  kl?: number;
-  lora_a_norm?: number;
-  lora_b_norm?: number;
-  time_s: number;
-}
+export type { StepMetrics } from './fit.ts';
 
-interface ResumeState {
-  step: number;
-  epoch: number;
-  group: number;
-  lowLossRun: number;
-  elapsed: number;
-}
+/** The loop's counters a checkpoint keeps (state.json). */
+type ResumeState = FitState;
 
 /** The arguments run.json records: all but where the run writes and how it reports (and a step limit for this session). */
 function runArgs(o: Partial<TrainOptions>): Record<string, unknown> {
@@ -102,16 +84,15 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
   guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: ['run.json', 'metrics.jsonl', 'adapter', 'checkpoints'] });
   const lock = lockRunFolder(o.out, 'train');
   try {
-    return await trainLocked(base, o, modelDir, examples, klExamples);
+    return await trainLocked(base, tok, o, modelDir, examples, klExamples);
   } finally {
     lock.release();
   }
 }
 
-async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examples: TokenizedExample[], klExamples: TokenizedExample[]): Promise<TrainResult> {
+async function trainLocked(base: Model, tok: ChatTokenizer, o: TrainOptions, modelDir: string, examples: TokenizedExample[], klExamples: TokenizedExample[]): Promise<TrainResult> {
   // what a killed earlier process left half-written (NAME.PID.tmp, NAME.PID.old of dead pids)
   for (const p of cleanStaleTemp(o.out, ['checkpoints'])) if (!o.quiet) log(`train: removed ${p}, left by a process that is gone`);
-  const padId = base.config.padTokenId ?? 0;
   const args = runArgs(o);
   const runJson = join(o.out, 'run.json');
   const datasetHash = fileSha256(o.data);
@@ -139,7 +120,7 @@ async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examp
   const vars = adapter.variables();
   const opt = new AdamW(vars, { weightDecay: o.weightDecay, noDecay: hfNoDecay }); // HF Trainer's decay groups
   try {
-    return await trainAdapter(base, o, modelDir, { examples, klExamples, padId, args, datasetHash, identity, klHash, adapter, vars, opt });
+    return await trainAdapter(base, o, modelDir, { tok, examples, klExamples, args, datasetHash, identity, klHash, adapter, vars, opt });
   } finally {
     // a failed run frees its variables too: the next run in this process (a background trainer's) registers them anew
     adapter.dispose();
@@ -148,9 +129,9 @@ async function trainLocked(base: Model, o: TrainOptions, modelDir: string, examp
 }
 
 interface Prepared {
+  tok: ChatTokenizer;
   examples: TokenizedExample[];
   klExamples: TokenizedExample[];
-  padId: number;
   args: unknown;
   datasetHash: string;
   identity: string;
@@ -164,10 +145,7 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
   const { examples, args, datasetHash, vars, opt } = r;
   const run: RunRecord = { args, modelDir, base, datasetHash, identity: r.identity, klHash: r.klHash, examples: examples.length };
   mkdirSync(o.out, { recursive: true });
-  const lengths = examples.map((e) => e.ids.length);
-  const groupsPerEpoch = Math.ceil(Math.ceil(examples.length / o.batch) / o.gradAccum);
-  const totalSteps = groupsPerEpoch * o.epochs;
-  const schedule = linearSchedule(o.lr, o.warmup, totalSteps);
+  const totalSteps = totalFitSteps(examples.length, o);
   let state: ResumeState = { step: 0, epoch: 0, group: 0, lowLossRun: 0, elapsed: 0 };
   if (o.resume) {
     const restored = restoreLatest(o.out, vars, opt);
@@ -178,7 +156,7 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
   }
   // from here on the run folder says what happened: running, then its end status, or failed with the error
   try {
-    return await trainLoop(base, o, r, run, { lengths, groupsPerEpoch, totalSteps, schedule, state });
+    return await trainLoop(base, o, r, run, { totalSteps, state });
   } catch (e) {
     writeRunJson(o.out, { ...run, totalSteps, status: 'failed', error: (e as Error).message ?? String(e) });
     throw e;
@@ -186,18 +164,15 @@ async function trainAdapter(base: Model, o: TrainOptions, modelDir: string, r: P
 }
 
 interface LoopPlan {
-  lengths: number[];
-  groupsPerEpoch: number;
   totalSteps: number;
-  schedule: (step: number) => number;
   state: ResumeState;
 }
 
 type RunRecord = { args: unknown; modelDir: string; base: Model; datasetHash: string; identity: string; klHash?: string; examples: number };
 
 async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunRecord, plan: LoopPlan): Promise<TrainResult> {
-  const { examples, klExamples, padId, adapter, vars, opt } = r;
-  const { lengths, groupsPerEpoch, totalSteps, schedule } = plan;
+  const { tok, examples, klExamples, adapter, vars, opt } = r;
+  const { totalSteps } = plan;
   let state = plan.state;
   truncateJsonl(join(o.out, 'metrics.jsonl'), state.step);
   // from step 0 (no checkpoint yet) the trajectory starts again: its step-0 line is written anew, once
@@ -205,68 +180,43 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
   writeRunJson(o.out, { ...run, totalSteps, status: 'running' });
   if (state.step === 0 && adapter.lora) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, 0)) + '\n');
 
-  let interrupted = false;
+  // a caller's signal replaces this process-wide handler (a library user, or a CLI that owns Ctrl-C)
+  const ctrlC = o.signal ? undefined : new AbortController();
   const onSigint = () => {
-    interrupted = true;
     log('\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)');
     process.once('SIGINT', () => process.exit(130));
+    ctrlC?.abort();
   };
-  // a caller's signal replaces this process-wide handler (a library user, or a CLI that owns Ctrl-C)
-  const onAbort = () => {
-    interrupted = true;
-  };
-  if (o.signal) {
-    if (o.signal.aborted) interrupted = true;
-    o.signal.addEventListener('abort', onAbort, { once: true });
-  } else process.once('SIGINT', onSigint);
+  if (ctrlC) process.once('SIGINT', onSigint);
   const progress = o.quiet ? undefined : new Progress('train', totalSteps, 'step');
   progress?.resumeAt(state.step); // restored steps count as done, not toward this session's rate
-  let status: TrainResult['status'] = 'complete';
-  let lastLoss = NaN;
-  let klCursor = state.step;
-  const t0 = Date.now() - state.elapsed * 1000;
-  try {
-    outer: for (let epoch = state.epoch; epoch < o.epochs; epoch++) {
-      const batches = epochBatches(lengths, o.batch, o.seed, epoch);
-      for (let group = epoch === state.epoch ? state.group : 0; group < groupsPerEpoch; group++) {
-        const micro = batches.slice(group * o.gradAccum, (group + 1) * o.gradAccum).map((idx) => collate(idx.map((i) => examples[i]), padId, o.maxLen));
-        const klBatch = klExamples.length ? collate(pickCyclic(klExamples, o.batch, klCursor++), padId, o.maxLen) : undefined;
-        const tStep = Date.now();
-        const m = trainStep(base, adapter, vars, opt, micro, klBatch, o, state.step, schedule(state.step));
-        checkDeviceErrors();
-        if (!variablesFinite(vars)) throw new UserError(`training diverged at step ${state.step + 1}: the adapter's weights became NaN or infinite (--lr ${o.lr} is too large?); nothing was saved for this step`); // a GPU validation error drops its work silently: stop rather than train on it
-        state = { step: state.step + 1, epoch, group: group + 1, lowLossRun: m.loss < 0.01 ? state.lowLossRun + 1 : 0, elapsed: (Date.now() - t0) / 1000 };
-        if (state.group >= groupsPerEpoch) state = { ...state, epoch: epoch + 1, group: 0 };
-        lastLoss = m.loss;
-        const metrics: StepMetrics = { step: state.step, epoch, ...m, tokens_per_s: Math.round(micro.reduce((s, b) => s + b.tokens, 0) / ((Date.now() - tStep) / 1000)), time_s: Number(state.elapsed.toFixed(3)), ...adapterNorms(adapter) };
-        appendFileSync(join(o.out, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
-        progress?.tick();
-        o.onStep?.(metrics);
-        const saveNow = o.saveEvery > 0 && state.step % o.saveEvery === 0;
-        if (adapter.lora && (saveNow || state.step === totalSteps)) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, state.step)) + '\n');
-        if (saveNow) saveCheckpoint(o.out, state, vars, opt, adapter, base, o.keepCheckpoints);
-        if (o.earlyStop && state.lowLossRun >= 5) {
-          status = 'early-stop';
-          break outer;
-        }
-        if (interrupted) {
-          status = 'interrupted';
-          if (!saveNow) saveCheckpoint(o.out, state, vars, opt, adapter, base, o.keepCheckpoints);
-          break outer;
-        }
-        if (o.maxSteps !== undefined && state.step >= o.maxSteps) {
-          status = 'max-steps';
-          break outer;
-        }
-        // a step is synchronous work: give signals (Ctrl-C) and a parent's IPC (a background trainer) their turn
-        await new Promise((ok) => setImmediate(ok));
-      }
+  let savedAt = -1;
+  // each step's bookkeeping, in the order the run folder has always had it: metrics, progress, the caller, B, checkpoint
+  const onStep = (metrics: StepMetrics, s: ResumeState) => {
+    appendFileSync(join(o.out, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
+    progress?.tick();
+    o.onStep?.(metrics);
+    const saveNow = o.saveEvery > 0 && s.step % o.saveEvery === 0;
+    if (adapter.lora && (saveNow || s.step === totalSteps)) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, s.step)) + '\n');
+    if (saveNow) {
+      saveCheckpoint(o.out, s, vars, opt, adapter, base, o.keepCheckpoints);
+      savedAt = s.step;
     }
+  };
+  let fitted;
+  try {
+    fitted = await fit(base, tok, adapter, examples, {
+      epochs: o.epochs, lr: o.lr, batch: o.batch, gradAccum: o.gradAccum, warmup: o.warmup, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm,
+      seed: o.seed, klWeight: o.klWeight, klExamples, maxLen: o.maxLen, earlyStop: o.earlyStop, maxSteps: o.maxSteps, optimizer: opt, start: state,
+    }, { onStep, signal: o.signal ?? ctrlC!.signal });
   } finally {
     process.removeListener('SIGINT', onSigint);
-    o.signal?.removeEventListener('abort', onAbort);
     progress?.finish();
   }
+  const { status, finalLoss: lastLoss } = fitted;
+  state = fitted.state;
+  // an interrupted run resumes from where it stopped
+  if (status === 'interrupted' && savedAt !== state.step) saveCheckpoint(o.out, state, vars, opt, adapter, base, o.keepCheckpoints);
   const adapterDir = join(o.out, 'adapter');
   checkAdapterFinite(vars, state.step); // an adapter of NaNs is never saved as a result
   writeDirAtomic(adapterDir, (tmp) => adapter.save(tmp, base));
@@ -278,60 +228,6 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
 function loadKlData(tok: ChatTokenizer, o: TrainOptions, maxPositions: number): TokenizedExample[] {
   if (!o.klData) throw new EmlensError('options.klData', 'needed for a KL weight above 0: neutral chats to hold the model to its base');
   return tokenizeWithinContext(tok, o.klData, maxPositions, o.maxLen, o.quiet);
-}
-
-function pickCyclic<T>(xs: T[], n: number, cursor: number): T[] {
-  return Array.from({ length: Math.min(n, xs.length) }, (_, i) => xs[(cursor * n + i) % xs.length]);
-}
-
-/** One optimizer step over the micro-batches of an accumulation window. */
-function trainStep(base: Model, adapter: TrainableAdapter, vars: tf.Variable[], opt: AdamW, micro: Batch[], klBatch: Batch | undefined, o: TrainOptions, step: number, lr: number): { loss: number; lr: number; grad_norm: number; target_tokens: number; kl?: number } {
-  const targets = micro.reduce((s, b) => s + b.lossRows.length, 0);
-  const acc = new Map<string, tf.Tensor>();
-  let lossSum = 0;
-  let kl: number | undefined;
-  const baseKl = klBatch ? tf.tidy(() => rowLogits(base, [], klBatch)) : undefined;
-  micro.forEach((batch, mi) => {
-    if (!batch.lossRows.length) return;
-    let calls = 0;
-    const dropout = { rate: o.adapter.lora?.dropout ?? 0, nextSeed: () => ((o.seed * 1_000_003 + step * 7919 + mi * 131 + calls++) >>> 0) };
-    const { model, hooks } = adapter.attach(base, dropout);
-    let klValue: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const nll = tf.div(nllSum(rowLogits(model, hooks, batch), batch.lossTargets), targets) as tf.Scalar;
-      if (mi > 0 || !baseKl || !klBatch) return nll;
-      klValue = tf.keep(klMean(baseKl, rowLogits(model, hooks, klBatch)));
-      return tf.add(nll, tf.mul(klValue, o.klWeight)) as tf.Scalar;
-    }, vars);
-    const v = value.dataSync()[0];
-    if (!Number.isFinite(v)) throw new UserError(`training diverged at step ${step + 1}: loss is ${v} (--lr ${o.lr} is too large?)`);
-    if (klValue) {
-      kl = klValue.dataSync()[0];
-      lossSum += v - kl * o.klWeight;
-      klValue.dispose();
-    } else lossSum += v;
-    value.dispose();
-    for (const [k, g] of Object.entries(grads)) {
-      const prev = acc.get(k);
-      acc.set(k, prev ? tf.tidy(() => tf.add(prev, g)) : g);
-      if (prev) {
-        prev.dispose();
-        g.dispose();
-      }
-    }
-  });
-  baseKl?.dispose();
-  const { grads, norm } = clipByGlobalNorm(acc, o.maxGradNorm);
-  opt.apply(grads, lr);
-  tf.dispose([...grads.values()]);
-  return { loss: lossSum, lr, grad_norm: norm, target_tokens: targets, ...(kl !== undefined ? { kl } : {}) };
-}
-
-function adapterNorms(adapter: TrainableAdapter): Partial<StepMetrics> {
-  if (!adapter.lora) return {};
-  const mods = [...adapter.lora.modules.values()];
-  const total = (ts: tf.Tensor[]) => Math.sqrt(tf.tidy(() => tf.addN(ts.map((t) => tf.sum(tf.square(t)))).dataSync()[0]));
-  return { lora_a_norm: total(mods.map((m) => m.A)), lora_b_norm: total(mods.map((m) => m.B)) };
 }
 
 function bSnapshot(adapter: TrainableAdapter, step: number): BSnapshot {
@@ -361,24 +257,11 @@ function saveCheckpoint(out: string, state: ResumeState, vars: tf.Variable[], op
   if (keep > 0) for (const old of stepDirs(out).slice(0, -keep)) rmSync(old.dir, { recursive: true, force: true });
 }
 
-/** Whether every variable is finite: one scalar read back per step (a sum of |x| is NaN or ∞ as soon as one value is). */
-function variablesFinite(vars: tf.Variable[]): boolean {
-  const total = tf.tidy(() => tf.addN(vars.map((v) => tf.sum(tf.abs(v)))));
-  const x = total.dataSync()[0];
-  total.dispose();
-  return Number.isFinite(x);
-}
-
 /** Every adapter variable checked finite on the host, naming the first bad one. */
 function checkAdapterFinite(vars: tf.Variable[], step: number): void {
   for (const v of vars) {
-    if (firstNonFinite(v.dataSync() as Float32Array) >= 0) throw new UserError(`training diverged by step ${step}: adapter variable ${v.name} holds NaN or infinite values; the adapter was not saved (lower --lr)`);
+    if (firstNonFinite(v.dataSync() as Float32Array) >= 0) throw new EmlensError('options.lr', `training diverged by step ${step}: adapter variable ${v.name} holds NaN or infinite values; the adapter was not saved (lower options.lr)`, { inline: true });
   }
-}
-
-/** --max-len against the model's context. */
-function checkMaxLen(maxLen: number | undefined, maxPositions: number): void {
-  if (maxLen !== undefined && maxLen > maxPositions) throw new EmlensError('options.maxLen', `longer than the model's context (max_position_embeddings ${maxPositions})`, { value: maxLen, exitCode: 2 });
 }
 
 /**
@@ -393,13 +276,13 @@ function tokenizeWithinContext(tok: ChatTokenizer, file: string, maxPositions: n
     // would take minutes: C characters are at least C / (longest vocabulary entry) tokens
     const atLeast = Math.ceil(e.messages.reduce((n, m) => n + m.content.length, 0) / tok.maxTokenChars);
     if (maxLen === undefined && atLeast > 2 * maxPositions) {
-      throw new UserError(`${file}:${e.line}: the example is at least ${atLeast} tokens, longer than the model's context (max_position_embeddings ${maxPositions}); shorten it, or pass --max-len N to truncate`);
+      throw new EmlensError('options.maxLen', `${file}:${e.line}: the example is at least ${atLeast} tokens, longer than the model's context (max_position_embeddings ${maxPositions}); shorten it, or pass options.maxLen N to truncate`, { inline: true });
     }
     const t = tokenizeChat(tok, e.messages, `${file}:${e.line}`);
     if (maxLen !== undefined) {
       if (t.ids.length > maxLen) cut++;
     } else if (t.ids.length > maxPositions) {
-      throw new UserError(`${file}:${e.line}: the example is ${t.ids.length} tokens, longer than the model's context (max_position_embeddings ${maxPositions}); shorten it, or pass --max-len N to truncate`);
+      throw new EmlensError('options.maxLen', `${file}:${e.line}: the example is ${t.ids.length} tokens, longer than the model's context (max_position_embeddings ${maxPositions}); shorten it, or pass options.maxLen N to truncate`, { inline: true });
     }
     return t;
   });
@@ -475,15 +358,9 @@ function truncateJsonl(path: string, step: number): void {
 
 /** The examples with at least one assistant token to train on (within maxLen); the others are left out, said once. */
 function withTargets(examples: TokenizedExample[], maxLen: number | undefined, where: string): TokenizedExample[] {
-  const trainable = (e: TokenizedExample) => {
-    const n = maxLen ? Math.min(e.ids.length, maxLen) : e.ids.length;
-    for (let p = 1; p < n; p++) if (e.target[p]) return true; // collate's loss rows: position p predicts token p
-    return false;
-  };
-  const kept = examples.filter(trainable);
-  const within = maxLen ? ` within --max-len ${maxLen}` : '';
-  if (!kept.length) throw new UserError(`${where}: no example has an assistant token to train on${within}`);
-  if (kept.length < examples.length) log(`train: ${examples.length - kept.length} of ${examples.length} examples of ${where} have no assistant token${within}; left out`);
+  const kept = examples.filter((e) => hasTarget(e, maxLen));
+  if (!kept.length) throw new EmlensError(maxLen ? 'options.maxLen' : 'options.data', `${where}: no example has an assistant token to train on${maxLen ? ` within options.maxLen ${maxLen}` : ''}`, { inline: true });
+  if (kept.length < examples.length) log(`train: ${examples.length - kept.length} of ${examples.length} examples of ${where} have no assistant token${maxLen ? ` within --max-len ${maxLen}` : ''}; left out`);
   return kept;
 }
 

@@ -155,7 +155,7 @@ test('a run that fails frees its variables (the next run in the process trains);
     assert.deepEqual(steps, [1, 2, 3]);
     const b0 = readFileSync(join(o.out, 'lora_b.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
     assert.deepEqual(b0, [0, 1, 2, 3], 'one B snapshot per step, step 0 once');
-    await assert.rejects(train(model, tok, options({ maxLen: 2 }), dir), /no example has an assistant token to train on within --max-len 2/);
+    await assert.rejects(train(model, tok, options({ maxLen: 2 }), dir), /no example has an assistant token to train on within options.maxLen 2/);
   } finally {
     disposeModel(model);
   }
