@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DenseLinear, type Block, type Model } from '../model/modules.ts';
 import { unit } from './ablate.ts';
 import { UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 /** X − (X r̂) r̂ᵀ over the last axis (rows of X are residual-stream vectors). */
 function removeComponent(x: tf.Tensor, rHat: tf.Tensor1D): tf.Tensor {
@@ -14,7 +15,7 @@ function removeComponent(x: tf.Tensor, rHat: tf.Tensor1D): tf.Tensor {
 export function orthogonalizeWeights(model: Model, vector: ArrayLike<number>): Model {
   if (model.config.sandwichNorms) {
     // a norm after o_proj / down_proj rescales each channel: a write orthogonal to r̂ is no longer so once normed
-    throw new UserError(`weight orthogonalisation: ${model.config.raw.model_type ?? 'this model'} normalises each attention and MLP output before adding it to the residual stream, so orthogonal weights would not equal ablation; ablate with hooks instead (--ablate)`);
+    throw new EmlensError('spec.ablate', `weight orthogonalisation: ${model.config.raw.model_type ?? 'this model'} normalises each attention and MLP output before adding it to the residual stream, so orthogonal weights would not equal ablation; ablate with hooks instead (spec.ablate)`, { inline: true });
   }
   const r = tf.tensor1d(unit(Float32Array.from(vector)));
   try {

@@ -87,7 +87,7 @@ export function findAdapter(path: string, param = 'adapter'): { kind: AdapterKin
   }
   // a full fine-tune (`train --adapter full`) leaves a whole model there, not an adapter
   const model = [path, join(path, 'adapter')].find((d) => existsSync(join(d, 'config.json')) && existsSync(join(d, 'model.safetensors')));
-  if (model) throw new EmlensError(param, `${path}: ${model} is a model folder (a full fine-tune), not an adapter; give it as the model (--model ${model})`);
+  if (model) throw new EmlensError(param, `${path}: ${model} is a model folder (a full fine-tune), not an adapter; give it as the model (modelDir ${model})`, { mentions: ['modelDir'] });
   throw new EmlensError(param, `${path}: no adapter_config.json, ${GATE_CONFIG} or ${STEER_CONFIG} there or in ${join(path, 'adapter')}`);
 }
 

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'bullmq';
 import { UsageError, UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 /** Where the queue lives; `shown` is the URL with any user name and password replaced, the only form ever printed. */
 export interface QueueTarget {
@@ -20,16 +21,16 @@ export interface QueueTarget {
 export const QUEUE_NAME = 'emlens-steps';
 export const KEY_PREFIX = 'emlens';
 
-export function parseQueueUrl(url: string, flag = '--queue'): QueueTarget {
+export function parseQueueUrl(url: string, param = 'options.queue'): QueueTarget {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new UsageError(`${flag}: not a URL (expected redis://HOST[:PORT][/DB])`);
+    throw new EmlensError(param, 'not a URL (expected redis://HOST[:PORT][/DB])', { exitCode: 2 });
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`${flag}: ${u.protocol}// is not a Redis URL (expected redis://HOST[:PORT][/DB])`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new EmlensError(param, `${u.protocol}// is not a Redis URL (expected redis://HOST[:PORT][/DB])`, { exitCode: 2 });
   const dbText = u.pathname.replace(/^\//, '');
-  if (dbText !== '' && !/^\d+$/.test(dbText)) throw new UsageError(`${flag}: the database after the host must be a number (redis://HOST:6379/0)`);
+  if (dbText !== '' && !/^\d+$/.test(dbText)) throw new EmlensError(param, 'the database after the host must be a number (redis://HOST:6379/0)', { exitCode: 2 });
   const port = u.port ? Number(u.port) : 6379;
   const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
   const hasAuth = u.username !== '' || u.password !== '';

@@ -18,6 +18,7 @@ import { readJudgedAnswers } from '../eval/judged-answers.ts';
 import { Direction } from '../directions/direction.ts';
 import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { connect, KEY_PREFIX, QUEUE_NAME, redact, bullConnection, type QueueTarget } from './connection.ts';
 import { ArtefactStore, FolderBlobs } from './store.ts';
 import { isQueueableJudge, jobKey, mapStrings, REF_PREFIX, type ArtefactInfo, type EvalPayload, type ExtractPayload, type FinetunePayload, type JudgeSettings, type StepPayload, type StepResult } from './jobs.ts';
@@ -205,7 +206,7 @@ export class QueueSteps implements StepRunner {
 
   /** A file or folder into the store; its reference, described in `files`. */
   private async put(path: string, files: Record<string, ArtefactInfo>): Promise<string> {
-    if (!existsSync(path)) throw new UserError(`--queue: ${path} not found (an input of a queued step)`);
+    if (!existsSync(path)) throw new EmlensError('options.queue', `${path} not found (an input of a queued step)`);
     let ref: string;
     if (statSync(path).isDirectory()) {
       // an adapter: its *.safetensors and *.json, or those of its adapter/ in a run folder (what contentDigest reads)
@@ -318,9 +319,9 @@ export class QueueSteps implements StepRunner {
  */
 export function judgeSettings(judge: Judge): JudgeSettings {
   if (judge instanceof OrganismJudge) return 'organism';
-  if (!(judge instanceof HttpJudge)) throw new UserError(`--queue: workers judge with the organism judge or an HTTP judge (this study asks for ${judge.name}); run it without --queue`);
+  if (!(judge instanceof HttpJudge)) throw new EmlensError('options.queue', `workers judge with the organism judge or an HTTP judge (this study asks for ${judge.name}); run it without options.queue`);
   const s = judge.endpointSettings;
-  if (!isQueueableJudge(s)) throw new UserError(`--queue: --judge ${publicUrl(s.url)}: a URL with a query string (other than api-version) or a fragment would reach Redis and every worker; give the key in $${JUDGE_API_KEY_ENV} on each worker instead`);
+  if (!isQueueableJudge(s)) throw new EmlensError('options.queue', `options.judge ${publicUrl(s.url)}: a URL with a query string (other than api-version) or a fragment would reach Redis and every worker; give the key in $${JUDGE_API_KEY_ENV} on each worker instead`, { mentions: ['options.judge'] });
   return s;
 }
 

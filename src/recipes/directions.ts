@@ -12,6 +12,7 @@ import { promptSample } from '../directions/positions.ts';
 import { Direction, norm } from '../directions/direction.ts';
 import { Rng } from '../util/rng.ts';
 import { UserError, log } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { vectorHooks } from '../interventions/spec.ts';
 import { lastLogits, refusalScore, refusalTokenIds, kl } from '../eval/refusal.ts';
 import { generate } from '../model/generate.ts';
@@ -100,7 +101,7 @@ export interface RefusalSelection {
 export function extractRefusalDirection(ctx: KindContext, harmful0: ChatMessage[][], harmless0: ChatMessage[][], sources: string[], o: { nTrain?: number; val?: { harmful: ChatMessage[][]; harmless: ChatMessage[][] } } = {}): Direction {
   const { model, tok } = ctx;
   const nVal = o.val ? 0 : Math.min(32, Math.floor(harmful0.length / 4), Math.floor(harmless0.length / 4));
-  if (!o.val && nVal < 4) throw new UserError('refusal: need at least 16 harmful and 16 harmless prompts (a quarter is held out for selection), or separate selection sets (--val-pos, --val-neg)');
+  if (!o.val && nVal < 4) throw new EmlensError('options.val', 'refusal: need at least 16 harmful and 16 harmless prompts (a quarter is held out for selection), or separate selection sets (options.val.harmful, options.val.harmless)', { inline: true, mentions: ['options.val.harmful', 'options.val.harmless'] });
   if (o.val && (o.val.harmful.length < 4 || o.val.harmless.length < 4 || harmful0.length < 4 || harmless0.length < 4)) throw new UserError('refusal: need at least 4 harmful and 4 harmless prompts for training and 4 of each for selection');
   // the training part subsampled to nTrain (the selection part untouched), then the selection prompts after it
   const sub = (prompts: ChatMessage[][], salt: number) => (o.nTrain !== undefined && o.nTrain < prompts.length ? new Rng((ctx.seed ?? 0) * 7919 + salt).shuffle([...prompts]).slice(0, o.nTrain) : prompts);

@@ -11,7 +11,7 @@ import { UserError } from './log.ts';
  */
 export class EmlensError extends UserError {
   readonly value?: string;
-  /** Parameters the detail names (a hint: `… (options.lr 0.1 is too large?)`), each said as its flag by the CLI too. */
+  /** Parameters the detail may name (`param` itself, and a hint's: `… (options.lr 0.1 is too large?)`), each said as its flag by the CLI too. */
   readonly mentions: string[];
   /** Whether the parameter is named inside the detail rather than before it (a message about something else). */
   readonly inline: boolean;
@@ -20,7 +20,7 @@ export class EmlensError extends UserError {
     this.name = 'EmlensError';
     if (o.value !== undefined) this.value = String(o.value);
     this.inline = o.inline ?? false;
-    this.mentions = [...new Set([...(this.inline ? [param] : []), ...(o.mentions ?? [])])];
+    this.mentions = [...new Set([param, ...(o.mentions ?? [])])];
   }
 
   /**
@@ -31,7 +31,7 @@ export class EmlensError extends UserError {
     let detail = this.detail;
     for (const p of this.mentions) {
       const said = p === this.param ? name : sayMention(p);
-      if (said) detail = detail.replace(new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.[])`, 'g'), said);
+      if (said) detail = detail.replace(new RegExp(`(?<![\\w.])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.[])`, 'g'), said);
     }
     return this.inline ? detail : `${name}${this.value === undefined ? '' : ` ${this.value}`}: ${detail}`;
   }

@@ -11,6 +11,9 @@ import { buildProgram } from '../../src/cli/main.ts';
 import { commandOf, flagOf, withFlag } from '../../src/cli/flags.ts';
 import { EmlensError } from '../../src/util/errors.ts';
 import { UserError } from '../../src/util/log.ts';
+import { parseQueueUrl } from '../../src/queue/connection.ts';
+import { orthogonalizeWeights } from '../../src/interventions/orthogonalize.ts';
+import type { Model } from '../../src/model/modules.ts';
 import { applyRecipeOverrides } from '../../src/organism/recipe-overrides.ts';
 import { DEFAULT_RECIPE } from '../../src/organism/build.ts';
 
@@ -60,6 +63,22 @@ test('parameters named inside a library message are said as their flags too (a h
   assert.equal((withFlag(hinted, train) as UserError).message, '--data: x.jsonl:4: too long; pass --max-len N (not options.maxLenient)');
   const queue = new EmlensError('options.queue', 'options.judge http://x/?k=REDACTED: a URL with a query string', { mentions: ['options.judge'] });
   assert.equal((withFlag(queue, commandOf(program, ['run', 'gating'])) as UserError).message, '--queue: --judge http://x/?k=REDACTED: a URL with a query string');
+  const said = (f: () => unknown, argv: string[]) => {
+    try {
+      f();
+    } catch (e) {
+      return { library: (e as Error).message, cli: (withFlag(e, commandOf(program, argv)) as UserError).message, exitCode: (e as UserError).exitCode };
+    }
+    assert.fail('no error');
+  };
+  assert.deepEqual(said(() => parseQueueUrl('http://x'), ['worker']), { library: 'options.queue: http:// is not a Redis URL (expected redis://HOST[:PORT][/DB])', cli: '--queue: http:// is not a Redis URL (expected redis://HOST[:PORT][/DB])', exitCode: 2 });
+  const gemma = { config: { sandwichNorms: true, raw: { model_type: 'gemma2' } } } as unknown as Model;
+  assert.match(said(() => orthogonalizeWeights(gemma, [1]), ['orthogonalize']).cli, /ablate with hooks instead \(--ablate\)$/);
+  assert.equal(flagOf('options.val.harmful'), '--val-pos');
+  assert.equal(flagOf('options.val.harmless'), '--val-neg');
+  assert.equal(flagOf('modelDir'), '--model');
+  const val = new EmlensError('options.val', 'refusal: … or separate selection sets (options.val.harmful, options.val.harmless)', { inline: true, mentions: ['options.val.harmful', 'options.val.harmless'] });
+  assert.equal((withFlag(val, commandOf(program, ['extract'])) as UserError).message, 'refusal: … or separate selection sets (--val-pos, --val-neg)');
   const out = mkdtempSync(join(tmpdir(), 'emlens-flags-'));
   const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), 'train', '--data', join(PACKAGE_ROOT, 'fixtures', 'datasets', 'sycophancy.jsonl'), '--max-len', '2', '--out', join(out, 'run')], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);

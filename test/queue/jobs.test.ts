@@ -74,7 +74,7 @@ test('the judge of a queued step: the organism, or an HTTP endpoint without a ke
   const http = (url: string) => new HttpJudge({ url, model: 'gpt-4o', apiKey: 'sk-never-in-redis' });
   assert.deepEqual(judgeSettings(http('https://judge.example/v1')), { url: 'https://judge.example/v1', model: 'gpt-4o' });
   assert.deepEqual(judgeSettings(http('https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-06-01')), { url: 'https://x.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-06-01', model: 'gpt-4o' });
-  assert.throws(() => judgeSettings(http('https://judge.example/v1?key=sk-secret')), (e: Error) => /--queue: --judge https:\/\/judge\.example\/v1\?key=REDACTED: a URL with a query string/.test(e.message) && !e.message.includes('sk-secret'));
+  assert.throws(() => judgeSettings(http('https://judge.example/v1?key=sk-secret')), (e: Error) => /options.queue: options.judge https:\/\/judge\.example\/v1\?key=REDACTED: a URL with a query string/.test(e.message) && !e.message.includes('sk-secret'));
   assert.ok(!JSON.stringify(judgeSettings(http('https://judge.example/v1'))).includes('sk-never-in-redis'));
   assert.equal(isQueueableJudge({ url: 'http://10.0.0.2:8000/v1/chat/completions', model: 'llama' }), true);
   assert.equal(isQueueableJudge({ url: 'https://u:p@judge.example/v1', model: 'gpt-4o' }), false);
@@ -92,9 +92,9 @@ test('queue URLs: database, defaults, bad ones; the password is redacted everywh
   const t = parseQueueUrl('redis://:p%40ss@10.0.0.5:6380/3');
   assert.deepEqual([t.host, t.port, t.db, t.password, t.shown], ['10.0.0.5', 6380, 3, 'p@ss', 'redis://***@10.0.0.5:6380/3']);
   assert.equal(parseQueueUrl('redis://queue-host').shown, 'redis://queue-host:6379/0');
-  assert.throws(() => parseQueueUrl('http://x'), /--queue: http:\/\/ is not a Redis URL/);
+  assert.throws(() => parseQueueUrl('http://x'), /options.queue: http:\/\/ is not a Redis URL/);
   assert.throws(() => parseQueueUrl('redis://x/abc'), /the database after the host must be a number/);
-  assert.throws(() => parseQueueUrl('not a url'), /--queue: not a URL/);
+  assert.throws(() => parseQueueUrl('not a url'), /options.queue: not a URL/);
   assert.equal(redact('connect to redis://user:secret@h:1/0 failed'), 'connect to redis://***@h:1/0 failed');
 });
 

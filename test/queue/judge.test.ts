@@ -112,7 +112,7 @@ test('a judge URL with a key in its query string is refused before anything is q
   const before = (await everything()).length;
   const ws = workspace(true, STUDY_KEY);
   ws.judge = new HttpJudge({ url: `${judgeUrl}?key=sk-in-query-77`, model: 'judge-1' });
-  await assert.rejects(ws.evaluate('base', {}, { samples: 1, seed: 4, maxNewTokens: 6 }), (e: Error) => /--queue: --judge http:\/\/127\.0\.0\.1:\d+\/v1\?key=REDACTED: a URL with a query string/.test(e.message) && !e.message.includes('sk-in-query-77'));
+  await assert.rejects(ws.evaluate('base', {}, { samples: 1, seed: 4, maxNewTokens: 6 }), (e: Error) => /options.queue: options.judge http:\/\/127\.0\.0\.1:\d+\/v1\?key=REDACTED: a URL with a query string/.test(e.message) && !e.message.includes('sk-in-query-77'));
   assert.equal((await everything()).length, before);
 });
 
