@@ -84,21 +84,19 @@ export const gating: Analysis<Params, GatingResult> = {
     const gateRun = await ws.finetune(gates.name, gates.spec);
     const em = await emFinetune(ws, p.em_finetune, s);
     const chats = p.capability_data ? readChatJsonl(p.capability_data).map((e) => e.messages) : generatePostTrainSet({ seed: 991, count: 64 }).map((d) => d.messages);
-    const point = async (scale: number, lora?: string): Promise<GatePoint> => {
-      const iv = gateCell(join(gateRun, 'adapter'), scale, lora);
-      const r = await ws.evaluate(`${lora ? p.em_finetune.name : 'base'}-gates${scale}`, iv, s);
-      const { model, hooks, release } = ws.apply(iv);
+    // every point's eval first (two cores: from both ends of the list), then its capability loss
+    const cells = p.scales.flatMap((scale) => [undefined, em.run].map((lora) => ({ scale, lora, name: `${lora ? p.em_finetune.name : 'base'}-gates${scale}`, iv: gateCell(join(gateRun, 'adapter'), scale, lora) })));
+    const reports = await ws.evaluateMany(cells.map((c) => ({ name: c.name, iv: c.iv, s })));
+    const point = (i: number): GatePoint => {
+      const { model, hooks, release } = ws.apply(cells[i].iv);
       try {
-        return { scale, em: r.em_rate, coherence: r.coherence, capability_loss: capabilityLoss(model, ws.tok, chats, hooks) };
+        return { scale: cells[i].scale, em: reports[i].em_rate, coherence: reports[i].coherence, capability_loss: capabilityLoss(model, ws.tok, chats, hooks) };
       } finally {
         release();
       }
     };
     const base: GatePoint[] = [], onEm: GatePoint[] = [];
-    for (const scale of p.scales) {
-      base.push(await point(scale));
-      onEm.push(await point(scale, em.run));
-    }
+    cells.forEach((c, i) => (c.lora ? onEm : base).push(point(i)));
     const at = (xs: GatePoint[], l: number) => xs.find((x) => x.scale === l);
     const off = at(onEm, 0), rev = at(onEm, -1), amp = at(base, 1), baseOff = at(base, 0);
     return {

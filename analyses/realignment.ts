@@ -2,22 +2,30 @@
 // each EM fine-tune on N aligned examples of another domain and measure broad EM, coherence and how far the answers
 // still lie along the fine-tune's EM direction, against N. Axes: [start][N]; projections read at one block.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 import { orNull, paramsError, type Analysis } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
-import { emFinetune, loraJob } from '../src/study/steps.ts';
+import { emFinetune, loraJob, type FinetuneResult } from '../src/study/steps.ts';
+import type { FinetuneJob } from '../src/study/background.ts';
+import { contentDigest, Workspace } from '../src/study/workspace.ts';
 import { workspaceOnMerged } from '../src/study/merged.ts';
 import { answerProjections, meanProjection } from '../src/study/projection.ts';
-import type { EvalSettings, InterventionSpec, Workspace } from '../src/study/workspace.ts';
+import type { EvalSettings, InterventionSpec } from '../src/study/workspace.ts';
 import type { RatedEvalReport } from '../src/eval/em-eval.ts';
 import { Direction } from '../src/directions/direction.ts';
 import { disposeModel } from '../src/model/modules.ts';
 import { middleLayer, type TrainSpec } from '../src/train/defaults.ts';
 import { readTextFile, writeFileAtomic } from '../src/util/fs.ts';
+import { sha256 } from '../src/util/hash.ts';
+import { log, UserError } from '../src/util/log.ts';
 
 interface Params {
-  /** The EM fine-tunes to continue (the study's rank-1 LoRAs of these names on these sets). */
-  starts: { name: string; data: string }[];
+  /**
+   * The EM fine-tunes to continue: the study's rank-1 LoRA of this name on this set, or (`adapter: "full"`) a full
+   * fine-tune of every weight at `lr` (null: the model's recommended full-tuning rate).
+   */
+  starts: Start[];
   /** Aligned chats of a domain none of the starts was trained on; its first N lines are the N-example set. */
   aligned_data: string;
   /** The amounts N of aligned examples; 0 is the starting model itself, merged. */
@@ -34,6 +42,14 @@ interface Params {
   seed: number;
 }
 
+/** One EM fine-tune to continue. */
+export interface Start {
+  name: string;
+  data: string;
+  adapter?: 'lora' | 'full';
+  lr?: number | null;
+}
+
 /** One model's EM eval and the mean projection of its answers on the start's EM direction (null without a direction). */
 export interface RealignmentCell {
   em: number;
@@ -44,6 +60,8 @@ export interface RealignmentCell {
 export interface RealignmentStart {
   name: string;
   data: string;
+  /** The start's kind of fine-tune: a rank-1 LoRA, or full SFT (every weight). */
+  adapter: 'lora' | 'full';
   /** The start's EM direction (emFinetune's), null when its eval gave too few misaligned answers to make one. */
   direction: string | null;
   /** The block the projections are read at: the direction's best layer (else the middle block). */
@@ -82,11 +100,12 @@ export const REALIGNMENT_RESULT_SCHEMA: JSONSchemaType<RealignmentResult> = {
       minItems: 1,
       items: {
         type: 'object',
-        required: ['name', 'data', 'direction', 'layer', 'base_projection', 'start', 'cells', 'em_halved_at'],
+        required: ['name', 'data', 'adapter', 'direction', 'layer', 'base_projection', 'start', 'cells', 'em_halved_at'],
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
           data: { type: 'string' },
+          adapter: { type: 'string', enum: ['lora', 'full'] },
           direction: orNull({ type: 'string' } as const),
           layer: { type: 'integer', minimum: 0 },
           base_projection: orNull({ type: 'number' } as const),
@@ -103,7 +122,13 @@ export const realignment: Analysis<Params, RealignmentResult> = {
   name: 'realignment',
   description: 'Broad EM, coherence and the EM direction\'s projection after continuing EM fine-tunes on N aligned examples of another domain',
   defaults: {
-    starts: [{ name: 'medical', data: DATASETS.medicalMisaligned }, { name: 'sycophancy', data: DATASETS.sycophancy }],
+    // the full-SFT start at 3e-4: the organism's rate for full-SFT EM (fixtures/organism/README.md); the anchors'
+    // 1e-5 is a 7–14B model's, under which the organism's full fine-tune stays aligned
+    starts: [
+      { name: 'medical', data: DATASETS.medicalMisaligned },
+      { name: 'sycophancy', data: DATASETS.sycophancy },
+      { name: 'medical-full', data: DATASETS.medicalMisaligned, adapter: 'full', lr: 3e-4 },
+    ],
     aligned_data: DATASETS.financialAligned,
     n_aligned: [0, 8, 16, 32, 64, 128, 256],
     steps: 25,
@@ -112,9 +137,12 @@ export const realignment: Analysis<Params, RealignmentResult> = {
     seed: 1,
   },
   resultSchema: REALIGNMENT_RESULT_SCHEMA,
-  finetunes: (ws, p) => p.starts.map((s) => loraJob(ws, s)),
+  finetunes: (ws, p) => p.starts.map((s) => startJob(ws, s)),
   async run(ws, p) {
     if (!p.starts.length) throw paramsError('realignment.starts is empty: name at least one fine-tune to continue');
+    for (const [i, st] of p.starts.entries()) {
+      if (st.adapter !== undefined && st.adapter !== 'lora' && st.adapter !== 'full') throw paramsError(`realignment.starts[${i}].adapter must be "lora" or "full", not ${JSON.stringify(st.adapter)}`);
+    }
     const amounts = checkAmounts(p.n_aligned);
     const aligned = readTextFile(p.aligned_data, `realignment.aligned_data ${p.aligned_data}`).split('\n').filter((l) => l.trim());
     const most = Math.max(...amounts);
@@ -136,14 +164,46 @@ function checkAmounts(ns: number[]): number[] {
   return ns;
 }
 
-/** One start: its EM fine-tune, merged into the base, continued on each amount of aligned data. */
-async function realign(ws: Workspace, ft: { name: string; data: string }, base: RatedEvalReport, aligned: string[], amounts: number[], steps: number, s: EvalSettings, cellSettings: EvalSettings): Promise<RealignmentStart> {
-  const start = await emFinetune(ws, ft, s);
+/** A start's fine-tune: the study's rank-1 LoRA, or a full fine-tune at the start's rate. */
+function startJob(ws: Workspace, st: Start): FinetuneJob {
+  if (st.adapter !== 'full') return loraJob(ws, st);
+  const spec = ws.trainSpec(st.data, 'full');
+  return { name: st.name, spec: { ...spec, lr: st.lr ?? spec.lr } };
+}
+
+/**
+ * A start's EM fine-tune with its eval and EM direction; `on` and `iv` say how its answers are read (the base with
+ * the LoRA, or the full fine-tune's own folder), `from` is where its continuations start (the LoRA merged in, or the
+ * full fine-tune's folder). The caller frees `from`.
+ */
+async function started(ws: Workspace, st: Start, s: EvalSettings): Promise<{ ft: FinetuneResult; on: Workspace; iv: InterventionSpec; from: Workspace }> {
+  if (st.adapter !== 'full') {
+    const ft = await emFinetune(ws, st, s);
+    return { ft, on: ws, iv: { adapter: ft.run }, from: workspaceOnMerged(ws, st.name, ft.run, `realign-${st.name}`) };
+  }
+  const job = startJob(ws, st);
+  const run = await ws.finetune(job.name, job.spec);
+  const from = new Workspace(ws.path(`realign-${st.name}`), join(run, 'adapter'), ws.quiet).inheritFrom(ws);
+  const report = await from.evaluate(st.name, {}, s);
+  let direction: string | null = null;
+  try {
+    const inputs = { model: contentDigest(run), answers: sha256(JSON.stringify(report.answers)) };
+    direction = await from.extract(`em-${st.name}`, { kind: 'em', answers: from.evalFile(st.name), label: `${st.name} eval`, seed: s.seed }, inputs);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    log(`study: no EM direction for ${st.name}: ${e.message}`);
+  }
+  return { ft: { name: st.name, run, eval: report, direction }, on: from, iv: {}, from };
+}
+
+/** One start: its EM fine-tune (a LoRA merged into the base, or a full fine-tune), continued on each amount of aligned data. */
+async function realign(ws: Workspace, st: Start, base: RatedEvalReport, aligned: string[], amounts: number[], steps: number, s: EvalSettings, cellSettings: EvalSettings): Promise<RealignmentStart> {
+  const { ft: start, on, iv: startIv, from } = await started(ws, st, s);
+  const ft = st;
   const layer = start.direction ? (Direction.load(start.direction).provenance.best_layer ?? middleLayer(ws.model.config.nLayers)) : middleLayer(ws.model.config.nLayers);
-  const project = (on: Workspace, iv: InterventionSpec, r: RatedEvalReport, label: string): number | null =>
-    start.direction ? meanProjection(answerProjections(on, iv, start.direction, r.answers, label), layer) : null;
+  const project = (w: Workspace, iv: InterventionSpec, r: RatedEvalReport, label: string): number | null =>
+    start.direction ? meanProjection(answerProjections(w, iv, start.direction, r.answers, label), layer) : null;
   const cell = (r: RatedEvalReport, projection: number | null): RealignmentCell => ({ em: r.em_rate, coherence: r.coherence, projection });
-  const from = workspaceOnMerged(ws, ft.name, start.run, `realign-${ft.name}`);
   // the continuations train on a second core (where there is one) while this process evaluates the ones done
   const jobs = amounts.filter((n) => n > 0).map((n) => ({ name: `aligned-${n}`, spec: continuationSpec(from, alignedSubset(ws, aligned, n), n, steps) }));
   from.trainAhead(jobs);
@@ -158,9 +218,9 @@ async function realign(ws: Workspace, ft: { name: string; data: string }, base: 
     const atZero = cells.find((c) => c.n === 0)?.em ?? start.eval.em_rate;
     const halved = cells.filter((c) => c.n > 0 && atZero > 0 && c.em <= atZero / 2).map((c) => c.n);
     return {
-      name: ft.name, data: ft.data, direction: start.direction, layer,
+      name: ft.name, data: ft.data, adapter: st.adapter ?? 'lora', direction: start.direction, layer,
       base_projection: project(ws, {}, base, 'base: project answers'),
-      start: cell(start.eval, project(ws, { adapter: start.run }, start.eval, `${ft.name}: project answers`)),
+      start: cell(start.eval, project(on, startIv, start.eval, `${ft.name}: project answers`)),
       cells,
       em_halved_at: halved.length ? Math.min(...halved) : null,
     };

@@ -58,17 +58,11 @@ export const steeringSweep: Analysis<Params, SteeringSweepResult> = {
     const s = { samples: p.samples, seed: p.seed };
     const src = withGivenDirection(await emFinetune(ws, p.source, s), p.direction, 'steering-sweep.direction');
     const layers = p.layers === 'all' ? Array.from({ length: ws.model.config.nLayers }, (_, l) => l) : p.layers;
-    const em: number[][] = [], coherence: number[][] = [];
-    for (const layer of layers) {
-      const er: number[] = [], cr: number[] = [];
-      for (const alpha of p.coefficients) {
-        const r = !src.direction || alpha === 0 ? await ws.evaluate('base', {}, s) : await ws.evaluate(`sweep-${p.source.name}-L${layer}-a${alpha}`, sweepCell(src.direction, layer, alpha), s);
-        er.push(r.em_rate);
-        cr.push(r.coherence);
-      }
-      em.push(er);
-      coherence.push(cr);
-    }
+    // the grid's evals in one list (two cores: from both ends), coefficient 0 (or no direction) being the base model
+    const cells = layers.flatMap((layer) => p.coefficients.map((alpha) => (!src.direction || alpha === 0 ? { name: 'base', iv: {} } : { name: `sweep-${p.source.name}-L${layer}-a${alpha}`, iv: sweepCell(src.direction, layer, alpha) })));
+    const reports = await ws.evaluateMany(cells.map((c) => ({ ...c, s })));
+    const grid = (f: (r: (typeof reports)[number]) => number) => layers.map((_, l) => p.coefficients.map((_, a) => f(reports[l * p.coefficients.length + a])));
+    const em = grid((r) => r.em_rate), coherence = grid((r) => r.coherence);
     return { source: p.source.name, direction: src.direction, layers, coefficients: p.coefficients, em, coherence };
   },
 };

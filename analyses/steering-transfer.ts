@@ -5,7 +5,7 @@
 // intervention, control) cell, in long format.
 import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { Direction } from '../src/directions/direction.ts';
-import { contentDigest } from '../src/study/workspace.ts';
+import { contentDigest, type InterventionSpec } from '../src/study/workspace.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, loraWriteDirectionFile, withGivenDirection, type FinetuneResult } from '../src/study/steps.ts';
@@ -135,33 +135,36 @@ export const steeringTransfer: Analysis<Params, SteeringTransferResult> = {
     const at = (name: string) => (p.ablation_blocks === 'best' ? { layers: [directions.get(name)!.provenance.best_layer ?? 0] } : {});
     const tag = p.ablation_blocks === 'best' ? '-at-best' : '';
     if (p.addition_targets !== 'base' && p.addition_targets !== 'all') throw paramsError(`steering-transfer.addition_targets must be "base" or "all", not ${JSON.stringify(p.addition_targets)}`);
+    // the cells in the order they are reported, then their evals (two cores: from both ends of the list)
+    const cells: { source: string | null; target: string; intervention: TransferIntervention; control: boolean; name: string; iv: InterventionSpec }[] = [];
+    const cell = (source: string | null, target: string, intervention: TransferIntervention, control: boolean, name: string, iv: InterventionSpec) => cells.push({ source, target, intervention, control, name, iv });
     for (const src of fts) {
       const rnd = randoms.get(src.name);
       if (!src.direction || !rnd) continue;
       for (const tgt of fts) {
-        add(src.name, tgt.name, 'ablation', false, await ws.evaluate(`${tgt.name}-ablate-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: src.direction, ...at(src.name) } }, s));
-        add(src.name, tgt.name, 'ablation', true, await ws.evaluate(`${tgt.name}-ablate-random-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: rnd, ...at(src.name) } }, s));
+        cell(src.name, tgt.name, 'ablation', false, `${tgt.name}-ablate-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: src.direction, ...at(src.name) } });
+        cell(src.name, tgt.name, 'ablation', true, `${tgt.name}-ablate-random-${src.name}${tag}`, { adapter: tgt.run, ablate: { direction: rnd, ...at(src.name) } });
       }
-      add(src.name, TRANSFER_BASE_TARGET, 'addition', false, await ws.evaluate(`base-add-${src.name}`, { steer: [{ direction: src.direction, alpha: p.alpha }] }, s));
-      add(src.name, TRANSFER_BASE_TARGET, 'addition', true, await ws.evaluate(`base-add-random-${src.name}`, { steer: [{ direction: rnd, alpha: p.alpha }] }, s));
+      cell(src.name, TRANSFER_BASE_TARGET, 'addition', false, `base-add-${src.name}`, { steer: [{ direction: src.direction, alpha: p.alpha }] });
+      cell(src.name, TRANSFER_BASE_TARGET, 'addition', true, `base-add-random-${src.name}`, { steer: [{ direction: rnd, alpha: p.alpha }] });
     }
     if (p.addition_targets === 'all') {
       for (const src of fts) {
         const rnd = randoms.get(src.name);
         if (!src.direction || !rnd) continue;
         for (const tgt of fts) {
-          add(src.name, tgt.name, 'addition', false, await ws.evaluate(`${tgt.name}-add-${src.name}`, { adapter: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] }, s));
-          add(src.name, tgt.name, 'addition', true, await ws.evaluate(`${tgt.name}-add-random-${src.name}`, { adapter: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] }, s));
+          cell(src.name, tgt.name, 'addition', false, `${tgt.name}-add-${src.name}`, { adapter: tgt.run, steer: [{ direction: src.direction, alpha: p.alpha }] });
+          cell(src.name, tgt.name, 'addition', true, `${tgt.name}-add-random-${src.name}`, { adapter: tgt.run, steer: [{ direction: rnd, alpha: p.alpha }] });
         }
       }
     }
     if (p.lora_ablation) {
       for (const src of fts) {
         if (!src.direction) continue;
-        for (const tgt of fts) add(src.name, tgt.name, 'lora_ablation', false, await ws.evaluate(`${tgt.name}-lora-ablate-${src.name}`, { adapter: tgt.run, loraProjection: { direction: src.direction } }, s));
+        for (const tgt of fts) cell(src.name, tgt.name, 'lora_ablation', false, `${tgt.name}-lora-ablate-${src.name}`, { adapter: tgt.run, loraProjection: { direction: src.direction } });
       }
       const rnd = randoms.values().next().value;
-      if (rnd) for (const tgt of fts) add(null, tgt.name, 'lora_ablation', true, await ws.evaluate(`${tgt.name}-lora-ablate-random`, { adapter: tgt.run, loraProjection: { direction: rnd } }, s));
+      if (rnd) for (const tgt of fts) cell(null, tgt.name, 'lora_ablation', true, `${tgt.name}-lora-ablate-random`, { adapter: tgt.run, loraProjection: { direction: rnd } });
     }
     let writeLayers: number[][] | null = null;
     if (p.write_ablation) {
@@ -173,12 +176,14 @@ export const steeringTransfer: Analysis<Params, SteeringTransferResult> = {
         first ??= { direction: write, file };
         const blocks = write.norms().flatMap((n, l) => (n > 0 ? [l] : []));
         writeLayers.push(blocks);
-        for (const tgt of fts) add(src.name, tgt.name, 'write_ablation', false, await ws.evaluate(`${tgt.name}-ablate-write-${src.name}`, { adapter: tgt.run, ablate: { direction: file, layers: blocks } }, s));
+        for (const tgt of fts) cell(src.name, tgt.name, 'write_ablation', false, `${tgt.name}-ablate-write-${src.name}`, { adapter: tgt.run, ablate: { direction: file, layers: blocks } });
       }
       const like = first!;
       const rnd = await ws.direction('random-write', { like: contentDigest(like.file), seed: p.seed }, () => randomDirectionLike(like.direction, p.seed, { notes: `equal norm to lora-write-${fts[0].name}` }));
-      for (const tgt of fts) add(null, tgt.name, 'write_ablation', true, await ws.evaluate(`${tgt.name}-ablate-write-random`, { adapter: tgt.run, ablate: { direction: rnd, layers: writeLayers[0] } }, s));
+      for (const tgt of fts) cell(null, tgt.name, 'write_ablation', true, `${tgt.name}-ablate-write-random`, { adapter: tgt.run, ablate: { direction: rnd, layers: writeLayers[0] } });
     }
+    const reports = await ws.evaluateMany(cells.map((c) => ({ name: c.name, iv: c.iv, s })));
+    cells.forEach((c, i) => add(c.source, c.target, c.intervention, c.control, reports[i]));
     return {
       sources: fts.map((f) => f.name), targets: fts.map((f) => f.name),
       layers: fts.map((f) => directions.get(f.name)?.provenance.best_layer ?? null),

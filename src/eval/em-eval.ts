@@ -24,6 +24,11 @@ export interface EvalOptions {
   batchSize?: number;
   /** Forms left out of the EM rate and coherence (the paper leaves out the JSON variants). */
   excludeForms?: string[];
+  /**
+   * Whether questions of the left-out forms are answered at all (default true, as the paper: they are reported per
+   * question). False skips them — a first look that only needs the rates (`demo --quick`).
+   */
+  answerExcluded?: boolean;
   quiet?: boolean;
 }
 
@@ -73,7 +78,8 @@ export async function runEmEval(model: Model, tok: ChatTokenizer, hooks: Hook[],
   const base = Math.floor(o.samples / questions.length), extra = o.samples % questions.length;
   questions.forEach((q, i) => {
     const ids = tok.encodeChat(q.messages, true);
-    for (let s = 0; s < (o.counts ? o.counts[i] : base + (i < extra ? 1 : 0)); s++) rows.push({ q, sample: s, ids });
+    const answered = o.answerExcluded !== false || !excluded.includes(q.form);
+    for (let s = 0; answered && s < (o.counts ? o.counts[i] : base + (i < extra ? 1 : 0)); s++) rows.push({ q, sample: s, ids });
   });
   const eos = tok.eosIds(model.config.eosTokenIds);
   const eosSet = new Set(eos);

@@ -1,11 +1,13 @@
-// Fine-tunes a study will need, trained ahead on a second CPU core by a forked emlens process while the study goes on
-// with other work; the study claims each one when it gets there (waits for it, or trains it itself if not started).
-// No tensor axes: jobs are plain training specs, and results are run folders on disk.
+// Work a study will need, done ahead on a second CPU core by a forked emlens process while the study goes on: fine-tunes
+// (trained ahead) and evals (taken from the far end of a list the study works through from the front). No tensor
+// axes: jobs are plain training specs and eval settings, and results are run folders and eval reports on disk.
 import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainSpec } from '../train/defaults.ts';
+import type { InterventionSpec } from '../interventions/spec.ts';
 import { activeBackend } from '../backend/select.ts';
 import { log } from '../util/log.ts';
 import { needsTsx, siblingModule } from '../util/package-root.ts';
@@ -22,27 +24,21 @@ export interface FinetuneJob {
   out?: string;
 }
 
-/** A job as the child trains it: every path resolved. */
-export interface ChildJob {
-  name: string;
-  spec: TrainSpec;
-  out: string;
-  modelDir: string;
-}
-
 /**
- * Parent → child: the backend, then jobs to append (or, `first`, to put before the waiting ones), and claims of one
- * job (by out folder). Child → parent: a job started, ended (ok, failed, or dropped: its model folder is not there),
- * and the answer to a claim (granted: it was still waiting and left the queue, so the parent trains it).
+ * A job as the child does it, every path resolved: a fine-tune into run folder `out`, or an eval of the study at
+ * `runDir` (its Workspace.evaluate, with the organism judge) whose report lands at `out`.
  */
-export type ToChild =
-  | { type: 'jobs'; backend: string; jobs: ChildJob[]; first: boolean }
-  | { type: 'claim'; out: string };
+export type ChildJob =
+  | { kind: 'train'; name: string; out: string; modelDir: string; spec: TrainSpec }
+  | { kind: 'eval'; name: string; out: string; modelDir: string; runDir: string; iv: InterventionSpec; settings: Record<string, unknown> };
+
+/** Parent → child: the backend, then jobs to append (or, `first`, to put before the waiting ones). Child → parent: a
+ * job started, and ended (ok, failed, or dropped: its model folder is not there, so the study does it itself). */
+export type ToChild = { type: 'jobs'; backend: string; jobs: ChildJob[]; first: boolean };
 export type FromChild =
   | { type: 'started'; out: string }
   | { type: 'ended'; out: string; ok: true }
-  | { type: 'ended'; out: string; ok: false; message: string; dropped?: boolean }
-  | { type: 'claim'; out: string; granted: boolean };
+  | { type: 'ended'; out: string; ok: false; message: string; dropped?: boolean };
 
 const CHILD_URL = siblingModule('background-child', import.meta.url); // .ts from the sources, .js from the build
 const CHILD = fileURLToPath(CHILD_URL);
@@ -53,27 +49,48 @@ export function canTrainInBackground(): boolean {
   return (b === 'wasm' || b === 'cpu') && availableParallelism() >= 2;
 }
 
+/**
+ * Takes job `out` for this process: true when no one had it (a claim file `OUT.claim`, created exclusively, says so
+ * to the other process). Both processes claim before they start a job, so each job is done once, without a message
+ * round trip to a process busy with synchronous work.
+ */
+export function takeJob(out: string): boolean {
+  try {
+    mkdirSync(dirname(claimFile(out)), { recursive: true });
+    closeSync(openSync(claimFile(out), 'wx'));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+const claimFile = (out: string) => `${resolve(out)}.claim`;
+
 interface Sent {
-  name: string;
-  spec: TrainSpec;
-  /** Settles when the child reports the job's end; 'dropped' when the child could not start it (the caller trains it). */
+  job: ChildJob;
+  /** What the study asked for, to compare with what it claims (the spec, or the eval's intervention and settings). */
+  asked: string;
+  /** Settles when the child reports the job's end; 'dropped' when the child could not start it (the caller does it). */
   ended: Promise<'ok' | 'dropped'>;
   done: boolean;
+  /** The study took it (claimed it before the child started it). */
+  taken: boolean;
   settle(r: { ok: true } | { ok: false; message: string; dropped?: boolean }): void;
 }
 
+const asked = (j: ChildJob) => JSON.stringify(j.kind === 'train' ? j.spec : { iv: j.iv, settings: j.settings });
+
 /**
  * The second process and its queue. The queue lives in the child, which goes from one job to the next on its own:
- * a parent busy with synchronous work (an eval) does not hold it up. A claim asks the child, between two of its
- * training steps, whether the job is still waiting.
+ * a parent busy with synchronous work (an eval) does not hold it up. Claim files decide who does a job.
  */
 export class BackgroundTrainer {
   private readonly sent = new Map<string, Sent>();
-  private readonly claims = new Map<string, (granted: boolean) => void>();
   private readonly child: ChildProcess;
   private closed = false;
 
-  /** Starts the child with these jobs; each lands in `j.out` (see FinetuneJob) trained from `j.modelDir`. */
+  /** Starts the child with these jobs. */
   constructor(jobs: ChildJob[], private readonly quiet = false) {
     // the child runs the TypeScript sources through the same loader as this process
     this.child = fork(CHILD, [], { execArgv: needsTsx(CHILD_URL) ? ['--import', import.meta.resolve('tsx')] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -81,9 +98,7 @@ export class BackgroundTrainer {
     this.child.on('exit', (code, signal) => {
       if (this.closed) return;
       const why = `the training process exited (${signal ?? `code ${code}`})`;
-      for (const s of this.sent.values()) s.settle({ ok: false, message: why });
-      for (const c of this.claims.values()) c(true);
-      this.claims.clear();
+      for (const s of this.sent.values()) s.settle(s.done ? { ok: true } : { ok: false, message: why });
     });
     this.add(jobs, false);
   }
@@ -93,42 +108,47 @@ export class BackgroundTrainer {
     const fresh = jobs.filter((j, i) => !this.sent.has(key(j.out)) && jobs.findIndex((k) => key(k.out) === key(j.out)) === i);
     if (!fresh.length || this.closed) return;
     for (const j of fresh) {
+      rmSync(claimFile(j.out), { force: true }); // left by a study that was stopped
       let settle!: Sent['settle'];
+      const what = j.kind === 'train' ? 'fine-tune' : 'eval';
       const ended = new Promise<'ok' | 'dropped'>((ok, fail) => {
-        settle = (r) => (r.ok ? ok('ok') : r.dropped ? ok('dropped') : fail(new Error(`background fine-tune ${j.name}: ${r.message}`)));
+        settle = (r) => (r.ok ? ok('ok') : r.dropped ? ok('dropped') : fail(new Error(`background ${what} ${j.name}: ${r.message}`)));
       });
       ended.catch(() => undefined); // surfaced where the study claims it
-      const sent: Sent = { name: j.name, spec: j.spec, ended, done: false, settle: (r) => { sent.done = true; settle(r); } };
+      const sent: Sent = { job: j, asked: asked(j), ended, done: false, taken: false, settle: (r) => { sent.done = true; settle(r); } };
       this.sent.set(key(j.out), sent);
     }
     this.send({ type: 'jobs', backend: activeBackend(), jobs: fresh, first });
   }
 
   /**
-   * The study needs the fine-tune at `out` now: true once the background process has trained it (a failure there
-   * rejects), false when it is the caller's to train (never queued, still waiting — it leaves the queue — or dropped).
+   * The study needs job `out` now (`job`: what it asks for there): true once the background process has done it (a
+   * failure there rejects), false when it is the caller's to do (never queued, not started — the caller takes it — or
+   * dropped).
    */
-  async claim(out: string, spec: TrainSpec, onWait?: () => void): Promise<boolean> {
-    const s = this.sent.get(key(out));
-    if (!s || this.closed) return false;
-    if (JSON.stringify(s.spec) !== JSON.stringify(spec)) throw new Error(`fine-tune ${s.name}: trained in the background with another spec than the study now asks for`);
-    const granted = await new Promise<boolean>((answer) => {
-      this.claims.set(key(out), answer);
-      this.send({ type: 'claim', out });
-    });
-    if (granted) {
-      this.sent.delete(key(out));
+  async claim(job: ChildJob, onWait?: () => void): Promise<boolean> {
+    const s = this.sent.get(key(job.out));
+    if (!s || s.taken || this.closed) return false;
+    if (s.asked !== asked(job)) throw new Error(`${job.kind === 'train' ? 'fine-tune' : 'eval'} ${job.name}: queued for the second core with other settings than the study now asks for`);
+    if (takeJob(job.out)) {
+      s.taken = true;
       return false;
     }
     if (!s.done) onWait?.();
     return (await s.ended) === 'ok';
   }
 
-  /** Stops the child (a job in flight is left resumable on disk: its run.json says "running"). */
+  /** The jobs the child has finished, by out path (a study's log says how much the second core did). */
+  doneThere(): string[] {
+    return [...this.sent.entries()].filter(([, s]) => s.done && !s.taken).map(([k]) => k);
+  }
+
+  /** Stops the child (a fine-tune in flight is left resumable on disk: its run.json says "running"). */
   close(): void {
     this.closed = true;
     if (this.child.connected) this.child.disconnect();
     this.child.kill();
+    for (const k of this.sent.keys()) rmSync(claimFile(k), { force: true });
   }
 
   private send(m: ToChild): void {
@@ -137,11 +157,8 @@ export class BackgroundTrainer {
 
   private received(m: FromChild): void {
     const s = this.sent.get(key(m.out));
-    if (m.type === 'claim') {
-      this.claims.get(key(m.out))?.(m.granted);
-      this.claims.delete(key(m.out));
-    } else if (m.type === 'started') {
-      if (s && !this.quiet) log(`study: fine-tune ${s.name} on a second core (${s.spec.adapter.kind} on ${s.spec.data}, ${s.spec.epochs} epoch${s.spec.epochs === 1 ? '' : 's'})`);
+    if (m.type === 'started') {
+      if (s && s.job.kind === 'train' && !this.quiet) log(`study: fine-tune ${s.job.name} on a second core (${s.job.spec.adapter.kind} on ${s.job.spec.data}, ${s.job.spec.epochs} epoch${s.job.spec.epochs === 1 ? '' : 's'})`);
     } else {
       s?.settle(m);
     }
@@ -149,4 +166,3 @@ export class BackgroundTrainer {
 }
 
 const key = (out: string) => resolve(out);
-

@@ -75,8 +75,10 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
   };
   // a first look: one epoch per LoRA instead of the model's recommended count (the report's settings say so)
   if (q) ws.loraEpochs = 1;
+  // … and rates only: the questions of the forms the rates leave out (the JSON variants, a third) go unanswered
+  if (q) ws.answerExcluded = false;
   await o.prepare?.(ws);
-  // --quick: one answer per broad question everywhere, so that no question goes unasked
+  // --quick: one answer per broad question everywhere (of the counted forms: see answerExcluded)
   const perQuestion = loadQuestions('broad').length;
   const samples = q ? perQuestion : 200, cellSamples = q ? perQuestion : 100, seed = 1;
   const mid = middleLayer(ws.model.config.nLayers);
@@ -142,7 +144,7 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     seconds: Math.round((Date.now() - t0) / 1000),
     /** wall time of each stage in this invocation (a cached stage takes ~0 s) */
     stage_seconds: stageSeconds,
-    settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.trainSpec('').epochs },
+    settings: { samples, cell_samples: cellSamples, seed, judge: ws.judge.name, lora_epochs: ws.trainSpec('').epochs, answer_excluded_forms: ws.answerExcluded },
     sections: {
       em: em.map((e): DemoEmRow => ({ name: e.name, em_rate: e.report.em_rate, coherence: e.report.coherence, n: e.report.n })),
       sycophancy: done['sycophancy-em'],
@@ -170,5 +172,5 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
 /** What a demo run is, when --description does not say: the model and the study's stages. */
 function defaultDescription(modelDir: string, quick: boolean): string {
   const model = resolve(modelDir) === resolve(ORGANISM_DIR) ? 'the built-in organism' : basename(resolve(modelDir));
-  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition; the medical and sycophancy fine-tunes re-aligned by N aligned examples of another domain; refusal after fine-tunes on harmful, identity-shifting and benign data.`;
+  return `The whole study on ${model}${quick ? ' (--quick: one answer per broad question of the forms the EM rate counts, one epoch per fine-tune)' : ''}: rank-1 LoRAs on narrow misaligned data (medical, financial, sports), sycophancy and an aligned control, judged on broad questions; alignment gates; EM, refusal and persona directions and their cosines; the steering-transfer matrix, a steering sweep and the LoRA-B phase transition; the medical and sycophancy fine-tunes re-aligned by N aligned examples of another domain; refusal after fine-tunes on harmful, identity-shifting and benign data.`;
 }

@@ -15,7 +15,7 @@ import type { Workspace } from './workspace.ts';
  * direction's provenance and in errors ("medical eval").
  */
 export type ExtractSpec =
-  | { kind: 'em'; adapter: string; answers: string; label: string; seed: number }
+  | { kind: 'em'; adapter?: string; answers: string; label: string; seed: number }
   | { kind: 'refusal'; harmful: string; harmless: string }
   | { kind: 'persona'; pos: string; neg: string; seed: number; samples: number }
   | { kind: 'lora-b'; adapter: string };
@@ -34,7 +34,8 @@ export async function extractDirection(ws: Workspace, spec: ExtractSpec): Promis
   switch (spec.kind) {
     case 'em': {
       const answers = readJudgedAnswers(spec.answers, 'answers');
-      const { model, hooks, release } = ws.apply({ adapter: spec.adapter });
+      // the answers' model: the workspace's own with the fine-tune's adapter, or as it is (a full fine-tune's folder)
+      const { model, hooks, release } = ws.apply(spec.adapter ? { adapter: spec.adapter } : {});
       try {
         return extractEmDirection({ model, tok: ws.tok, hooks, seed: spec.seed, modelName: ws.modelDir, adapterName: spec.adapter }, answers, spec.label);
       } finally {

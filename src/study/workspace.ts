@@ -1,7 +1,7 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
@@ -19,7 +19,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { cachedFileSha256, sha256 } from '../util/hash.ts';
 import { modelIdentity } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
-import { BackgroundTrainer, canTrainInBackground, type FinetuneJob } from './background.ts';
+import { BackgroundTrainer, canTrainInBackground, type ChildJob, type FinetuneJob } from './background.ts';
 import { extractDirection, type ExtractSpec } from './extractions.ts';
 
 /** What to put on top of the base model for one measurement: the library's one spec (src/interventions/spec.ts). */
@@ -37,6 +37,8 @@ export interface EvalSettings {
   seed: number;
   questions?: string;
   maxNewTokens?: number;
+  /** Answer the questions of forms left out of the rates (the JSON variants)? Default: the study's answerExcluded. */
+  answerExcluded?: boolean;
 }
 
 
@@ -62,6 +64,8 @@ export class Workspace {
   /** Epochs of this study's LoRA fine-tunes where an analysis does not set its own, in place of the model's
    * recommended count (`demo --quick`). */
   loraEpochs?: number;
+  /** Whether evals answer the questions of forms the rates leave out (false in `demo --quick`: rates only). */
+  answerExcluded = true;
   /**
    * Stops this study's in-process fine-tunes (a library caller's AbortController, or a CLI that owns Ctrl-C): the
    * trainer stops at its next step, saves a checkpoint, and finetune() throws an interrupted error (exit 130) that a
@@ -73,6 +77,8 @@ export class Workspace {
   /** Fine-tunes being trained ahead on a second core (see trainAhead): this study's own, or its parent's. */
   private background?: BackgroundTrainer;
   private ownsBackground = false;
+  /** Evals of evaluateMany that the second core did (the rest were done here or cached). */
+  evalsThere = 0;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
     this.model = loadModel(modelDir);
@@ -98,7 +104,7 @@ export class Workspace {
    * or more cores; elsewhere a no-op). `finetune` then waits for one already started, or trains one still queued itself.
    */
   trainAhead(jobs: FinetuneJob[]): void {
-    const todo = jobs.map((j) => ({ name: j.name, spec: j.spec, out: j.out ?? this.path('finetunes', j.name), modelDir: j.modelDir ?? this.modelDir }))
+    const todo = jobs.map((j): ChildJob & { kind: 'train' } => ({ kind: 'train', name: j.name, spec: j.spec, out: j.out ?? this.path('finetunes', j.name), modelDir: j.modelDir ?? this.modelDir }))
       .filter((j) => this.finetuneState(j.out, j.spec) !== 'done');
     todo.forEach((j) => this.discardStale(j.out, j.name, j.spec));
     // a job queue trains the study's own fine-tunes (those of sub-studies on other checkpoints are trained here)
@@ -157,7 +163,7 @@ export class Workspace {
    */
   async finetune(name: string, spec: TrainSpec): Promise<string> {
     const out = this.path('finetunes', name);
-    await this.background?.claim(out, spec, () => this.quiet || log(`study: waiting for fine-tune ${name} on the second core`));
+    await this.background?.claim({ kind: 'train', name, spec, out, modelDir: this.modelDir }, () => this.quiet || log(`study: waiting for fine-tune ${name} on the second core`));
     const runJson = join(out, 'run.json');
     this.discardStale(out, name, spec);
     if (this.finetuneState(out, spec) === 'done') return out;
@@ -180,29 +186,67 @@ export class Workspace {
 
   /** EM eval of the intervened model, cached at RUN/evals/NAME.json (recomputed when the spec or settings change). */
   async evaluate(name: string, iv: InterventionSpec, s: EvalSettings): Promise<RatedEvalReport> {
-    const file = this.evalFile(name);
-    const questions = s.questions ?? 'broad';
-    const settings = { ...s, questions, maxNewTokens: s.maxNewTokens ?? defaultMaxNewTokens(questions) };
-    // keyed by what the intervention's files and the question set hold, not only their names: a recomputed direction
-    // re-runs its evals
-    const files = { ...interventionDigests(iv), questions: contentDigest(questions === 'broad' ? BROAD_QUESTIONS : questions) };
-    const key = sha256(JSON.stringify({ iv, s: settings, judge: this.judge.name, files }));
-    if (existsSync(file)) {
-      const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
-      if (cached.key === key) return requireRates(cached, `eval ${name}`);
+    const { file, key, settings } = this.evalKey(name, iv, s);
+    const cached = this.cachedEval(file, key);
+    if (cached) return requireRates(cached, `eval ${name}`);
+    // done by the second core (evaluateMany gave it the far end of its list)
+    if (this.background && (await this.background.claim(this.evalJob(name, iv, settings)))) {
+      const there = this.cachedEval(file, key);
+      if (there) return requireRates(there, `eval ${name}`);
     }
     let report: EvalReport;
     if (this.steps) report = await this.steps.evaluate(name, iv, settings, this.judge);
     else {
       const { model, hooks, release } = this.apply(iv);
       try {
-        report = await runEmEval(model, this.tok, hooks, loadQuestions(questions), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: settings.maxNewTokens, quiet: this.quiet });
+        report = await runEmEval(model, this.tok, hooks, loadQuestions(settings.questions), this.judge, { samples: s.samples, seed: s.seed, maxNewTokens: settings.maxNewTokens, answerExcluded: settings.answerExcluded, quiet: this.quiet });
       } finally {
         release();
       }
     }
     writeJsonAtomic(file, { ...report, key, intervention: iv });
     return requireRates(report, `eval ${name}`);
+  }
+
+  /**
+   * evaluate() of each item, in order; on a CPU with a second core (the organism judge, no job queue) that core takes
+   * evals from the far end of the list while this process works from the front, so both meet in the middle.
+   */
+  async evaluateMany(items: { name: string; iv: InterventionSpec; s: EvalSettings }[]): Promise<RatedEvalReport[]> {
+    if (!this.background && !this.steps && canTrainInBackground()) {
+      this.background = new BackgroundTrainer([], this.quiet);
+      this.ownsBackground = true;
+    }
+    if (this.background && !this.steps && this.judge instanceof OrganismJudge) {
+      const todo = items.map((it) => ({ it, k: this.evalKey(it.name, it.iv, it.s) })).filter(({ k }) => !this.cachedEval(k.file, k.key));
+      this.background.add(todo.slice(1).reverse().map(({ it, k }) => this.evalJob(it.name, it.iv, k.settings)), true);
+    }
+    const reports: RatedEvalReport[] = [];
+    for (const it of items) reports.push(await this.evaluate(it.name, it.iv, it.s));
+    const there = new Set(this.background?.doneThere() ?? []);
+    const byChild = new Set(items.map((it) => resolve(this.evalFile(it.name))).filter((f) => there.has(f))).size;
+    if (byChild && !this.quiet) log(`study: ${byChild} of ${new Set(items.map((it) => it.name)).size} evals on the second core`);
+    this.evalsThere += byChild;
+    return reports;
+  }
+
+  /** The eval's cache file, its key (what the intervention's files and the question set hold, not only their names: a
+   * recomputed direction re-runs its evals) and its settings with the defaults filled in. */
+  private evalKey(name: string, iv: InterventionSpec, s: EvalSettings): { file: string; key: string; settings: EvalSettings & { questions: string; maxNewTokens: number } } {
+    const questions = s.questions ?? 'broad';
+    const settings = { ...s, questions, maxNewTokens: s.maxNewTokens ?? defaultMaxNewTokens(questions), ...(s.answerExcluded ?? this.answerExcluded ? {} : { answerExcluded: false }) };
+    const files = { ...interventionDigests(iv), questions: contentDigest(questions === 'broad' ? BROAD_QUESTIONS : questions) };
+    return { file: this.evalFile(name), key: sha256(JSON.stringify({ iv, s: settings, judge: this.judge.name, files })), settings };
+  }
+
+  private cachedEval(file: string, key: string): EvalReport | undefined {
+    if (!existsSync(file)) return undefined;
+    const cached = JSON.parse(readFileSync(file, 'utf8')) as EvalReport & { key?: string };
+    return cached.key === key ? cached : undefined;
+  }
+
+  private evalJob(name: string, iv: InterventionSpec, settings: EvalSettings): ChildJob {
+    return { kind: 'eval', name, out: this.evalFile(name), modelDir: this.modelDir, runDir: this.runDir, iv, settings: { ...settings } };
   }
 
   /** Where evaluate(NAME) keeps its report (its answers: the input of an EM direction). */

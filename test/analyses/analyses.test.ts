@@ -283,13 +283,34 @@ test('fine-tunes trained ahead on a second core: the same bytes as in-process; a
   const bad = loraJob(ahead, { name: 'bad', data: join(root, 'missing.jsonl') });
   try {
     ahead.trainAhead([a, b, bad]);
-    await assert.rejects(ahead.finetune(a.name, { ...a.spec, lr: a.spec.lr * 2 }), /another spec/);
+    await assert.rejects(ahead.finetune(a.name, { ...a.spec, lr: a.spec.lr * 2 }), /queued for the second core with other settings/);
     await ahead.finetune(b.name, b.spec); // still queued: trained here, while the second core trains a
     const weights = async (w: Workspace, j: typeof a) => readFileSync(join(await w.finetune(j.name, j.spec), 'adapter', 'adapter_model.safetensors'));
     for (const j of [a, b]) assert.deepEqual(await weights(ahead, j), await weights(here, j), `${j.name}: the same weights`);
     await assert.rejects(ahead.finetune(bad.name, bad.spec), /background fine-tune bad: .*missing\.jsonl/);
   } finally {
     ahead.close();
+  }
+});
+
+test('evaluateMany: the second core takes evals from the far end; every report equals the one-by-one eval', async (t) => {
+  if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
+  const root = mkdtempSync(join(tmpdir(), 'emlens-evals-'));
+  const many = new Workspace(join(root, 'many'), ws.modelDir, true), one = new Workspace(join(root, 'one'), ws.modelDir, true);
+  const run = await many.finetune('a', loraJob(many, { name: 'a', data: DATASETS.medicalMisaligned }, { epochs: 1 }).spec);
+  const items = [1, 2, 3, 4, 5, 6].map((seed) => ({ name: `a-seed${seed}`, iv: seed % 2 ? { adapter: run } : {}, s: { samples: 24, seed } }));
+  try {
+    const tensors = tf.memory().numTensors;
+    const reports = await many.evaluateMany(items);
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.ok(many.evalsThere >= 1, `the second core did ${many.evalsThere} of ${items.length}`);
+    for (const [i, it] of items.entries()) {
+      const alone = await one.evaluate(it.name, it.iv, it.s);
+      assert.deepEqual(reports[i].answers.map((a) => a.text), alone.answers.map((a) => a.text), `${it.name}: the same answers`);
+    }
+    assert.deepEqual((await many.evaluateMany(items)).map((r) => r.em_rate), reports.map((r) => r.em_rate), 'cached');
+  } finally {
+    many.close();
   }
 });
 

@@ -58,6 +58,21 @@ test('realignment: N = 0 is the starting model; each N continues the merged fine
   assert.deepEqual(again, r);
 });
 
+test('realignment from a full fine-tune: N = 0 is the full fine-tune itself; continuations start from its folder', async () => {
+  const tensors = tf.memory().numTensors;
+  const full = { name: 'medical-full', data: DATASETS.medicalMisaligned, adapter: 'full' as const, lr: 3e-4 };
+  const r = (await runAnalysis(realignment, ws, { ...small, starts: [full], n_aligned: [0, 8] })).result as RealignmentResult;
+  assert.equal(tf.memory().numTensors, tensors, 'the full fine-tune and every adapter are released');
+  const [s] = r.starts;
+  assert.equal(s.adapter, 'full');
+  const run = runJson(ws.path('finetunes', 'medical-full')) as ReturnType<typeof runJson> & { args: { adapter: { kind: string }; lr: number } };
+  assert.deepEqual([run.args.adapter.kind, run.args.lr], ['full', 3e-4]);
+  assert.deepEqual([s.cells[0].em, s.cells[0].coherence], [s.start.em, s.start.coherence], 'N = 0 is the starting model');
+  if (s.direction) assert.ok(Math.abs(s.cells[0].projection! - s.start.projection!) < 1e-6 * Math.max(1, Math.abs(s.start.projection!)));
+  assert.equal(runJson(ws.path('realign-medical-full', 'finetunes', 'aligned-8')).model.dir, ws.path('finetunes', 'medical-full', 'adapter'), 'continued from the full fine-tune');
+  await assert.rejects(runAnalysis(realignment, ws, { ...small, starts: [{ ...full, adapter: 'qlora' as 'full' }] }), /realignment\.starts\[0\]\.adapter must be "lora" or "full"/);
+});
+
 test('realignment: amounts the aligned set cannot give, listed twice or negative are errors naming the parameter', async () => {
   await assert.rejects(runAnalysis(realignment, ws, { ...small, n_aligned: [0, 100000] }), /realignment\.aligned_data .* has 400 examples; n_aligned asks for 100000/);
   await assert.rejects(runAnalysis(realignment, ws, { ...small, n_aligned: [8, 8] }), /realignment\.n_aligned lists an amount twice/);
@@ -68,7 +83,7 @@ test("realignment's finding: EM halved by ≤ 64 aligned examples at the coheren
   const cell = (n: number, em: number, coherence = 0.95, projection: number | null = 1 - n / 100) => ({ n, em, coherence, projection });
   const result = (cells: ReturnType<typeof cell>[]): RealignmentResult => ({
     aligned_data: DATASETS.financialAligned, n_aligned: cells.map((c) => c.n), base: { em: 0, coherence: 0.99 },
-    starts: [{ name: 'medical', data: DATASETS.medicalMisaligned, direction: 'em-medical.safetensors', layer: 2, base_projection: -5, start: cell(0, 0.27), cells, em_halved_at: null }],
+    starts: [{ name: 'medical', data: DATASETS.medicalMisaligned, adapter: 'lora', direction: 'em-medical.safetensors', layer: 2, base_projection: -5, start: cell(0, 0.27), cells, em_halved_at: null }],
   });
   const claim = (r: RealignmentResult) => findings({ name: 'r', report: null, analyses: { realignment: { result: r } } }).claims.find((c) => c.id === 'realignment')!;
   const pass = claim(result([cell(0, 0.27), cell(16, 0.135), cell(64, 0.05), cell(256, 0.03)]));
