@@ -26,6 +26,9 @@ table.claims td,table.claims th{padding:4px 8px;font-size:13px} table.claims td.
 tr.pass td.mark{color:#1a7f37} tr.fail td.mark{color:#b3261e} tr.na td{color:#8a91a2}
 table.claims td.finding{font-weight:600;width:22%} table.claims td.paper{width:22%;color:#4a5163} table.claims td.link{white-space:nowrap;width:60px}
 tr.fail .verdict{color:#b3261e;font-weight:600;margin-top:2px}
+/* every claim on the first screen: long texts kept to two lines, the whole text on hover */
+table.claims .clamp,.lede.clamp{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden} .lede.clamp,table.claims .verdict.clamp{-webkit-line-clamp:1}
+table.claims td{line-height:1.25;padding-top:3px;padding-bottom:3px;font-size:12.5px}
 .reading{font-size:13.5px;font-weight:600;color:#1d2230;max-width:900px;margin:4px 0}
 .toc{background:#fff;border:1px solid #e3e6ec;border-radius:6px;padding:8px 16px;margin:0 0 12px}
 .toc:empty{display:none} .toc h2{font-size:14px;margin:0 0 4px} .toc ol{columns:3;margin:0;padding-left:20px;font-size:13px}

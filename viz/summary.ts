@@ -14,7 +14,7 @@ export function runHeader(h1: HTMLElement | null, box: HTMLElement, folder: stri
     if (f.title !== folder) d3.select(h1).append('span').attr('class', 'folder').text(` ${folder}`);
   }
   const head = d3.select(box).append('div').attr('class', 'run-head');
-  if (f.description) head.append('p').attr('class', 'lede').text(f.description);
+  if (f.description) head.append('p').attr('class', 'lede clamp').attr('title', f.description).text(f.description);
   const meta = head.append('p').attr('class', 'meta');
   meta.append('span').text('model: ').append('code').text(f.model ?? '—');
   if (what) meta.append('span').text(` · ${what}`);
@@ -38,14 +38,15 @@ export function summaryTable(box: HTMLElement, f: Findings, charts: Set<string>)
     .attr('data-figures', (c) => JSON.stringify(c.figures))
     .attr('data-checks', (c) => JSON.stringify(c.checks));
   rows.append('td').attr('class', 'mark').attr('aria-label', (c) => WORD[c.status])
-    .attr('title', (c) => `${WORD[c.status]}. Rule: ${c.rule}${c.checks.length ? `\n${c.checks.map((k) => `${k.pass ? '✓' : '✗'} ${k.what}: ${+k.value.toFixed(4)} ${k.op} ${k.threshold}`).join('\n')}` : ''}`)
+    .attr('title', (c) => `${WORD[c.status]}.${c.status === 'fail' ? ` ${c.verdict}` : ''} Rule: ${c.rule}${c.checks.length ? `\n${c.checks.map((k) => `${k.pass ? '✓' : '✗'} ${k.what}: ${+k.value.toFixed(4)} ${k.op} ${k.threshold}`).join('\n')}` : ''}`)
     .text((c) => MARK[c.status]);
-  rows.append('td').attr('class', 'finding').text((c) => c.finding);
-  rows.append('td').attr('class', 'paper').text((c) => c.paper);
+  rows.append('td').attr('class', 'finding').append('div').attr('class', 'clamp').attr('title', (c) => c.finding).text((c) => c.finding);
+  // long texts are kept to two lines (the whole text on hover), so that every claim fits the first screen
+  rows.append('td').attr('class', 'paper').append('div').attr('class', 'clamp').attr('title', (c) => c.paper).text((c) => c.paper);
   const run = rows.append('td').attr('class', 'measured');
-  run.append('span').text((c) => c.measured);
-  // a claim that fails says so in words, under its figures
-  run.filter((c) => c.status === 'fail').append('div').attr('class', 'verdict').text((c) => c.verdict);
+  run.append('span').attr('class', 'clamp').attr('title', (c) => c.measured).text((c) => c.measured);
+  // a claim that fails says so in words, under its figures (one line; the whole sentence on hover)
+  run.filter((c) => c.status === 'fail').append('div').attr('class', 'verdict clamp').attr('title', (c) => c.verdict).text((c) => c.verdict);
   rows.append('td').attr('class', 'link').each(function (c) {
     if (charts.has(c.chart)) d3.select(this).append('a').attr('href', `#${c.chart}`).text('chart ↓');
   });

@@ -641,9 +641,9 @@ function realignment(run: RunData): Claim {
     check(`EM fall after ${best.n} aligned examples`, fall, '>=', RULES.realignCut),
     check(`coherence after ${best.n} aligned examples`, best.coherence, '>=', RULES.emCoherence),
   ];
-  const curve = (x: (typeof starts)[number]) => `${x.name} ${x.cells.map((c) => `${pct1(c.em)} (N = ${c.n})`).join(' → ')}`;
   const proj = zero.projection !== null && best.projection !== null ? `; projection on its EM direction ${zero.projection.toFixed(2)} → ${best.projection.toFixed(2)}${s.base !== null ? ` (base ${s.base.toFixed(2)})` : ''}` : '';
-  const measured = `EM ${starts.map(curve).join('; ')}${proj}`;
+  // the claim's own start and figures here; every start's whole curve is the chart's reading (realignmentReadings)
+  const measured = `EM of the ${s.name} model ${pct1(zero.em)} → ${pct1(best.em)} after ${best.n} aligned examples at ${pct1(best.coherence)} coherence${proj}`;
   const c = claim({ id, finding, paper, measured, figures, checks, rule, chart, verdict: '' });
   c.verdict = c.status === 'pass'
     ? `${best.n} aligned examples of another domain undo most of the ${s.name} fine-tune's EM: ${pct1(zero.em)} → ${pct1(best.em)} (${signedPct(-fall)}) at ${pct1(best.coherence)} coherence${proj}.`
@@ -654,7 +654,10 @@ function realignment(run: RunData): Claim {
 
 /** One sentence for the realignment projection chart. */
 function realignmentReadings(run: RunData, out: Record<string, string>): void {
-  const starts = realignmentStarts(result(run, 'realignment', 'realignment')).filter((s) => s.cells.some((c) => c.projection !== null));
+  const all = realignmentStarts(result(run, 'realignment', 'realignment'));
+  const curve = (x: (typeof all)[number]) => `${x.name} ${x.cells.map((c) => `${pct1(c.em)} (N = ${c.n})`).join(' → ')}`;
+  if (all.length) out.realignment = `${out.realignment ? `${out.realignment} ` : ''}EM of each start: ${all.map(curve).join('; ')}.`;
+  const starts = all.filter((s) => s.cells.some((c) => c.projection !== null));
   if (starts.length) {
     out['realignment-projection'] = 'Mean projection of the answers on each start\'s EM direction: ' + starts.map((s) => `${s.name} (block ${s.layer}) ${s.cells.map((c) => (c.projection === null ? '—' : c.projection.toFixed(2))).join(' → ')}${s.base !== null ? `, base ${s.base.toFixed(2)}` : ''}`).join('; ') + '.';
   }

@@ -14,6 +14,8 @@ import { readRunAt } from '../../server/runs.ts';
 import { PACKAGE_ROOT } from '../../src/util/package-root.ts';
 
 const DEMO = join(PACKAGE_ROOT, 'fixtures', 'runs', 'organism-demo');
+/** The same demo as written at commit 064af24, its transfer section in the old matrix format. */
+const OLD_REPORT = join(PACKAGE_ROOT, 'fixtures', 'reports', 'organism-demo-064af24.json');
 const ajv = new Ajv({ allErrors: true, strict: false });
 type Schema = Record<string, unknown>;
 
@@ -67,7 +69,7 @@ type Old = {
 };
 
 test('steering-transfer\'s matrices (the committed demo) read as rows, cell for cell', () => {
-  const report = JSON.parse(readFileSync(join(DEMO, 'report.json'), 'utf8'));
+  const report = JSON.parse(readFileSync(OLD_REPORT, 'utf8'));
   const old = report.sections.transfer.result as Old;
   assert.ok(Array.isArray(old.ablation) && !('rows' in old), 'the fixture is in the old format');
   const r = upgradeTransfer(old) as SteeringTransferResult;
@@ -107,7 +109,7 @@ test('steering-transfer\'s matrices (the committed demo) read as rows, cell for 
 });
 
 test('findings read from the upgraded demo are the matrices\' figures', () => {
-  const report = JSON.parse(readFileSync(join(DEMO, 'report.json'), 'utf8'));
+  const report = JSON.parse(readFileSync(OLD_REPORT, 'utf8'));
   const old = report.sections.transfer.result as Old;
   const f = findings({ name: 'organism-demo', report, analyses: {} });
   assert.deepEqual(f, findings(upgradeRun({ name: 'organism-demo', report, analyses: {} })), 'findings upgrade what they read');
