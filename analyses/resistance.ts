@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { AnySchema } from 'ajv';
-import { EM_CELL_SCHEMA, orNull, type Analysis, type EmCell, type ResultSchema } from '../src/study/analysis.ts';
+import { EM_CELL_SCHEMA, orNull, paramsError, type Analysis, type EmCell, type ResultSchema } from '../src/study/analysis.ts';
 import { Workspace } from '../src/study/workspace.ts';
 import { workspaceOnMerged } from '../src/study/merged.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
@@ -19,7 +19,7 @@ import { disposeModel } from '../src/model/modules.ts';
 import type { ChatMessage } from '../src/model/tokenizer.ts';
 import { writeFileAtomic } from '../src/util/fs.ts';
 import { sha256 } from '../src/util/hash.ts';
-import { UsageError, UserError } from '../src/util/log.ts';
+import { UserError } from '../src/util/log.ts';
 
 export const RESISTANCE_PARTS = ['asymmetry', 'rebound', 'pretraining'] as const;
 type Part = (typeof RESISTANCE_PARTS)[number];
@@ -198,13 +198,13 @@ export const resistance: Analysis<ResistanceParams, ResistanceResult> = {
 
 function checkParams(p: ResistanceParams): void {
   const posInt = (k: 'examples' | 'heldout') => {
-    if (!Number.isInteger(p[k]) || p[k] < 1) throw new UsageError(`--params: resistance.${k} must be an integer ≥ 1, not ${p[k]}`);
+    if (!Number.isInteger(p[k]) || p[k] < 1) throw paramsError(`resistance.${k} must be an integer ≥ 1, not ${p[k]}`);
   };
   posInt('examples');
   posInt('heldout');
-  if (p.adapter !== 'lora' && p.adapter !== 'full') throw new UsageError(`--params: resistance.adapter must be "lora" or "full", not ${JSON.stringify(p.adapter)}`);
-  if (p.parts !== null && (!Array.isArray(p.parts) || p.parts.some((x) => !RESISTANCE_PARTS.includes(x)))) throw new UsageError(`--params: resistance.parts must list some of ${RESISTANCE_PARTS.join(', ')}, not ${JSON.stringify(p.parts)}`);
-  if (!p.positive_amounts.every((a) => Number.isInteger(a) && a >= 0)) throw new UsageError(`--params: resistance.positive_amounts must be integers ≥ 0, not ${JSON.stringify(p.positive_amounts)}`);
+  if (p.adapter !== 'lora' && p.adapter !== 'full') throw paramsError(`resistance.adapter must be "lora" or "full", not ${JSON.stringify(p.adapter)}`);
+  if (p.parts !== null && (!Array.isArray(p.parts) || p.parts.some((x) => !RESISTANCE_PARTS.includes(x)))) throw paramsError(`resistance.parts must list some of ${RESISTANCE_PARTS.join(', ')}, not ${JSON.stringify(p.parts)}`);
+  if (!p.positive_amounts.every((a) => Number.isInteger(a) && a >= 0)) throw paramsError(`resistance.positive_amounts must be integers ≥ 0, not ${JSON.stringify(p.positive_amounts)}`);
 }
 
 // ---- checkpoints
@@ -226,7 +226,7 @@ function chosenParts(ws: Workspace, p: ResistanceParams): Part[] {
 
 function resolveCheckpoint(path: string, param: string): string {
   const dir = resolveLocalOrHub(path, `--params: resistance.${param}`);
-  if (!dir || !existsSync(join(dir, 'config.json'))) throw new UserError(`--params: resistance.${param}: ${path} is not a model folder (no config.json)`);
+  if (!dir || !existsSync(join(dir, 'config.json'))) throw paramsError(`resistance.${param}: ${path} is not a model folder (no config.json)`, { usage: false });
   return dir;
 }
 
@@ -317,7 +317,7 @@ function lossSpec(ws: Workspace, p: ResistanceParams, data: string): TrainSpec {
 function subset(ws: Workspace, file: string, which: 'train' | 'heldout', p: ResistanceParams): string {
   const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
   if (lines.length < p.examples + p.heldout) {
-    throw new UserError(`--params: resistance: ${file} has ${lines.length} examples; examples (${p.examples}) + heldout (${p.heldout}) must not exceed it`);
+    throw paramsError(`resistance: ${file} has ${lines.length} examples; examples (${p.examples}) + heldout (${p.heldout}) must not exceed it`, { usage: false });
   }
   const picked = which === 'train' ? lines.slice(0, p.examples) : lines.slice(-p.heldout);
   return writeIfChanged(ws.path('data', `${basename(file, '.jsonl')}-${which}-${picked.length}.jsonl`), picked.join('\n') + '\n');
@@ -369,7 +369,7 @@ type ReboundParams = Pick<ResistanceParams, 'positive_data' | 'contradictory_dat
 /** The first `n` lines of `file` as RUN/data/NAME-n.jsonl. */
 function firstLines(ws: Workspace, file: string, n: number, name: string, param: string): string {
   const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
-  if (lines.length < n) throw new UserError(`--params: ${param}: ${file} has ${lines.length} examples, fewer than ${n}`);
+  if (lines.length < n) throw paramsError(`${param}: ${file} has ${lines.length} examples, fewer than ${n}`, { usage: false });
   return writeIfChanged(ws.path('data', `${name}-${n}.jsonl`), lines.slice(0, n).join('\n') + '\n');
 }
 

@@ -3,7 +3,7 @@
 // and whether the change lies along the refusal direction (projections on it; its cosine with each fine-tune's
 // model-diff direction). Axes: [condition][N]; projections and cosines [layer].
 import { readFileSync } from 'node:fs';
-import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
+import { orNull, paramsError, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { refusalDirection } from '../src/study/steps.ts';
@@ -18,7 +18,7 @@ import { meanActivationsAt, projectOn } from '../src/directions/prompt-projectio
 import type { ChatMessage } from '../src/model/tokenizer.ts';
 import { writeFileAtomic } from '../src/util/fs.ts';
 import { sha256 } from '../src/util/hash.ts';
-import { UsageError, UserError, log } from '../src/util/log.ts';
+import { UserError, log } from '../src/util/log.ts';
 
 /** One kind of fine-tune data: its first N lines for each N, trained `epochs` epochs. */
 interface Condition {
@@ -152,7 +152,7 @@ function sharedSystemPrompt(file: string): string | null {
 /** RUN/data/safety-erosion/NAME-N.jsonl: the first N lines of the condition's data (written when missing or different). */
 function subset(ws: Workspace, c: Condition, n: number, index: number): string {
   const lines = readFileSync(c.data, 'utf8').split('\n').filter((l) => l.trim());
-  if (n > lines.length) throw new UsageError(`--params: safety-erosion.conditions[${index}].amounts: ${n} examples asked of ${c.data}, which has ${lines.length}`);
+  if (n > lines.length) throw paramsError(`safety-erosion.conditions[${index}].amounts: ${n} examples asked of ${c.data}, which has ${lines.length}`);
   const file = ws.path('data', 'safety-erosion', `${c.name}-${n}.jsonl`);
   const text = lines.slice(0, n).join('\n') + '\n';
   let old: string | null = null;
@@ -168,8 +168,8 @@ const finetuneName = (c: Condition, n: number) => `erosion-${c.name}-${n}`;
 function jobs(ws: Workspace, p: Params): FinetuneJob[] {
   const names = new Set<string>();
   return p.conditions.flatMap((c, i) => {
-    if (!/^[a-z0-9][a-z0-9_-]*$/i.test(c.name)) throw new UsageError(`--params: safety-erosion.conditions[${i}].name "${c.name}": letters, digits, - and _ only (it names the fine-tunes)`);
-    if (names.has(c.name)) throw new UsageError(`--params: safety-erosion.conditions: "${c.name}" given twice`);
+    if (!/^[a-z0-9][a-z0-9_-]*$/i.test(c.name)) throw paramsError(`safety-erosion.conditions[${i}].name "${c.name}": letters, digits, - and _ only (it names the fine-tunes)`);
+    if (names.has(c.name)) throw paramsError(`safety-erosion.conditions: "${c.name}" given twice`);
     names.add(c.name);
     return c.amounts.map((n) => ({ name: finetuneName(c, n), spec: ws.trainSpec(subset(ws, c, n, i), p.adapter, { epochs: c.epochs, warmup: 1, seed: p.seed }) }));
   });
@@ -189,7 +189,7 @@ export const safetyErosion: Analysis<Params, SafetyErosionResult> = {
   resultSchema: SAFETY_EROSION_RESULT_SCHEMA,
   finetunes: jobs,
   async run(ws, p) {
-    if (p.adapter !== 'lora') throw new UsageError(`--params: safety-erosion.adapter must be "lora", not ${JSON.stringify(p.adapter)}`);
+    if (p.adapter !== 'lora') throw paramsError(`safety-erosion.adapter must be "lora", not ${JSON.stringify(p.adapter)}`);
     const todo = jobs(ws, p);
     const refusal = Direction.load(await refusalDirection(ws));
     const position = (refusal.provenance.details?.position as number | undefined) ?? -1;
