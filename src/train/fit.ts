@@ -19,7 +19,8 @@ export type FitExample = { messages: TrainMessage[] } | TokenizedExample;
 /** What fit trains: an adapter made by the caller (the caller keeps it), a spec, or a kind with the model's recommended spec. */
 export type FitAdapter = TrainableAdapter | AdapterSpec | AdapterKind;
 
-export interface FitOptions {
+/** The optimisation settings fit() and the CLI's train() share. */
+export interface OptimSettings {
   epochs: number;
   /** Peak learning rate of the warm-up/linear-decay schedule. */
   lr: number;
@@ -35,14 +36,17 @@ export interface FitOptions {
   seed: number;
   /** Weight of KL(base ‖ tuned) on `klExamples` (0 = off). */
   klWeight: number;
-  /** Neutral chats for the KL term (needed for a KL weight above 0). */
-  klExamples?: FitExample[];
   /** Truncate examples to this many tokens. */
   maxLen?: number;
   /** Stop when the loss stays under 0.01 for 5 steps (status 'early-stop'). */
   earlyStop: boolean;
   /** Stop after this many optimizer steps (status 'max-steps'; the schedule still spans every epoch). */
   maxSteps?: number;
+}
+
+export interface FitOptions extends OptimSettings {
+  /** Neutral chats for the KL term (needed for a KL weight above 0). */
+  klExamples?: FitExample[];
   /** Continue an optimisation: its optimizer over the adapter's variables (moments and step; the caller keeps it)… */
   optimizer?: AdamW;
   /** …and where its loop was (the state a step reported). */

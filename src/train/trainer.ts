@@ -10,7 +10,7 @@ import { createAdapter, type AdapterSpec, type TrainableAdapter } from '../adapt
 import { readChatJsonl, tokenizeChat, type TokenizedExample } from './data.ts';
 import { fileSha256 } from '../util/hash.ts';
 import { AdamW, hfNoDecay } from './optim.ts';
-import { checkMaxLen, fit, hasTarget, totalFitSteps, type FitState, type StepMetrics } from './fit.ts';
+import { checkMaxLen, fit, hasTarget, totalFitSteps, type FitState, type OptimSettings, type StepMetrics } from './fit.ts';
 import { phaseTransition, type BSnapshot } from './phase.ts';
 import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile, guardOutput } from '../util/fs.ts';
 import { UserError, log } from '../util/log.ts';
@@ -22,28 +22,16 @@ import { activeBackend } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
 import { modelIdentity } from '../model/identity.ts';
 
-export interface TrainOptions {
+/** What `emlens train` runs: fit()'s settings, the data file, and the run folder's bookkeeping. */
+export interface TrainOptions extends OptimSettings {
   data: string;
   out: string;
   adapter: AdapterSpec;
-  epochs: number;
-  lr: number;
-  batch: number;
-  gradAccum: number;
-  warmup: number;
-  weightDecay: number;
-  maxGradNorm: number;
   /** Checkpoint and LoRA-B snapshot every N optimizer steps (0 = only at the end). */
   saveEvery: number;
   keepCheckpoints: number;
-  seed: number;
   resume: boolean;
-  klWeight: number;
   klData?: string;
-  maxLen?: number;
-  earlyStop: boolean;
-  /** Stop after this many optimizer steps (the schedule still spans the full run). */
-  maxSteps?: number;
   quiet?: boolean;
   /** Stops training after the current step, with a checkpoint (status 'interrupted'). Without one, Ctrl-C does. */
   signal?: AbortSignal;
