@@ -72,7 +72,7 @@ export function extractModelDiffDirection(ctx: KindContext, reference: { model: 
   const ref = pooledMean(collectActivations(reference.model, samples, { site, hooks: reference.hooks, label: 'collect reference' }));
   const shift = tuned.map((t, l) => t.map((x, j) => x - ref[l][j])); // [nLayers][dModel]
   const relative = shift.map((v, l) => norm(v) / Math.max(norm(ref[l]), 1e-30));
-  if (Math.max(...relative) === 0) throw new UserError(`model-diff: the model and its reference give the same activations on ${source} (give --adapter, or a --reference other than the model)`);
+  if (Math.max(...relative) === 0) throw new EmlensError('reference', `model-diff: the model and the one it is compared with give the same activations on ${source} (give adapter, or a reference other than the model)`, { inline: true, mentions: ['adapter'] });
   return Direction.make(shift, {
     kind: 'model-diff', model: ctx.modelName, adapter: ctx.adapterName, site, positions: 'answer-mean', method: 'mean-diff',
     datasets: [source], counts: { pos: chats.length, neg: chats.length }, best_layer: argmax(relative),
@@ -181,7 +181,7 @@ export type PersonaPositions = 'answer-mean' | 'prompt-mean' | 'last-prompt';
 export async function extractPersonaDirection(ctx: KindContext, pos: ChatMessage[][], neg: ChatMessage[][], judge: Judge, sources: string[], o: { maxNewTokens?: number; samples?: number; trait?: Trait; positions?: PersonaPositions } = {}): Promise<Direction> {
   const traitOf = o.trait ?? EVIL;
   const { model, tok } = ctx;
-  if (pos.length !== neg.length) throw new UserError('persona: --pos and --neg must hold the same questions (same count, same order)');
+  if (pos.length !== neg.length) throw new EmlensError('pos', 'persona: pos and neg must hold the same questions (same count, same order)', { inline: true, mentions: ['neg'] });
   const eos = tok.eosIds(model.config.eosTokenIds), eosSet = new Set(eos);
   const k = o.samples ?? 1;
   const answer = (prompts: ChatMessage[][], seed: number) => {

@@ -85,3 +85,12 @@ test('parameters named inside a library message are said as their flags too (a h
   assert.match(r.stderr, /^emlens: .*sycophancy\.jsonl: no example has an assistant token to train on within --max-len 2$/m);
   assert.doesNotMatch(r.stderr, /options\./);
 });
+
+test('the persona recipe names its prompt sets, not flags; extract says them as --pos and --neg', async () => {
+  const { extractPersonaDirection } = await import('../../src/recipes/directions.ts');
+  const chat = [{ role: 'user' as const, content: 'q' }];
+  const e = await extractPersonaDirection({ model: {} as Model, tok: {} as never, seed: 0, modelName: 'm' }, [chat, chat], [chat], {} as never, ['a', 'b']).catch((x: unknown) => x);
+  assert.ok(e instanceof EmlensError && e.param === 'pos' && !e.message.includes('--'), String(e));
+  const extract = commandOf(buildProgram(), ['extract']);
+  assert.equal((withFlag(e, extract) as Error).message, 'persona: --pos and --neg must hold the same questions (same count, same order)');
+});
