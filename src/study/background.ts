@@ -94,6 +94,10 @@ export class BackgroundTrainer {
   constructor(jobs: ChildJob[], private readonly quiet = false) {
     // the child runs the TypeScript sources through the same loader as this process
     this.child = fork(CHILD, [], { execArgv: needsTsx(CHILD_URL) ? ['--import', import.meta.resolve('tsx')] : [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // the child does not keep this process alive: a study (or a script) that ends without close() just exits, and the
+    // child follows on the channel's disconnect; while the study waits on it, the channel holds the process (hold())
+    this.child.unref();
+    this.child.channel?.unref();
     this.child.on('message', (m: FromChild) => this.received(m));
     this.child.on('exit', (code, signal) => {
       if (this.closed) return;
@@ -135,12 +139,20 @@ export class BackgroundTrainer {
       return false;
     }
     if (!s.done) onWait?.();
-    return (await s.ended) === 'ok';
+    this.hold(1);
+    try {
+      return (await s.ended) === 'ok';
+    } finally {
+      this.hold(-1);
+    }
   }
 
-  /** The jobs the child has finished, by out path (a study's log says how much the second core did). */
-  doneThere(): string[] {
-    return [...this.sent.entries()].filter(([, s]) => s.done && !s.taken).map(([k]) => k);
+  /** Waits on the child keep this process alive (the channel is unref'd otherwise). */
+  private waits = 0;
+  private hold(d: 1 | -1): void {
+    this.waits += d;
+    if (this.waits === 1 && d === 1) this.child.channel?.ref();
+    if (this.waits === 0) this.child.channel?.unref();
   }
 
   /** Stops the child (a fine-tune in flight is left resumable on disk: its run.json says "running"). */

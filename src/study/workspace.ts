@@ -1,7 +1,7 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
@@ -77,8 +77,9 @@ export class Workspace {
   /** Fine-tunes being trained ahead on a second core (see trainAhead): this study's own, or its parent's. */
   private background?: BackgroundTrainer;
   private ownsBackground = false;
-  /** Evals of evaluateMany that the second core did (the rest were done here or cached). */
+  /** Evals of evaluateMany that the second core did, and evals this process computed (not cached, not there). */
   evalsThere = 0;
+  private evalsHere = 0;
 
   constructor(readonly runDir: string, readonly modelDir: string, readonly quiet = false) {
     this.model = loadModel(modelDir);
@@ -195,6 +196,7 @@ export class Workspace {
       if (there) return requireRates(there, `eval ${name}`);
     }
     let report: EvalReport;
+    this.evalsHere++;
     if (this.steps) report = await this.steps.evaluate(name, iv, settings, this.judge);
     else {
       const { model, hooks, release } = this.apply(iv);
@@ -221,10 +223,12 @@ export class Workspace {
       const todo = items.map((it) => ({ it, k: this.evalKey(it.name, it.iv, it.s) })).filter(({ k }) => !this.cachedEval(k.file, k.key));
       this.background.add(todo.slice(1).reverse().map(({ it, k }) => this.evalJob(it.name, it.iv, k.settings)), true);
     }
+    const pending = new Set(items.filter((it) => { const k = this.evalKey(it.name, it.iv, it.s); return !this.cachedEval(k.file, k.key); }).map((it) => it.name));
+    const here = this.evalsHere;
     const reports: RatedEvalReport[] = [];
     for (const it of items) reports.push(await this.evaluate(it.name, it.iv, it.s));
-    const there = new Set(this.background?.doneThere() ?? []);
-    const byChild = new Set(items.map((it) => resolve(this.evalFile(it.name))).filter((f) => there.has(f))).size;
+    // what was to do and not done here was done there (its end may not have been read yet: no need to wait for it)
+    const byChild = pending.size - (this.evalsHere - here);
     if (byChild && !this.quiet) log(`study: ${byChild} of ${new Set(items.map((it) => it.name)).size} evals on the second core`);
     this.evalsThere += byChild;
     return reports;

@@ -2,7 +2,9 @@
 // schema, and one known property holds; results and intermediate fine-tunes/evals are cached in the run folder.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { PACKAGE_ROOT } from '../../src/util/package-root.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -297,8 +299,11 @@ test('evaluateMany: the second core takes evals from the far end; every report e
   if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
   const root = mkdtempSync(join(tmpdir(), 'emlens-evals-'));
   const many = new Workspace(join(root, 'many'), ws.modelDir, true), one = new Workspace(join(root, 'one'), ws.modelDir, true);
-  const run = await many.finetune('a', loraJob(many, { name: 'a', data: DATASETS.medicalMisaligned }, { epochs: 1 }).spec);
-  const items = [1, 2, 3, 4, 5, 6].map((seed) => ({ name: `a-seed${seed}`, iv: seed % 2 ? { adapter: run } : {}, s: { samples: 24, seed } }));
+  // the second core trains the adapter, so it is up and loaded before the evals (else the study may do them all first)
+  const job = loraJob(many, { name: 'a', data: DATASETS.medicalMisaligned }, { epochs: 1 });
+  many.trainAhead([job]);
+  const run = await many.finetune(job.name, job.spec);
+  const items = Array.from({ length: 12 }, (_, i) => i + 1).map((seed) => ({ name: `a-seed${seed}`, iv: seed % 2 ? { adapter: run } : {}, s: { samples: 48, seed } }));
   try {
     const tensors = tf.memory().numTensors;
     const reports = await many.evaluateMany(items);
@@ -312,6 +317,25 @@ test('evaluateMany: the second core takes evals from the far end; every report e
   } finally {
     many.close();
   }
+});
+
+test('a study that ends without close() exits: the second core does not hold the process', (t) => {
+  if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
+  const dir = mkdtempSync(join(tmpdir(), 'emlens-exit-'));
+  const src = (f: string) => JSON.stringify(join(PACKAGE_ROOT, 'src', f));
+  const script = join(dir, 'script.mts');
+  writeFileSync(script, [
+    `import { initBackend } from ${src('backend/select.ts')};`,
+    `import { Workspace } from ${src('study/workspace.ts')};`,
+    `await initBackend('wasm', { quiet: true });`,
+    `const w = new Workspace(${JSON.stringify(join(dir, 'run'))}, ${JSON.stringify(ws.modelDir)}, true);`,
+    `const r = await w.evaluateMany([1, 2, 3].map((seed) => ({ name: 'e' + seed, iv: {}, s: { samples: 8, seed } })));`,
+    `console.log('evals', r.length);`,
+  ].join('\n'));
+  const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 120_000, cwd: PACKAGE_ROOT });
+  assert.equal(run.signal, null, `killed after 120 s: the process did not exit (${run.stderr})`);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /evals 3/);
 });
 
 test('the second core goes from job to job while the study computes, and trains sub-studies on other starts', async (t) => {
