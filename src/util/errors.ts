@@ -31,7 +31,8 @@ export class EmlensError extends UserError {
     let detail = this.detail;
     for (const p of this.mentions) {
       const said = p === this.param ? name : sayMention(p);
-      if (said) detail = detail.replace(new RegExp(`(?<![\\w.])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.[])`, 'g'), said);
+      // a whole name only: not a part of a path, an id or a longer name (absent-model, models--x, model-diff)
+      if (said) detail = detail.replace(new RegExp(`(?<![\\w./-])${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.[/-])`, 'g'), said);
     }
     return this.inline ? detail : `${name}${this.value === undefined ? '' : ` ${this.value}`}: ${detail}`;
   }

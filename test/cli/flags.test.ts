@@ -94,3 +94,8 @@ test('the persona recipe names its prompt sets, not flags; extract says them as 
   const extract = commandOf(buildProgram(), ['extract']);
   assert.equal((withFlag(e, extract) as Error).message, 'persona: --pos and --neg must hold the same questions (same count, same order)');
 });
+
+test('a parameter inside an id, a path or a longer name is not said as a flag', () => {
+  const e = new EmlensError('model', 'nobody/absent-model is not in models--nobody--absent-model (model-diff needs a model)', { inline: true });
+  assert.equal(e.saidAs('--model'), 'nobody/absent-model is not in models--nobody--absent-model (model-diff needs a --model)');
+});
