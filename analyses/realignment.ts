@@ -199,7 +199,6 @@ async function started(ws: Workspace, st: Start, s: EvalSettings): Promise<{ ft:
 /** One start: its EM fine-tune (a LoRA merged into the base, or a full fine-tune), continued on each amount of aligned data. */
 async function realign(ws: Workspace, st: Start, base: RatedEvalReport, aligned: string[], amounts: number[], steps: number, s: EvalSettings, cellSettings: EvalSettings): Promise<RealignmentStart> {
   const { ft: start, on, iv: startIv, from } = await started(ws, st, s);
-  const ft = st;
   const layer = start.direction ? (Direction.load(start.direction).provenance.best_layer ?? middleLayer(ws.model.config.nLayers)) : middleLayer(ws.model.config.nLayers);
   const project = (w: Workspace, iv: InterventionSpec, r: RatedEvalReport, label: string): number | null =>
     start.direction ? meanProjection(answerProjections(w, iv, start.direction, r.answers, label), layer) : null;
@@ -213,14 +212,14 @@ async function realign(ws: Workspace, st: Start, base: RatedEvalReport, aligned:
       const job = jobs.find((j) => j.name === `aligned-${n}`);
       const iv: InterventionSpec = job ? { adapter: await from.finetune(job.name, job.spec) } : {};
       const r = await from.evaluate(job ? job.name : 'merged', iv, cellSettings);
-      cells.push({ n, ...cell(r, project(from, iv, r, `${ft.name} + ${n} aligned: project answers`)) });
+      cells.push({ n, ...cell(r, project(from, iv, r, `${st.name} + ${n} aligned: project answers`)) });
     }
     const atZero = cells.find((c) => c.n === 0)?.em ?? start.eval.em_rate;
     const halved = cells.filter((c) => c.n > 0 && atZero > 0 && c.em <= atZero / 2).map((c) => c.n);
     return {
-      name: ft.name, data: ft.data, adapter: st.adapter ?? 'lora', direction: start.direction, layer,
+      name: st.name, data: st.data, adapter: st.adapter ?? 'lora', direction: start.direction, layer,
       base_projection: project(ws, {}, base, 'base: project answers'),
-      start: cell(start.eval, project(on, startIv, start.eval, `${ft.name}: project answers`)),
+      start: cell(start.eval, project(on, startIv, start.eval, `${st.name}: project answers`)),
       cells,
       em_halved_at: halved.length ? Math.min(...halved) : null,
     };

@@ -166,7 +166,7 @@ export const resistance: Analysis<ResistanceParams, ResistanceResult> = {
   finetunes(ws, p) {
     const parts = chosenParts(ws, p);
     const jobs: FinetuneJob[] = [];
-    if (parts.includes('asymmetry')) jobs.push({ name: 'resistance-inverse', spec: lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)) }, checkpointJobs(ws, p, pretrainedCheckpoint(ws, p))[0]);
+    if (parts.includes('asymmetry')) jobs.push({ name: 'resistance-inverse', spec: directionSpecs(ws, p).inverse }, checkpointJobs(ws, p, pretrainedCheckpoint(ws, p))[0]);
     if (parts.includes('rebound')) jobs.push(...reboundJobs(ws, p));
     if (parts.includes('pretraining')) for (const c of pretrainingSeries(ws, p)) jobs.push(...checkpointJobs(ws, p, c.checkpoint));
     return jobs;
@@ -182,8 +182,9 @@ export const resistance: Analysis<ResistanceParams, ResistanceResult> = {
     if (parts.includes('asymmetry')) {
       const pretrained = pretrainedCheckpoint(ws, p);
       result.settings.pretrained = pretrained;
-      const inverse = await lossRun(ws, 'resistance-inverse', lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)), heldout(ws, p.pretrain_data, p), 'aligned model');
-      const forward = await onCheckpoint(ws, pretrained, (on) => lossRun(on, 'forward', lossSpec(ws, p, subset(ws, p.aligned_data, 'train', p)), heldout(ws, p.aligned_data, p), 'pretrained checkpoint'));
+      const specs = directionSpecs(ws, p);
+      const inverse = await lossRun(ws, 'resistance-inverse', specs.inverse, heldout(ws, p.pretrain_data, p), 'aligned model');
+      const forward = await onCheckpoint(ws, pretrained, (on) => lossRun(on, 'forward', specs.forward, heldout(ws, p.aligned_data, p), 'pretrained checkpoint'));
       result.asymmetry = asymmetry(inverse, forward);
       result.settings.steps = inverse.steps.length;
     }
@@ -267,21 +268,21 @@ async function onCheckpoint<T>(ws: Workspace, dir: string, work: (on: Workspace)
  * folder is the next start) inverse from what that made. A LoRA forward run is merged first, in the study.
  */
 function checkpointJobs(ws: Workspace, p: ResistanceParams, dir: string): FinetuneJob[] {
-  const study = checkpointStudy(ws, dir), forwardRun = join(study, 'finetunes', 'forward');
-  const forward: FinetuneJob = { name: 'forward', spec: lossSpec(ws, p, subset(ws, p.aligned_data, 'train', p)), modelDir: dir, out: forwardRun };
+  const study = checkpointStudy(ws, dir), forwardRun = join(study, 'finetunes', 'forward'), specs = directionSpecs(ws, p);
+  const forward: FinetuneJob = { name: 'forward', spec: specs.forward, modelDir: dir, out: forwardRun };
   if (p.adapter !== 'full') return [forward];
-  const inverse: FinetuneJob = { name: 'inverse', spec: lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)), modelDir: join(forwardRun, 'adapter'), out: join(study, 'from-aligned', 'finetunes', 'inverse') };
+  const inverse: FinetuneJob = { name: 'inverse', spec: specs.inverse, modelDir: join(forwardRun, 'adapter'), out: join(study, 'from-aligned', 'finetunes', 'inverse') };
   return [forward, inverse];
 }
 
 /** Part 3 at one checkpoint: forward from it (aligning it, as part 1's forward run), then inverse from what that made. */
 async function checkpointAsymmetry(ws: Workspace, p: ResistanceParams, dir: string): Promise<Asymmetry> {
+  const specs = directionSpecs(ws, p);
   return onCheckpoint(ws, dir, async (on) => {
-    const forwardSpec = lossSpec(ws, p, subset(ws, p.aligned_data, 'train', p));
-    const forward = await lossRun(on, 'forward', forwardSpec, heldout(ws, p.aligned_data, p), 'pretrained checkpoint');
-    const aligned = continueFrom(on, 'aligned', on.path('finetunes', 'forward'), forwardSpec, 'from-aligned');
+    const forward = await lossRun(on, 'forward', specs.forward, heldout(ws, p.aligned_data, p), 'pretrained checkpoint');
+    const aligned = continueFrom(on, 'aligned', on.path('finetunes', 'forward'), specs.forward, 'from-aligned');
     try {
-      const inverse = await lossRun(aligned, 'inverse', lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)), heldout(ws, p.pretrain_data, p), 'checkpoint aligned by the forward run');
+      const inverse = await lossRun(aligned, 'inverse', specs.inverse, heldout(ws, p.pretrain_data, p), 'checkpoint aligned by the forward run');
       return asymmetry(inverse, forward);
     } finally {
       disposeModel(aligned.model);
@@ -311,6 +312,11 @@ function lossSpec(ws: Workspace, p: ResistanceParams, data: string): TrainSpec {
   const postLr = own.emlens_organism?.recipe?.posttrain?.lr;
   const lr = p.lr ?? (kind === 'full' && own.emlens_train_defaults?.full?.lr === undefined && typeof postLr === 'number' ? postLr : spec.lr);
   return { ...spec, lr };
+}
+
+/** Both directions' fine-tunes, settings identical: forward on the aligned data, inverse on the pretraining data. */
+function directionSpecs(ws: Workspace, p: ResistanceParams): { forward: TrainSpec; inverse: TrainSpec } {
+  return { forward: lossSpec(ws, p, subset(ws, p.aligned_data, 'train', p)), inverse: lossSpec(ws, p, subset(ws, p.pretrain_data, 'train', p)) };
 }
 
 /** The lines of `file` a direction trains on (the first N) or measures on (the last `heldout`), as RUN/data/…jsonl. */

@@ -219,11 +219,12 @@ export class Workspace {
       this.background = new BackgroundTrainer([], this.quiet);
       this.ownsBackground = true;
     }
+    // what is not cached yet: the second core takes it from the far end (all but the first, which this process starts on)
+    const todo = items.map((it) => ({ it, k: this.evalKey(it.name, it.iv, it.s) })).filter(({ k }) => !this.cachedEval(k.file, k.key));
     if (this.background && !this.steps && this.judge instanceof OrganismJudge) {
-      const todo = items.map((it) => ({ it, k: this.evalKey(it.name, it.iv, it.s) })).filter(({ k }) => !this.cachedEval(k.file, k.key));
       this.background.add(todo.slice(1).reverse().map(({ it, k }) => this.evalJob(it.name, it.iv, k.settings)), true);
     }
-    const pending = new Set(items.filter((it) => { const k = this.evalKey(it.name, it.iv, it.s); return !this.cachedEval(k.file, k.key); }).map((it) => it.name));
+    const pending = new Set(todo.map(({ it }) => it.name));
     const here = this.evalsHere;
     const reports: RatedEvalReport[] = [];
     for (const it of items) reports.push(await this.evaluate(it.name, it.iv, it.s));
