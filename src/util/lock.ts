@@ -1,6 +1,6 @@
-// One lock file per run folder (RUN/.lock, created with O_EXCL) holding the owner's pid, hostname and start time,
+// One lock file per run folder (RUN/.lock, hard-linked into place whole, so it is never seen half-written) holding the owner's pid, hostname and start time,
 // so two processes never write one run; a lock whose pid is gone on this host is stale and taken over. No tensor axes.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError, log } from './log.ts';
@@ -40,6 +40,14 @@ function hookExit(): void {
   }
 }
 
+function mtimeMs(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0; // gone meanwhile
+  }
+}
+
 function readLock(path: string): LockInfo | undefined {
   try {
     const v = JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
@@ -61,12 +69,19 @@ export function lockRunFolder(dir: string, command = process.argv.slice(2, 3).jo
   const mine = held.get(path);
   if (mine) return { path, release: () => {} }; // re-entrant: the outer holder releases it
   const info: LockInfo = { pid: process.pid, hostname: hostname(), started_at: new Date().toISOString(), command };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx'); // O_CREAT | O_EXCL: exactly one process creates it
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`${dir}: cannot create the run lock ${path} (${(e as Error).message})`);
+  // the lock's text is written to a private file first and hard-linked into place: link() fails with EEXIST like
+  // O_EXCL, and a reader never sees the lock empty or half-written (which once let a second `train` take it over)
+  const draft = `${path}.${process.pid}.tmp`;
+  writeFileSync(draft, JSON.stringify(info) + '\n');
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt === 3) throw new UserError(`${dir}: could not take the run lock ${path} (another process keeps taking it)`);
+      try {
+        linkSync(draft, path);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`${dir}: cannot create the run lock ${path} (${(e as Error).message})`);
+      }
       const other = readLock(path);
       if (other && other.pid === process.pid && other.hostname === info.hostname) {
         rmSync(path, { force: true }); // ours from a released-then-crashed path: take it again
@@ -78,31 +93,33 @@ export function lockRunFolder(dir: string, command = process.argv.slice(2, 3).jo
       if (other && pidAlive(other.pid)) {
         throw new UserError(`${dir}: in use by pid ${other.pid} (${other.command || 'emlens'}, since ${other.started_at}); wait for it to finish, or choose another folder`);
       }
+      if (!other && Date.now() - mtimeMs(path) < 60_000) {
+        // unreadable and recent: not a crash leftover (locks appear whole) but a foreign or damaged file; keep off it
+        throw new UserError(`${dir}: the run lock ${path} is unreadable and less than a minute old; if no other emlens uses this folder, delete it`);
+      }
       log(`${dir}: taking over a stale lock (${other ? `pid ${other.pid} is not running` : 'unreadable lock file'})`);
       rmSync(path, { force: true });
-      continue;
     }
-    writeSync(fd, JSON.stringify(info) + '\n');
-    closeSync(fd);
-    const lock: RunLock = {
-      path,
-      release: () => {
-        if (!held.delete(path)) return;
-        const now = readLock(path);
-        if (now?.pid === process.pid && existsSync(path)) rmSync(path, { force: true });
-        // a command that failed before writing anything leaves no empty folder behind
-        if (created) {
-          try {
-            if (!readdirSync(dir).length) rmdirSync(dir);
-          } catch { /* gone or not empty: leave it */ }
-        }
-      },
-    };
-    held.set(path, lock);
-    hookExit();
-    return lock;
+  } finally {
+    rmSync(draft, { force: true });
   }
-  throw new UserError(`${dir}: could not take the run lock ${path} (another process keeps taking it)`);
+  const lock: RunLock = {
+    path,
+    release: () => {
+      if (!held.delete(path)) return;
+      const now = readLock(path);
+      if (now?.pid === process.pid && existsSync(path)) rmSync(path, { force: true });
+      // a command that failed before writing anything leaves no empty folder behind
+      if (created) {
+        try {
+          if (!readdirSync(dir).length) rmdirSync(dir);
+        } catch { /* gone or not empty: leave it */ }
+      }
+    },
+  };
+  held.set(path, lock);
+  hookExit();
+  return lock;
 }
 
 /** Runs `fn` holding the run folder's lock, released afterwards whatever happens. */

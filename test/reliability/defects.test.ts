@@ -4,7 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestBackend, tinyChatModelDir, tinyDataset, REF_DIR } from '../helpers.ts';
@@ -179,6 +179,35 @@ test('two train --out X at once (interleaved metrics): the second refuses with t
   const again = lockRunFolder(out, 'train');
   assert.equal(JSON.parse(readFileSync(join(out, '.lock'), 'utf8')).pid, process.pid);
   again.release();
+});
+
+test('the lock is never seen half-written: of 8 processes racing for one folder exactly one holds it (a second train once took over a lock it read empty)', async () => {
+  const script = `import { lockRunFolder } from ${JSON.stringify(join(PACKAGE_ROOT, 'src', 'util', 'lock.ts'))};
+try { lockRunFolder(process.argv[1], 'race'); console.log('held'); setTimeout(() => {}, 1500); }
+catch (e) { console.log(/in use by pid/.test(e.message) ? 'refused' : 'other: ' + e.message); }`;
+  for (let round = 0; round < 2; round++) {
+    const out = join(tmp(), 'run');
+    const runs = Array.from({ length: 8 }, () => new Promise<string>((ok) => {
+      const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out], { stdio: ['ignore', 'pipe', 'inherit'], cwd: PACKAGE_ROOT });
+      let said = '';
+      c.stdout.on('data', (d) => (said += d));
+      c.on('close', () => ok(said.trim()));
+    }));
+    const said = await Promise.all(runs);
+    assert.equal(said.filter((s) => s === 'held').length, 1, said.join(' | '));
+    assert.equal(said.filter((s) => s === 'refused').length, 7, said.join(' | '));
+  }
+  // an unreadable lock: refused while recent (it is somebody's), taken over once older than a minute
+  const out = join(tmp(), 'run');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, '.lock'), '{"pi');
+  assert.throws(() => lockRunFolder(out, 'train'), /unreadable and less than a minute old/);
+  const old = new Date(Date.now() - 120_000);
+  utimesSync(join(out, '.lock'), old, old);
+  const taken = lockRunFolder(out, 'train');
+  assert.equal(JSON.parse(readFileSync(join(out, '.lock'), 'utf8')).pid, process.pid);
+  assert.deepEqual(readdirSync(out).sort(), ['.lock'], 'no draft left beside it');
+  taken.release();
 });
 
 test('questions files with [null], "messages": "hi" or numeric content (internal JS messages) name file and line', () => {
