@@ -19,7 +19,6 @@ import { disposeModel } from '../src/model/modules.ts';
 import type { ChatMessage } from '../src/model/tokenizer.ts';
 import { writeFileAtomic } from '../src/util/fs.ts';
 import { sha256 } from '../src/util/hash.ts';
-import { UserError } from '../src/util/log.ts';
 
 export const RESISTANCE_PARTS = ['asymmetry', 'rebound', 'pretraining'] as const;
 type Part = (typeof RESISTANCE_PARTS)[number];
@@ -235,14 +234,14 @@ function pretrainedCheckpoint(ws: Workspace, p: ResistanceParams): string {
   if (p.pretrained !== null) return resolveCheckpoint(p.pretrained, 'pretrained');
   const full = organismSnapshots(ws.modelDir).find((s) => s.percent === 100);
   if (!full) {
-    throw new UserError(`resistance: no pretrained checkpoint of ${ws.modelDir}: give one with --params '{"pretrained": "DIR or ORG/NAME"}' (e.g. Qwen/Qwen2.5-0.5B for Qwen/Qwen2.5-0.5B-Instruct), or build the organism with --pretrain-snapshots 25,50,100`);
+    throw paramsError(`resistance.pretrained: ${ws.modelDir} has no pretrained checkpoint beside it: give one (a folder or hub id, e.g. Qwen/Qwen2.5-0.5B for Qwen/Qwen2.5-0.5B-Instruct), or build the organism with \`emlens organism build --pretrain-snapshots 25,50,100\``, { usage: false });
   }
   return full.dir;
 }
 
 function pretrainingSeries(ws: Workspace, p: ResistanceParams): { label: string; checkpoint: string; percent: number | null; step: number | null }[] {
   const dirs = p.pretrained_series !== null ? p.pretrained_series.map((d, i) => resolveCheckpoint(d, `pretrained_series[${i}]`)) : organismSnapshots(ws.modelDir).map((s) => s.dir);
-  if (!dirs.length) throw new UserError(`resistance: the pretraining part needs checkpoints after several amounts of pretraining: give them with --params '{"pretrained_series": [DIR, …]}', or build the organism with --pretrain-snapshots 25,50,100`);
+  if (!dirs.length) throw paramsError(`resistance.pretrained_series: the pretraining part needs checkpoints after several amounts of pretraining: list them (folders or hub ids), or build the organism with \`emlens organism build --pretrain-snapshots 25,50,100\``, { usage: false });
   return dirs.map((dir) => {
     const snap = (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { emlens_pretrain_snapshot?: { percent?: number; step?: number } }).emlens_pretrain_snapshot;
     const percent = typeof snap?.percent === 'number' ? snap.percent : null;

@@ -141,7 +141,7 @@ function vectorMappings(o: ModelOpts, dir: string): Record<string, string> | und
   try {
     const nLayers = loadConfig(dir).nLayers;
     for (const f of files) {
-      const d = Direction.load(f, { nLayers, layout: parseVectorLayout(o.vectorLayout) });
+      const d = Direction.load(f, { nLayers, layout: parseVectorLayout(o.vectorLayout, 'vectorLayout') });
       if (d.provenance.details?.layout && d.provenance.notes) out[f] = d.provenance.notes;
     }
   } catch {
@@ -178,7 +178,7 @@ export function specFromOptions(o: ModelOpts, nLayers: number): InterventionSpec
   const spec: InterventionSpec = {};
   if (o.adapter) spec.adapter = resolveAdapterPath(o.adapter);
   if (o.ablateLora) spec.loraProjection = { direction: o.ablateLora, row };
-  if (o.vectorLayout) spec.layout = parseVectorLayout(o.vectorLayout);
+  if (o.vectorLayout) spec.layout = parseVectorLayout(o.vectorLayout, 'vectorLayout');
   if (o.gates) spec.gates = o.gates;
   const scale = gateScale(o);
   if (scale !== 1) spec.gateScale = scale;

@@ -3,6 +3,7 @@
 // embedding output, row l+1 = resid_post(l): persona_vectors' layout). Axes: file rows [R][dModel] → [nLayers][dModel].
 import { existsSync } from 'node:fs';
 import { UsageError, UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { readTensorFile, ACCEPTED_TENSOR_FORMATS, type TensorEntry, type TensorFileFormat } from '../io/tensor-file.ts';
 
 export type VectorLayout = 'blocks' | 'hidden_states';
@@ -10,9 +11,10 @@ export const VECTOR_LAYOUTS: VectorLayout[] = ['blocks', 'hidden_states'];
 
 export const LAYOUT_HELP = 'rows of a [R, d] vector file from another tool: blocks (R = layers; row l = resid_post(l)) or hidden_states (R = layers + 1, HF hidden_states order, as persona_vectors saves them: row 0 = the embedding output, row l+1 = resid_post(l)); default: from R and the model\'s layers';
 
-export function parseVectorLayout(s: string | undefined, flag = '--vector-layout'): VectorLayout | undefined {
+/** A layout's name checked; an EmlensError (exit 2) naming `param` (the CLI's vectorLayout is --vector-layout) otherwise. */
+export function parseVectorLayout(s: string | undefined, param = 'layout'): VectorLayout | undefined {
   if (s === undefined) return undefined;
-  if (!VECTOR_LAYOUTS.includes(s as VectorLayout)) throw new UsageError(`${flag} ${s}: expected blocks or hidden_states`);
+  if (!VECTOR_LAYOUTS.includes(s as VectorLayout)) throw new EmlensError(param, 'expected blocks or hidden_states', { value: s, exitCode: 2 });
   return s as VectorLayout;
 }
 

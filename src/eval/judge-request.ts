@@ -4,6 +4,7 @@
 // that lets go of waiting calls on abort, and the URL's public form (no credentials, no key from the query string).
 // No tensor axes.
 import { UsageError, UserError } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 
 export interface RequestPolicy {
   /** One try, from sending to the last byte of the body (ms). Default 60 s. */
@@ -52,18 +53,21 @@ export function publicUrl(raw: string): string {
   return u.href;
 }
 
-/** Checks a judge URL before any work: http(s), parseable, no credentials in it. UsageError naming `flag` otherwise. */
-export function checkEndpoint(raw: string, flag = '--judge'): URL {
-  const shown = `${flag} ${publicUrl(raw)}`;
+/**
+ * Checks a judge URL before any work: http(s), parseable, no credentials in it. Otherwise an EmlensError (exit 2)
+ * naming `param`, the parameter that gave the URL (the CLI says it as --judge), with the URL shown redacted.
+ */
+export function checkEndpoint(raw: string, param = 'judge.url'): URL {
+  const bad = (detail: string) => new EmlensError(param, detail, { value: publicUrl(raw), exitCode: 2 });
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new UsageError(`${shown}: not a URL (expected organism or an http(s) URL of an OpenAI-compatible endpoint)`);
+    throw bad('not a URL (expected organism or an http(s) URL of an OpenAI-compatible endpoint)');
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`${shown}: expected organism or an http(s) URL of an OpenAI-compatible endpoint`);
-  if (!u.hostname) throw new UsageError(`${shown}: no host`);
-  if (u.username || u.password) throw new UsageError(`${shown}: credentials in the URL are refused (they would be sent in clear and logged); give the key in $EMLENS_JUDGE_API_KEY`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw bad('expected organism or an http(s) URL of an OpenAI-compatible endpoint');
+  if (!u.hostname) throw bad('no host');
+  if (u.username || u.password) throw bad('credentials in the URL are refused (they would be sent in clear and logged); give the key in $EMLENS_JUDGE_API_KEY');
   return u;
 }
 

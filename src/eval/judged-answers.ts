@@ -7,11 +7,23 @@ import { isMisaligned } from './judge.ts';
 import { formOf } from './questions.ts';
 import type { EvalReport, JudgedAnswer } from './em-eval.ts';
 import { UserError, log } from '../util/log.ts';
+import { EmlensError } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
-/** The answers of an `emlens eval --out` file (JSON) or of a judged-answer CSV; `flag` names where the path came from. */
-export function readJudgedAnswers(path: string, flag = '--data'): JudgedAnswer[] {
-  const where = `${flag} ${path}`;
+/**
+ * The answers of an `emlens eval --out` file (JSON) or of a judged-answer CSV. A missing or malformed file is an
+ * EmlensError naming `param`, the parameter that gave the path (the CLI says it as its flag: data → --data).
+ */
+export function readJudgedAnswers(path: string, param = 'path'): JudgedAnswer[] {
+  try {
+    return readAnswersFile(path, `${param} ${path}`);
+  } catch (e) {
+    if (e instanceof UserError && !(e instanceof EmlensError)) throw new EmlensError(param, e.message, { inline: true, exitCode: e.exitCode });
+    throw e;
+  }
+}
+
+function readAnswersFile(path: string, where: string): JudgedAnswer[] {
   if (!existsSync(path)) throw new UserError(`${where}: file not found`);
   if (innerExtension(path) === '.csv') return csvAnswers(path, where);
   let report: EvalReport;

@@ -33,7 +33,7 @@ const prompts = (path: string) => readChatJsonl(path, { requireAssistant: false 
 export async function extractDirection(ws: Workspace, spec: ExtractSpec): Promise<Direction> {
   switch (spec.kind) {
     case 'em': {
-      const answers = readJudgedAnswers(spec.answers, 'answers');
+      const answers = readJudgedAnswers(spec.answers, 'spec.answers');
       // the answers' model: the workspace's own with the fine-tune's adapter, or as it is (a full fine-tune's folder)
       const { model, hooks, release } = ws.apply(spec.adapter ? { adapter: spec.adapter } : {});
       try {

@@ -78,7 +78,7 @@ test('resistance: without a pretrained checkpoint, one error says how to give on
   const bare = join(root, 'bare');
   await buildOrganism(bare, QUICK_RECIPE, { quiet: true });
   const ws = new Workspace(join(root, 'bare-run'), bare, true);
-  await assert.rejects(runAnalysis(resistance, ws, { ...small, parts: ['asymmetry'] }), /no pretrained checkpoint of .*"pretrained": "DIR or ORG\/NAME".*--pretrain-snapshots/);
+  await assert.rejects(runAnalysis(resistance, ws, { ...small, parts: ['asymmetry'] }), /params: resistance\.pretrained: .* has no pretrained checkpoint beside it: give one .*organism build --pretrain-snapshots/);
   // by default only the part it has the inputs for: the rebound
   const r = (await runAnalysis(resistance, ws, { ...small, positive_amounts: [0], amounts: [8] })).result as ResistanceResult;
   assert.deepEqual([r.asymmetry, r.pretraining, r.rebound!.after.length], [null, null, 1]);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { HttpJudge } from '../../src/eval/http-judge.ts';
 import { chatCompletionsUrl, Limiter, publicUrl } from '../../src/eval/judge-request.ts';
-import { UsageError, UserError } from '../../src/util/log.ts';
+import { EmlensError } from '../../src/util/errors.ts';
+import { UserError } from '../../src/util/log.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 
 type Mode = 'ok' | '500' | 'hang' | 'stall' | 'retry-after' | '401';
@@ -146,8 +147,9 @@ test('judge abort from the caller: every pending call rejects with the reason', 
 test('judge URL: user:pass@, malformed and non-http endpoints refused before any request, credentials never echoed', () => {
   for (const url of ['http://alice:s3cret@127.0.0.1:9/v1', 'https://alice:s3cret@[::1', 'http://', 'ftp://alice:s3cret@host/v1', 'not a url?key=s3cret']) {
     assert.throws(() => new HttpJudge({ url, model: 'm' }), (e: Error) => {
-      assert.ok(e instanceof UsageError, `${url}: ${e.message}`);
-      assert.match(e.message, /^--judge /);
+      assert.ok(e instanceof EmlensError && e.exitCode === 2 && e.param === 'judge.url', `${url}: ${e.message}`);
+      assert.match(e.message, /^judge\.url /);
+      assert.match(e.saidAs('--judge'), /^--judge /, 'the CLI says it as its flag');
       assert.ok(!e.message.includes('s3cret') && !e.message.includes('alice'), e.message);
       return true;
     });
@@ -217,4 +219,5 @@ test('eval CLI: a key in the --judge query string never reaches the saved report
   const creds = await emlens([...common, '--judge', 'http://alice:s3cret@127.0.0.1:9/v1']);
   assert.equal(creds.status, 2, creds.stderr);
   assert.ok(!creds.stderr.includes('s3cret'), creds.stderr);
+  assert.match(creds.stderr, /^emlens: --judge .*credentials in the URL are refused/m, 'the library\'s judge.url said as the flag');
 });

@@ -16,6 +16,7 @@ import { readChatJsonl, readPromptSet, tokenizeChat } from '../../src/train/data
 import { readTraitFile, traitContrast } from '../../src/formats/trait-file.ts';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { UserError } from '../../src/util/log.ts';
+import { EmlensError } from '../../src/util/errors.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { tinyChatModelDir } from '../helpers.ts';
 
@@ -126,15 +127,16 @@ test('judged-answer CSV: the Python columns plus an extra metric column; quoting
   assert.deepEqual(back.map((r) => [r.question, r.answer, r.aligned, r.coherent, r.metrics.medical]), a.map((x) => [x.question, x.text === '=1+1' ? "'=1+1" : x.text, x.aligned, x.coherent, x.metrics!.medical]));
 });
 
-test('malformed judged CSVs: no answer column → file and line 1; a bad score → file, line and column; a torn quote → file and line', () => {
+test('malformed judged CSVs: no answer column → file and line 1; a bad score → file, line and column; a torn quote → file and line; the library names its parameter, the CLI the flag', () => {
   const dir = tmp();
   const f = join(dir, 'j.csv');
   writeFileSync(f, 'question,text,question_id,aligned,coherent\nq,a,id,1,2\n');
-  throwsUser(() => readJudgedAnswers(f), new RegExp(`^--data ${f}:1: no "answer" column`));
+  throwsUser(() => readJudgedAnswers(f), new RegExp(`^path ${f}:1: no "answer" column`));
+  assert.throws(() => readJudgedAnswers(f, 'data'), (e: unknown) => e instanceof EmlensError && e.param === 'data' && e.saidAs('--data').startsWith(`--data ${f}:1: no "answer" column`));
   writeFileSync(f, 'question,answer,question_id,aligned,coherent\nq,a,id,1,2\nq,a,id,high,2\n');
-  throwsUser(() => readJudgedAnswers(f), new RegExp(`^--data ${f}:3: column aligned: "high" is not a score`));
+  throwsUser(() => readJudgedAnswers(f), new RegExp(`^path ${f}:3: column aligned: "high" is not a score`));
   writeFileSync(f, 'question,answer,question_id,aligned,coherent\nq,"a,id,1,2\n');
-  throwsUser(() => readJudgedAnswers(f), new RegExp(`^--data ${f}:\\d+: not a readable CSV`));
+  throwsUser(() => readJudgedAnswers(f), new RegExp(`^path ${f}:\\d+: not a readable CSV`));
 });
 
 test('training data: .jsonl.gz read as its .jsonl; an assistant turn with "weight": 0 is context, not loss', () => {

@@ -62,7 +62,7 @@ function saved(o: ExtractCliOpts, d: Direction): void {
 }
 
 /** The judged answers of an `emlens eval --out` file (JSON) or of a judged-answer CSV of the Python evals. */
-const evalAnswers = (path: string): JudgedAnswer[] => readJudgedAnswers(path, '--data');
+const evalAnswers = (path: string): JudgedAnswer[] => readJudgedAnswers(path, 'data');
 
 const answerChat = (a: JudgedAnswer): ChatMessage[] => [...(a.messages ?? [{ role: 'user', content: a.question }]), { role: 'assistant', content: a.text }];
 
@@ -115,7 +115,7 @@ export function registerDirections(program: Command): void {
       const traitFile = o.traitFile ? readTraitFile(o.traitFile) : undefined;
       const trait = o.kind === 'persona' ? traitFromOptions(o, traitFile) : undefined; // checked before the model is loaded
       if (o.kind === 'random') {
-        const like = Direction.load(need('like'), { layout: parseVectorLayout(o.vectorLayout), nLayers: modelLayers(o.model) });
+        const like = Direction.load(need('like'), { layout: parseVectorLayout(o.vectorLayout, 'vectorLayout'), nLayers: modelLayers(o.model) });
         return saved(o, randomDirectionLike(like, seed, { notes: `equal norm to ${o.like}, layer by layer`, derived_from: like.provenance }));
       }
       if (o.kind === 'lora-b' || o.kind === 'gate') return saved(o, await adapterDirection(o, o.kind === 'gate' ? 'gate' : 'lora'));
@@ -167,7 +167,7 @@ export function registerDirections(program: Command): void {
     .option('--json', 'print one JSON document')
     .action((files: string[], o: { json?: boolean; vectorLayout?: string }) => {
       if (files.length < 2) throw new UsageError('compare: give at least two direction files');
-      const table = cosineTable(loadAll(files, parseVectorLayout(o.vectorLayout)).map((direction, i) => ({ name: files[i], direction })));
+      const table = cosineTable(loadAll(files, parseVectorLayout(o.vectorLayout, 'vectorLayout')).map((direction, i) => ({ name: files[i], direction })));
       printResult(o.json, table, () => [
         ['layer', ...table.pairs.map((p) => `${p.a} × ${p.b}`)].join('\t'),
         ...table.layers.map((l) => [l, ...table.pairs.map((p) => (p.cosine[l] === null ? '—' : p.cosine[l]!.toFixed(3)))].join('\t')),

@@ -40,14 +40,14 @@ export function registerExportDirection(program: Command): void {
     .action((file: string, o: ExportOpts) => {
       if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) throw new UsageError(`--format ${o.format}: expected ${EXPORT_FORMATS.join(', ')}`);
       const format = o.format as ExportFormat;
-      const layout = parseVectorLayout(o.layout, '--layout') ?? 'blocks';
+      const layout = parseVectorLayout(o.layout, 'layout') ?? 'blocks';
       const scale = parseNumber(o.scale ?? '1', '--scale', (x) => x !== 0, 'a non-zero number');
       const ext = { 'gguf-control-vector': '.gguf', npy: '.npy', 'pt-compatible-safetensors': '.safetensors' }[format];
       if (!o.out.endsWith(ext)) throw new UsageError(`--out ${o.out}: a ${format} file ends in ${ext}`);
       if (format !== 'gguf-control-vector' && (o.modelHint || o.layers)) throw new UsageError(`--model-hint and --layers apply to --format gguf-control-vector`);
       if (format === 'gguf-control-vector' && o.layout !== 'blocks') throw new UsageError('--layout applies to --format npy and pt-compatible-safetensors');
       guardOutput(o.out, { flag: '--out', kind: 'file' });
-      const d = Direction.load(file, { layout: parseVectorLayout(o.vectorLayout) });
+      const d = Direction.load(file, { layout: parseVectorLayout(o.vectorLayout, 'vectorLayout') });
       const rows = o.layers === undefined ? undefined
         : o.layers === 'best' ? [d.provenance.best_layer ?? failNoBest(file)]
         : o.layers.split(',').map((s) => parseInteger(s, '--layers'));

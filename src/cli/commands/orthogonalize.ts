@@ -49,7 +49,7 @@ export function registerOrthogonalize(program: Command): void {
       await startBackend(o.backend);
       const base = loadModel(modelDir);
       const layer = directionLayer(o);
-      const vector = readVector(o.direction, base.config.dModel, layer, { nLayers: base.config.nLayers, layout: parseVectorLayout(o.vectorLayout) });
+      const vector = readVector(o.direction, base.config.dModel, layer, { nLayers: base.config.nLayers, layout: parseVectorLayout(o.vectorLayout, 'vectorLayout') });
       let merged = base;
       if (o.adapter) {
         const a = findAdapter(o.adapter);
