@@ -141,9 +141,15 @@ type TrajectoryPca = PhaseTransitionResult['trajectory_pca'];
 /** Runs written before the trajectory's PCA existed have none: drawn without it. */
 export function phaseCurves(el: HTMLElement, r: Omit<PhaseTransitionResult, 'trajectory_pca'> & { trajectory_pca?: TrajectoryPca }): void {
   lines(el, 'phase-transition', `LoRA-B rotation during the ${r.finetune} fine-tune`,
-    'Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a sharp rise marks a turn of B, the step where the behaviour is learned.',
+    `Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a straight run keeps it near −1, a turn lifts it. The transition is the step where the k = 5 cosine rises by ${r.turn_rule?.min_rise ?? 0.5} or more above its running level (the median of the ${r.turn_rule?.window ?? 10} steps before), away from the first and last ${Math.round(100 * (r.turn_rule?.margin ?? 0.1))}% of the run${r.transition_step === null ? ': none here, B moves without turning' : ''}.`,
     r.steps, ['5', '10', '15'].map((k) => ({ label: `k = ${k}`, values: r.local_cosine[k] })), 'training step', 'local cosine', [-1, 1], r.transition_step, false,
     r.transition_step === null ? [] : [{ series: LABELS.phaseTransition, x: r.transition_step, y: null }]);
+  const cps = r.checkpoints ?? [];
+  if (cps.length) {
+    lines(el, 'phase-em', `Broad EM along the ${r.finetune} fine-tune`,
+      `The adapter saved at ${cps.length - 1} evenly spaced steps (step 0: the model before it), each judged on the broad questions. Solid: EM; dashed: coherence.${r.em_before !== null && r.em_after !== null ? ` EM ${pct(r.em_before)} before the transition, ${pct(r.em_after)} from it on.` : ''}`,
+      cps.map((c) => c.step), [{ label: 'EM', values: cps.map((c) => c.em) }, { label: 'coherence', values: cps.map((c) => c.coherence), dash: '5 3' }], 'training step', 'share of answers', [0, 1], r.transition_step);
+  }
   if (r.trajectory_pca?.explained.length === 2) trajectoryChart(el, r.finetune, r.trajectory_pca, r.transition_step);
   const ls = r.loss;
   if (ls.length) lines(el, 'phase-loss', 'Training loss', 'Assistant-token cross-entropy per optimizer step.', ls.map((l) => l.step), [{ label: 'loss', values: ls.map((l) => l.loss) }], 'training step', 'loss (nats / token)', [0, Math.max(...ls.map((l) => l.loss))]);

@@ -69,7 +69,7 @@ export type StepPayload = FinetunePayload | EvalPayload | ExtractPayload;
 export interface StepResult {
   kind: StepKind;
   /**
-   * finetune: the run folder's manifest (adapter, run.json, metrics, lora_b.jsonl, phase.json); eval: the report's
+   * finetune: the run folder's manifest (adapter, run.json, metrics, lora_b.jsonl, phase.json, snapshots); eval: the report's
    * JSON; extract: a folder manifest of direction.safetensors and direction.json.
    */
   artefact: string;

@@ -236,7 +236,7 @@ class StepWorker {
       try {
         const step = newestCheckpoint(out);
         if (step > uploaded) {
-          const tree = await this.store.putTree(out, (rel) => rel === 'run.json' || rel === 'metrics.jsonl' || rel === 'lora_b.jsonl' || rel.startsWith(`checkpoints/step-${step}/`));
+          const tree = await this.store.putTree(out, (rel) => rel === 'run.json' || rel === 'metrics.jsonl' || rel === 'lora_b.jsonl' || rel.startsWith('snapshots/') || rel.startsWith(`checkpoints/step-${step}/`));
           await this.store.setRecord('ckpt', key, { tree, step, worker: this.id, at: new Date().toISOString() });
           uploaded = step;
           if (!this.quiet) log(`worker ${this.id}: fine-tune ${p.name}: checkpoint step ${step} saved to the store`);

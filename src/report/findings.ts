@@ -530,29 +530,27 @@ function steering(run: RunData): Claim {
 function phase(run: RunData): Claim {
   const id = 'phase', finding = 'LoRA-B rotation during training', paper = 'a sharp turn marks the step EM is learned (near step 180)', chart = 'phase-transition';
   const margin = Math.round(100 * RULES.phaseMargin);
-  const rule = `a transition step is detected in the local cosine, neither in the first nor the last ${margin}% of steps, and after the first step at which the local cosine is defined`;
+  const rule = `a turn of B is detected (the k = 5 local cosine rises by at least the run's turn_rule.min_rise above its running level), neither in the first nor the last ${margin}% of steps; where adapters were saved along the run, broad EM of those before the turn is under a third of EM from it on`;
   const r = result(run, 'phase-transition', 'phase_transition');
   const steps = r && Array.isArray(r.steps) ? (r.steps as number[]) : [];
   if (!r || !steps.length) return notMeasured(id, finding, paper, rule, chart, 'no phase-transition analysis');
   const t = num(r.transition_step);
   const first = steps[0], last = steps[steps.length - 1];
   const span = last - first;
-  // the first step at which any local cosine series has a value: a detector can only fire there by its start
-  const series = isObj(r.local_cosine) ? Object.values(r.local_cosine).filter(Array.isArray) as unknown[][] : [];
-  const defined = series.map((v) => v.findIndex((x) => typeof x === 'number')).filter((i) => i >= 0).map((i) => steps[i]);
-  const firstDefined = defined.length ? Math.min(...defined) : null;
+  const before = num(r.em_before), after = num(r.em_after);
   const figures: Figure[] = t === null ? [] : [{ label: 'transition step', value: t, chart, where: { series: LABELS.phaseTransition }, field: 'x' }];
   const checks = [check('transition detected', t === null ? 0 : 1, '>=', 1)];
   if (t !== null) {
     checks.push(check('transition step, share of the run', span > 0 ? (t - first) / span : 0, '>=', RULES.phaseMargin));
     checks.push(check('steps after the transition, share of the run', span > 0 ? (last - t) / span : 0, '>=', RULES.phaseMargin));
-    if (firstDefined !== null) checks.push(check('steps after the local cosine is first defined', t - firstDefined, '>=', 1));
+    if (before !== null && after !== null) checks.push(check('EM before the turn ÷ EM from it on', after > 0 ? before / after : 1, '<', 1 / 3));
   }
+  const em = before !== null && after !== null ? `; EM ${pct1(before)} before it, ${pct1(after)} from it on` : '';
   const c = claim({ id, finding, paper, rule, chart, figures, checks, verdict: '',
-    measured: t === null ? `no turn detected over ${last} steps` : `a turn at step ${t} of ${last}` });
-  c.verdict = c.status === 'pass' ? `The LoRA-B vector turns at step ${t} of ${last}.`
-    : t === null ? `No turn of the LoRA-B vector was detected over ${last} steps.`
-    : firstDefined !== null && t <= firstDefined ? `No turn of the LoRA-B vector: the "transition" at step ${t} is the first step at which the local cosine is defined.`
+    measured: t === null ? `no turn detected over ${last} steps` : `a turn at step ${t} of ${last}${em}` });
+  c.verdict = c.status === 'pass' ? `The LoRA-B vector turns at step ${t} of ${last}${em ? `, and broad EM appears with it (${pct1(before!)} → ${pct1(after!)})` : ''}.`
+    : t === null ? `No turn of the LoRA-B vector was detected over ${last} steps: B moves without turning.`
+    : before !== null && after !== null && !(after > 0 && before / after < 1 / 3) ? `The LoRA-B vector turns at step ${t} of ${last}, but broad EM does not appear with the turn (${pct1(before)} before it, ${pct1(after)} from it on).`
     : `No turn of the LoRA-B vector away from the run's ends: the detected step ${t} of ${last} is within its first or last ${margin}%.`;
   return c;
 }

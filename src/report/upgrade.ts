@@ -1,7 +1,10 @@
 // Older reports read as today's: a result whose format changed is upgraded here, in the one function every reader
 // calls (server/runs.ts on reading a run, findings on its input), so committed runs open unchanged. Today: steering-
-// transfer's parallel matrices [source][target] → one row per cell (long format). Pure; runs in the browser too.
+// transfer's parallel matrices [source][target] → one row per cell (long format); phase-transition's largest-cosine
+// "transition" → the turn rule (phase-turn.ts), with no EM checkpoints. Pure; runs in the browser too.
 import type { SteeringTransferResult, TransferRow } from '../../analyses/steering-transfer.ts';
+import type { PhaseTransitionResult } from '../../analyses/phase-transition.ts';
+import { detectTurn, TURN_RULE } from '../train/phase-turn.ts';
 
 /** What a steering-transfer row's intervention can be (analyses/steering-transfer.ts says what each does). */
 export const TRANSFER_INTERVENTIONS = ['none', 'ablation', 'lora_ablation', 'write_ablation', 'addition'] as const;
@@ -63,6 +66,23 @@ export function upgradeTransfer(result: unknown): unknown {
   return upgraded;
 }
 
+/**
+ * A phase-transition result in today's format: one written before the turn rule (its transition_step was the step of
+ * the largest k = 5 cosine, which on a straight run is the first step the metric is defined) gets the turn found by
+ * today's rule from its own local cosines, and no EM checkpoints. Anything else is returned as it is.
+ */
+export function upgradePhase(result: unknown): unknown {
+  if (!isObj(result) || 'turn_rule' in result || !Array.isArray(result.steps) || !isObj(result.local_cosine) || !Array.isArray(result.local_cosine['5'])) return result;
+  const turn = detectTurn(result.steps as number[], result.local_cosine['5'] as (number | null)[]);
+  const upgraded: Omit<PhaseTransitionResult, 'trajectory_pca'> & { trajectory_pca?: unknown } = {
+    ...(result as unknown as PhaseTransitionResult),
+    transition_step: turn.step, transition_rise: turn.rise, rise: turn.rises,
+    turn_rule: { min_rise: TURN_RULE.minRise, margin: TURN_RULE.margin, window: TURN_RULE.window },
+    checkpoints: [], em_before: null, em_after: null,
+  };
+  return upgraded;
+}
+
 /** Where a run's results live: RUN/analyses/NAME.json ({ result }) and report.json's sections ({ result } each). */
 interface RunParts {
   report: Json | null;
@@ -76,8 +96,14 @@ const withResult = (holder: unknown, upgrade: (r: unknown) => unknown): unknown 
 export function upgradeRun<T extends RunParts>(run: T): T {
   const analyses = { ...run.analyses };
   if (analyses['steering-transfer']) analyses['steering-transfer'] = withResult(analyses['steering-transfer'], upgradeTransfer) as Json;
+  if (analyses['phase-transition']) analyses['phase-transition'] = withResult(analyses['phase-transition'], upgradePhase) as Json;
   let report = run.report;
   const sections = report?.sections;
-  if (report && isObj(sections) && 'transfer' in sections) report = { ...report, sections: { ...sections, transfer: withResult(sections.transfer, upgradeTransfer) } };
+  if (report && isObj(sections)) {
+    const upgraded = { ...sections };
+    if ('transfer' in sections) upgraded.transfer = withResult(sections.transfer, upgradeTransfer);
+    if ('phase_transition' in sections) upgraded.phase_transition = withResult(sections.phase_transition, upgradePhase);
+    report = { ...report, sections: upgraded };
+  }
   return { ...run, analyses, report };
 }

@@ -3,6 +3,7 @@
 // flattened B of every module; trajectory [step][that size].
 import { PCA } from 'ml-pca';
 import { symmetricEigen } from '../util/linalg.ts';
+import { detectTurn, TURN_RULE, type TurnRule } from './phase-turn.ts';
 export interface BSnapshot {
   step: number;
   /** "layer.module" → flattened B ([r, out] row-major). */
@@ -15,8 +16,13 @@ export interface PhaseTransition {
   localCosine: Record<string, (number | null)[]>;
   /** Norm of B at each step. */
   bNorm: number[];
-  /** The step where the rotation is sharpest (largest local cosine at the smallest k), or null. */
+  /** The turn (phase-turn.ts): where the smallest k's local cosine rises ≥ rule.minRise above its running level, away
+   * from the run's first and last rule.margin; null when B moves without turning. */
   transitionStep: number | null;
+  /** That rise, and the rise at each step (the cosine minus its running level). */
+  transitionRise: number | null;
+  rise: (number | null)[];
+  rule: TurnRule;
   ks: number[];
   minChange: number;
 }
@@ -32,7 +38,7 @@ const cosine = (a: number[], b: number[]) => {
   return na && nb ? a.reduce((s, x, i) => s + x * b[i], 0) / (na * nb) : null;
 };
 
-export function phaseTransition(snapshots: BSnapshot[], ks = [5, 10, 15], minChange = 0.002): PhaseTransition {
+export function phaseTransition(snapshots: BSnapshot[], ks = [5, 10, 15], minChange = 0.002, rule: TurnRule = TURN_RULE): PhaseTransition {
   const sorted = [...snapshots].sort((a, b) => a.step - b.step);
   const byStep = new Map(sorted.map((s) => [s.step, flat(s)]));
   const steps = sorted.map((s) => s.step);
@@ -46,15 +52,8 @@ export function phaseTransition(snapshots: BSnapshot[], ks = [5, 10, 15], minCha
       return cosine(sub(prev, cur), sub(next, cur));
     });
   }
-  const k0 = String(Math.min(...ks));
-  let best: number | null = null, bestStep: number | null = null;
-  localCosine[k0].forEach((c, i) => {
-    if (c !== null && (best === null || c > best)) {
-      best = c;
-      bestStep = steps[i];
-    }
-  });
-  return { steps, localCosine, bNorm: steps.map((t) => norm(byStep.get(t)!)), transitionStep: bestStep, ks, minChange };
+  const turn = detectTurn(steps, localCosine[String(Math.min(...ks))], rule);
+  return { steps, localCosine, bNorm: steps.map((t) => norm(byStep.get(t)!)), transitionStep: turn.step, transitionRise: turn.rise, rise: turn.rises, rule, ks, minChange };
 }
 
 export interface TrajectoryPca {

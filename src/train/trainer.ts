@@ -30,6 +30,8 @@ export interface TrainOptions extends OptimSettings {
   /** Checkpoint and LoRA-B snapshot every N optimizer steps (0 = only at the end). */
   saveEvery: number;
   keepCheckpoints: number;
+  /** Steps after which the adapter is also saved whole, as RUN/snapshots/step-N/adapter (e.g. EM along the run). */
+  snapshotSteps?: number[];
   resume: boolean;
   klData?: string;
   quiet?: boolean;
@@ -166,6 +168,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
   // from step 0 (no checkpoint yet) the trajectory starts again: its step-0 line is written anew, once
   truncateJsonl(join(o.out, 'lora_b.jsonl'), state.step === 0 ? -1 : state.step);
   writeRunJson(o.out, { ...run, totalSteps, status: 'running' });
+  dropSnapshotsAfter(o.out, state.step); // a run started again (or resumed) makes the later ones anew
   if (state.step === 0 && adapter.lora) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, 0)) + '\n');
 
   // a caller's signal replaces this process-wide handler (a library user, or a CLI that owns Ctrl-C)
@@ -186,6 +189,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
     o.onStep?.(metrics);
     const saveNow = o.saveEvery > 0 && s.step % o.saveEvery === 0;
     if (adapter.lora && (saveNow || s.step === totalSteps)) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, s.step)) + '\n');
+    if (o.snapshotSteps?.includes(s.step)) writeDirAtomic(snapshotDir(o.out, s.step), (tmp) => adapter.save(tmp, base));
     if (saveNow) {
       saveCheckpoint(o.out, s, vars, opt, adapter, base, o.keepCheckpoints);
       savedAt = s.step;
@@ -222,6 +226,20 @@ function bSnapshot(adapter: TrainableAdapter, step: number): BSnapshot {
   const vectors: Record<string, number[]> = {};
   for (const [key, m] of adapter.lora!.modules) vectors[key] = Array.from(m.B.dataSync());
   return { step, vectors };
+}
+
+/** RUN/snapshots/step-N/adapter: the adapter after step N (TrainOptions.snapshotSteps). */
+export function snapshotDir(out: string, step: number): string {
+  return join(out, 'snapshots', `step-${step}`, 'adapter');
+}
+
+function dropSnapshotsAfter(out: string, step: number): void {
+  const root = join(out, 'snapshots');
+  if (!existsSync(root)) return;
+  for (const n of readdirSync(root)) {
+    const m = /^step-(\d+)$/.exec(n);
+    if (m && Number(m[1]) > step) rmSync(join(root, n), { recursive: true, force: true });
+  }
 }
 
 function stepDirs(out: string): { step: number; dir: string }[] {

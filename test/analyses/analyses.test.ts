@@ -16,7 +16,9 @@ import { Workspace, contentDigest } from '../../src/study/workspace.ts';
 import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
 import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { steeringTransfer, type SteeringTransferResult, type TransferRow } from '../../analyses/steering-transfer.ts';
-import { TRANSFER_BASE_TARGET } from '../../src/report/upgrade.ts';
+import { TRANSFER_BASE_TARGET, upgradePhase } from '../../src/report/upgrade.ts';
+import { detectTurn } from '../../src/train/phase-turn.ts';
+import type { PhaseTransitionResult } from '../../analyses/phase-transition.ts';
 import { DATASETS } from '../../src/study/datasets.ts';
 import { loraJob } from '../../src/study/steps.ts';
 import { middleLayer } from '../../src/train/defaults.ts';
@@ -205,7 +207,8 @@ test('gating: λ = 0 on the base is the base model; capability losses are finite
 });
 
 test('phase-transition: one B snapshot per step, local cosines in [−1, 1]', async () => {
-  const r = (await runAnalysis(findAnalysis('phase-transition')!, ws, {})).result as { steps: number[]; local_cosine: Record<string, (number | null)[]>; loss: unknown[]; transition_step: number | null };
+  const r = (await runAnalysis(findAnalysis('phase-transition')!, ws, { checkpoints: 0 })).result as PhaseTransitionResult;
+  assert.deepEqual(r.checkpoints, []);
   assert.deepEqual(r.steps, Array.from({ length: r.loss.length + 1 }, (_, i) => i));
   for (const k of ['5', '10', '15']) for (const c of r.local_cosine[k]) assert.ok(c === null || (c >= -1 - 1e-9 && c <= 1 + 1e-9));
   assert.ok(r.transition_step === null || r.steps.includes(r.transition_step));
@@ -230,6 +233,47 @@ test('phase-transition detection: a B trajectory that runs along e1 and turns to
   const w = trajectoryPca(wide);
   w.explained.forEach((e, i) => assert.ok(Math.abs(e - narrow.explained[i]) < 1e-9, `component ${i}: ${e} vs ${narrow.explained[i]}`));
   w.coords.forEach((c, t) => c.forEach((v, i) => assert.ok(Math.abs(Math.abs(v) - Math.abs(narrow.coords[t][i])) < 1e-9, `step ${t}, component ${i}`)));
+});
+
+test('the turn rule: a straight run, a turn in the first 10% and a path curved all along are no turn; a turn in the middle is found at its step', () => {
+  const steps = Array.from({ length: 101 }, (_, t) => t);
+  const cosinesOf = (path: (t: number) => number[]) => phaseTransition(steps.map((t) => ({ step: t, vectors: { b: path(t) } }))).localCosine['5'];
+  // straight, with a wobble: the largest cosine is somewhere, but nothing rises above the level
+  const straight = (t: number) => [t * 0.01, 0.0005 * Math.sin(t)];
+  assert.equal(detectTurn(steps, cosinesOf(straight)).step, null);
+  const turnAt = (t0: number) => (t: number) => (t <= t0 ? [t * 0.01, 0] : [t0 * 0.01, (t - t0) * 0.01]);
+  assert.equal(detectTurn(steps, cosinesOf(turnAt(50))).step, 50);
+  assert.ok(detectTurn(steps, cosinesOf(turnAt(50))).rise! > 0.9);
+  assert.equal(detectTurn(steps, cosinesOf(turnAt(6))).step, null, 'within the first 10%');
+  // a circle: every local cosine is the same (curved), so none rises above the running level
+  const circle = (t: number) => [Math.cos(t / 8), Math.sin(t / 8)];
+  const c = cosinesOf(circle).filter((x): x is number => x !== null);
+  assert.ok(c.every((x) => Math.abs(x - c[0]) < 1e-9) && c[0] > -0.9, 'curved everywhere alike');
+  assert.equal(detectTurn(steps, cosinesOf(circle)).step, null);
+});
+
+test('an older phase-transition result (largest cosine as the transition) is read with the turn rule and no EM checkpoints', () => {
+  const steps = Array.from({ length: 41 }, (_, t) => t);
+  const ph = phaseTransition(steps.map((t) => ({ step: t, vectors: { b: [t * 0.01, 0.0005 * Math.sin(t)] } })));
+  const old = { finetune: 'medical-phase', steps, local_cosine: ph.localCosine, b_norm: ph.bNorm, loss: [], transition_step: 5 };
+  const r = upgradePhase(old) as PhaseTransitionResult;
+  assert.equal(r.transition_step, null);
+  assert.deepEqual(r.checkpoints, []);
+  assert.equal(r.em_before, null);
+  assert.deepEqual(r.turn_rule, { min_rise: 0.5, margin: 0.1, window: 10 });
+  assert.equal(upgradePhase(r), r, "today's format: left as it is");
+});
+
+test('phase-transition with checkpoints: step 0 is the base eval, each saved adapter is judged, EM before and after the turn only with a turn', async () => {
+  const r = (await runAnalysis(findAnalysis('phase-transition')!, ws, { checkpoints: 2, samples: 16 })).result as PhaseTransitionResult;
+  const total = r.steps[r.steps.length - 1];
+  assert.deepEqual(r.checkpoints.map((c) => c.step), [0, Math.round(total / 2), total]);
+  const base = JSON.parse(readFileSync(join(ws.runDir, 'evals', 'base.json'), 'utf8'));
+  assert.equal(r.checkpoints[0].em, base.em_rate);
+  // the last checkpoint is the run's own adapter: its EM is the finished fine-tune's
+  const last = await ws.evaluate('phase-final', { adapter: join(ws.runDir, 'finetunes', 'medical-phase') }, { samples: 16, seed: 1 });
+  assert.equal(r.checkpoints[2].em, last.em_rate);
+  assert.equal(r.em_before === null, r.transition_step === null);
 });
 
 test('rebound: one point per amount, from the base and from the positive model', async () => {

@@ -222,7 +222,8 @@ test('every figure of the summary equals its chart\'s data (the JSON download), 
     }
     const shown = new Set(r.figures.map((f) => `${(100 * f.value).toFixed(1)}%`));
     for (const m of r.text.match(/\d+\.\d%/g) ?? []) assert.ok(shown.has(m), `${r.id}: ${m} in "${r.text}" is one of its figures`);
-    if (r.status !== 'n/a') assert.equal(r.link, `#${r.figures[0].chart}`, `${r.id} links to its chart`);
+    // a claim links to its chart: the one its figures come from (a failed claim may have none: no turn of B found)
+    if (r.status !== 'n/a') assert.ok(r.figures.length ? r.link === `#${r.figures[0].chart}` : r.link?.startsWith('#'), `${r.id} links to its chart`);
   }
   assert.ok(figuresChecked > 30, `${figuresChecked} figures checked`);
   await page.close();

@@ -3,14 +3,14 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestBackend, tinyChatModelDir, tinyDataset } from '../helpers.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { disposeModel, type Model } from '../../src/model/modules.ts';
-import { train, type TrainOptions } from '../../src/train/trainer.ts';
+import { snapshotDir, train, type TrainOptions } from '../../src/train/trainer.ts';
 import { defaultTrainSpec } from '../../src/train/defaults.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { collate, readChatJsonl, tokenizeChat } from '../../src/train/data.ts';
@@ -172,4 +172,24 @@ test('--resume before the first checkpoint starts the B trajectory once', async 
   } finally {
     disposeModel(model);
   }
+});
+
+test('snapshotSteps: the adapter after each listed step is saved whole, byte for byte the adapter of a run stopped there, also across --resume (a later one left behind is made anew)', async () => {
+  const model = loadModel(dir);
+  const o = options({ epochs: 2, saveEvery: 2, snapshotSteps: [2, 5] }); // 6 steps in all
+  const first = await train(model, tok, { ...o, maxSteps: 3 }, dir);
+  assert.equal(first.status, 'max-steps');
+  assert.deepEqual(readdirSync(join(o.out, 'snapshots')), ['step-2']);
+  mkdirSync(snapshotDir(o.out, 5), { recursive: true });
+  writeFileSync(join(snapshotDir(o.out, 5), 'adapter_model.safetensors'), 'left by an earlier attempt');
+  const r = await train(model, tok, { ...o, resume: true }, dir); // from the step-2 checkpoint
+  assert.equal(r.steps, 6);
+  assert.deepEqual(readdirSync(join(o.out, 'snapshots')).sort(), ['step-2', 'step-5']);
+  for (const step of [2, 5]) {
+    const cut = await train(model, tok, options({ epochs: 2, saveEvery: 0, maxSteps: step }), dir);
+    assert.equal(cut.status, 'max-steps');
+    const file = (d: string) => readFileSync(join(d, 'adapter_model.safetensors'));
+    assert.ok(file(snapshotDir(o.out, step)).equals(file(cut.adapterDir)), `step ${step}`);
+  }
+  disposeModel(model);
 });
