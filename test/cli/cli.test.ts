@@ -229,6 +229,7 @@ test('train: a bad data line and a bad flag are one error line, exit 1', () => {
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--lr', 'fast'), /--lr fast: expected a number/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--dropout', '1.5'), /--dropout 1.5: expected a number in \[0, 1\)/, 2);
   assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--layers', '1,1'), /--layers 1,1: a block is named twice/, 2);
+  assertOneLineError(emlens('train', '--model', model, '--data', bad, '--out', join(tmp(), 'r'), '--snapshot-steps', '0,5'), /--snapshot-steps 0,5: expected comma-separated optimizer steps ≥ 1/, 2);
 });
 
 test('eval --out saves the document it prints, with the settings it was measured under', () => {

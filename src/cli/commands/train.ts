@@ -41,6 +41,7 @@ interface TrainCliOpts {
   maxGradNorm: string;
   saveEvery: string;
   keepCheckpoints: string;
+  snapshotSteps?: string;
   klWeight: string;
   klData?: string;
   maxLen?: string;
@@ -52,6 +53,13 @@ interface TrainCliOpts {
 }
 
 const D = TRAIN_DEFAULTS;
+
+/** Optimizer steps, comma-separated, each ≥ 1. */
+function parseSteps(s: string, flag: string): number[] {
+  const steps = s.split(',').map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : NaN));
+  if (steps.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`${flag} ${s}: expected comma-separated optimizer steps ≥ 1, e.g. 25,50,75`);
+  return [...new Set(steps)].sort((a, b) => a - b);
+}
 
 export function registerTrain(program: Command): void {
   const cmd = program.command('train').description('fine-tune an adapter (LoRA, alignment gates, steering vector) or the model\'s weights (full: an HF model folder) on chat JSONL; defaults are the anchors\' recipes, replaced by the model\'s own "emlens_train_defaults" in config.json where it has them');
@@ -80,6 +88,7 @@ export function registerTrain(program: Command): void {
     .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', String(D.maxGradNorm))
     .option('--save-every <n>', 'checkpoint and LoRA-B snapshot every N steps (0 = end only)', String(D.saveEvery))
     .option('--keep-checkpoints <n>', 'checkpoints to keep (0 = all)', String(D.keepCheckpoints))
+    .option('--snapshot-steps <list>', 'also save the whole adapter after these optimizer steps (e.g. 25,50,75), as OUT/snapshots/step-N/adapter: EM along the run')
     .option('--kl-weight <w>', 'weight of KL(base ‖ tuned) on --kl-data', String(D.klWeight))
     .option('--kl-data <file>', 'neutral chat JSONL for the KL term')
     .option('--max-len <n>', 'truncate examples to N tokens')
@@ -130,6 +139,7 @@ export function registerTrain(program: Command): void {
         maxGradNorm: num(o.maxGradNorm, '--max-grad-norm'),
         saveEvery: int(o.saveEvery, '--save-every'),
         keepCheckpoints: int(o.keepCheckpoints, '--keep-checkpoints'),
+        ...(o.snapshotSteps === undefined ? {} : { snapshotSteps: parseSteps(o.snapshotSteps, '--snapshot-steps') }),
         seed: int(o.seed, '--seed'),
         resume: Boolean(o.resume),
         klWeight: num(o.klWeight, '--kl-weight'),
