@@ -7,7 +7,7 @@ import { isMisaligned } from './judge.ts';
 import { formOf } from './questions.ts';
 import type { EvalReport, JudgedAnswer } from './em-eval.ts';
 import { UserError, log } from '../util/log.ts';
-import { EmlensError } from '../util/errors.ts';
+import { namingParam } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 
 /**
@@ -15,12 +15,7 @@ import { writeFileAtomic } from '../util/fs.ts';
  * EmlensError naming `param`, the parameter that gave the path (the CLI says it as its flag: data → --data).
  */
 export function readJudgedAnswers(path: string, param = 'path'): JudgedAnswer[] {
-  try {
-    return readAnswersFile(path, `${param} ${path}`);
-  } catch (e) {
-    if (e instanceof UserError && !(e instanceof EmlensError)) throw new EmlensError(param, e.message, { inline: true, exitCode: e.exitCode });
-    throw e;
-  }
+  return namingParam(param, () => readAnswersFile(path, `${param} ${path}`));
 }
 
 function readAnswersFile(path: string, where: string): JudgedAnswer[] {

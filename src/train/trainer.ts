@@ -14,7 +14,7 @@ import { checkMaxLen, fit, hasTarget, totalFitSteps, type FitState, type OptimSe
 import { phaseTransition, type BSnapshot } from './phase.ts';
 import { writeDirAtomic, writeJsonAtomic, writeFileAtomic, cleanStaleTemp, readTextFile, guardOutput } from '../util/fs.ts';
 import { UserError, log } from '../util/log.ts';
-import { EmlensError } from '../util/errors.ts';
+import { EmlensError, namingParam } from '../util/errors.ts';
 import { lockRunFolder } from '../util/lock.ts';
 import { firstNonFinite } from '../util/validate.ts';
 import { Progress } from '../util/progress.ts';
@@ -71,7 +71,7 @@ export async function train(base: Model, tok: ChatTokenizer, o: TrainOptions, mo
   const klExamples = o.klWeight > 0 ? loadKlData(tok, o, base.config.maxPositions) : [];
   // never into a model folder or someone else's files; one process per run folder: a second `train --out` on it
   // refuses with the holder's pid (released on exit)
-  guardOutput(o.out, { flag: '--out', kind: 'dir', ownedIf: ['run.json', 'metrics.jsonl', 'adapter', 'checkpoints'] });
+  namingParam('options.out', () => guardOutput(o.out, { flag: 'options.out', kind: 'dir', ownedIf: ['run.json', 'metrics.jsonl', 'adapter', 'checkpoints'] }));
   const lock = lockRunFolder(o.out, 'train');
   try {
     return await trainLocked(base, tok, o, modelDir, examples, klExamples);

@@ -37,3 +37,16 @@ export class EmlensError extends UserError {
     return this.inline ? detail : `${name}${this.value === undefined ? '' : ` ${this.value}`}: ${detail}`;
   }
 }
+
+/**
+ * Runs `f`; a plain UserError it throws, whose message names `param` (as `param VALUE: …`), becomes an EmlensError about
+ * `param`, so the CLI says it as its flag. For helpers that word their errors with a label they are given.
+ */
+export function namingParam<T>(param: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UserError && !(e instanceof EmlensError)) throw new EmlensError(param, e.message, { inline: true, exitCode: e.exitCode });
+    throw e;
+  }
+}

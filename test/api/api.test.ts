@@ -4,6 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { useTestBackend, maxAbsDiff } from '../helpers.ts';
 import { openModel, runWithCache, Direction, train, evalEm, applyInterventions, EmlensError, forward, PACKAGE_ROOT, type LanguageModel, type StepMetrics } from '../../src/index.ts';
 
@@ -77,6 +79,10 @@ test('train: examples in memory, onStep per step, an AbortSignal stops it with a
   assert.deepEqual(steps.map((m) => m.step), [1, 2]);
   assert.ok(r.totalSteps > 2);
   await assert.rejects(train(lm, []), (e: unknown) => e instanceof EmlensError && e.param === 'examples');
+  // a run folder that holds someone else's files: the library names its own option, not the CLI's flag
+  const occupied = mkdtempSync(join(tmpdir(), 'emlens-occupied-'));
+  writeFileSync(join(occupied, 'notes.txt'), 'mine');
+  await assert.rejects(train(lm, examples, { out: occupied }), (e: unknown) => e instanceof EmlensError && e.param === 'options.out' && /^options\.out .*is not empty/.test(e.message) && !e.message.includes('--'));
   await assert.rejects(train(lm, examples, { adapter: { kind: 'lora', lora: { r: 1, alpha: 1, rslora: false, targets: ['down_proj'], layers: [99] } } } as never), (e: unknown) => e instanceof EmlensError && e.param === 'options.layers' && !e.message.includes('--'));
 });
 
