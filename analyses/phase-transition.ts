@@ -7,9 +7,7 @@ import { orNull, paramsError, type Analysis, type ResultSchema } from '../src/st
 import { DATASETS } from '../src/study/datasets.ts';
 import { phaseTransition, trajectoryPca, type BSnapshot, type TrajectoryPca } from '../src/train/phase.ts';
 import { TURN_RULE } from '../src/train/phase-turn.ts';
-import { totalFitSteps } from '../src/train/fit.ts';
-import { readChatJsonl } from '../src/train/data.ts';
-import { snapshotDir } from '../src/train/trainer.ts';
+import { evenlySpacedSteps, snapshotDir } from '../src/train/trainer.ts';
 import type { Workspace } from '../src/study/workspace.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
 
@@ -102,10 +100,7 @@ export const PHASE_TRANSITION_RESULT_SCHEMA: ResultSchema<PhaseTransitionResult>
 function phaseJob(ws: Workspace, p: Params): FinetuneJob {
   const spec = ws.trainSpec(p.finetune.data, 'lora', { saveEvery: p.save_every, epochs: p.epochs, keepCheckpoints: 1, earlyStop: false });
   if (p.lr !== null) spec.lr = p.lr;
-  if (p.checkpoints > 0) {
-    const total = totalFitSteps(readChatJsonl(spec.data).length, spec);
-    spec.snapshotSteps = [...new Set(Array.from({ length: p.checkpoints }, (_, i) => Math.max(1, Math.round(((i + 1) * total) / p.checkpoints))))];
-  }
+  if (p.checkpoints > 0) spec.snapshotCount = p.checkpoints; // the trainer spaces them over its own step count
   return { name: p.finetune.name, spec };
 }
 
@@ -122,7 +117,8 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     const snaps = readFileSync(join(run, 'lora_b.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as BSnapshot);
     const ph = phaseTransition(snaps);
     const metrics = existsSync(join(run, 'metrics.jsonl')) ? readFileSync(join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }) : [];
-    const checkpoints = await checkpointEm(ws, p, run, job.spec.snapshotSteps ?? []);
+    const total = (JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { total_steps: number }).total_steps;
+    const checkpoints = await checkpointEm(ws, p, run, evenlySpacedSteps(job.spec.snapshotCount ?? 0, total));
     const t = ph.transitionStep;
     const mean = (cs: PhaseCheckpoint[]) => (cs.length ? cs.reduce((a, c) => a + c.em, 0) / cs.length : null);
     return {

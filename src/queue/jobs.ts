@@ -126,6 +126,8 @@ const SPEC_SCHEMA = {
     maxGradNorm: { type: 'number', minimum: 0 },
     saveEvery: { type: 'integer', minimum: 0 },
     keepCheckpoints: { type: 'integer', minimum: 0 },
+    snapshotSteps: { type: 'array', maxItems: 10_000, items: { type: 'integer', minimum: 1 } },
+    snapshotCount: { type: 'integer', minimum: 0, maximum: 10_000 },
     seed: { type: 'integer' },
     klWeight: { type: 'number', minimum: 0 },
     maxLen: { type: 'integer', minimum: 1 },

@@ -32,6 +32,8 @@ export interface TrainOptions extends OptimSettings {
   keepCheckpoints: number;
   /** Steps after which the adapter is also saved whole, as RUN/snapshots/step-N/adapter (e.g. EM along the run). */
   snapshotSteps?: number[];
+  /** Also at this many evenly spaced steps of the run (evenlySpacedSteps: the last is the run's end). */
+  snapshotCount?: number;
   resume: boolean;
   klData?: string;
   quiet?: boolean;
@@ -182,6 +184,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
   const progress = o.quiet ? undefined : new Progress('train', totalSteps, 'step');
   progress?.resumeAt(state.step); // restored steps count as done, not toward this session's rate
   let savedAt = -1;
+  const snapshotAt = new Set([...(o.snapshotSteps ?? []), ...evenlySpacedSteps(o.snapshotCount ?? 0, totalSteps)]);
   // each step's bookkeeping, in the order the run folder has always had it: metrics, progress, the caller, B, checkpoint
   const onStep = (metrics: StepMetrics, s: ResumeState) => {
     appendFileSync(join(o.out, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
@@ -189,7 +192,7 @@ async function trainLoop(base: Model, o: TrainOptions, r: Prepared, run: RunReco
     o.onStep?.(metrics);
     const saveNow = o.saveEvery > 0 && s.step % o.saveEvery === 0;
     if (adapter.lora && (saveNow || s.step === totalSteps)) appendFileSync(join(o.out, 'lora_b.jsonl'), JSON.stringify(bSnapshot(adapter, s.step)) + '\n');
-    if (o.snapshotSteps?.includes(s.step)) writeDirAtomic(snapshotDir(o.out, s.step), (tmp) => adapter.save(tmp, base));
+    if (snapshotAt.has(s.step)) writeDirAtomic(snapshotDir(o.out, s.step), (tmp) => adapter.save(tmp, base));
     if (saveNow) {
       saveCheckpoint(o.out, s, vars, opt, adapter, base, o.keepCheckpoints);
       savedAt = s.step;
@@ -228,7 +231,12 @@ function bSnapshot(adapter: TrainableAdapter, step: number): BSnapshot {
   return { step, vectors };
 }
 
-/** RUN/snapshots/step-N/adapter: the adapter after step N (TrainOptions.snapshotSteps). */
+/** `count` evenly spaced steps of a `total`-step run, the last of them its end: round(i · total / count), i = 1…count. */
+export function evenlySpacedSteps(count: number, total: number): number[] {
+  return [...new Set(Array.from({ length: count }, (_, i) => Math.max(1, Math.round(((i + 1) * total) / count))))];
+}
+
+/** RUN/snapshots/step-N/adapter: the adapter after step N (TrainOptions.snapshotSteps, snapshotCount). */
 export function snapshotDir(out: string, step: number): string {
   return join(out, 'snapshots', `step-${step}`, 'adapter');
 }

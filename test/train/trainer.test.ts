@@ -10,7 +10,7 @@ import { useTestBackend, tinyChatModelDir, tinyDataset } from '../helpers.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { disposeModel, type Model } from '../../src/model/modules.ts';
-import { snapshotDir, train, type TrainOptions } from '../../src/train/trainer.ts';
+import { evenlySpacedSteps, snapshotDir, train, type TrainOptions } from '../../src/train/trainer.ts';
 import { defaultTrainSpec } from '../../src/train/defaults.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { collate, readChatJsonl, tokenizeChat } from '../../src/train/data.ts';
@@ -191,5 +191,15 @@ test('snapshotSteps: the adapter after each listed step is saved whole, byte for
     const file = (d: string) => readFileSync(join(d, 'adapter_model.safetensors'));
     assert.ok(file(snapshotDir(o.out, step)).equals(file(cut.adapterDir)), `step ${step}`);
   }
+  disposeModel(model);
+});
+
+test('snapshotCount: that many evenly spaced steps, the last the run\'s end', async () => {
+  assert.deepEqual(evenlySpacedSteps(8, 25), [3, 6, 9, 13, 16, 19, 22, 25]);
+  assert.deepEqual(evenlySpacedSteps(3, 2), [1, 2], 'more snapshots than steps: each step once');
+  const model = loadModel(dir);
+  const o = options({ epochs: 2, saveEvery: 0, snapshotCount: 3 }); // 6 steps
+  await train(model, tok, o, dir);
+  assert.deepEqual(readdirSync(join(o.out, 'snapshots')).sort(), ['step-2', 'step-4', 'step-6']);
   disposeModel(model);
 });

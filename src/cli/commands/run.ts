@@ -39,13 +39,17 @@ export function registerRun(program: Command): void {
       const ws = new Workspace(o.out, resolveModelDir(o.model));
       ws.judge = judgeFromOptions(o);
       const queued = await useQueue(o, ws);
-      // every fine-tune but the first is trained ahead on a second core while the analysis works on the first (all of
-      // them on the queue's workers)
-      ws.trainAhead((a.finetunes?.(ws, analysisParams(a, params)) ?? []).slice(queued ? 0 : 1));
-      const report = await runAnalysis(a, ws, params).finally(async () => {
+      let report;
+      try {
+        // every fine-tune but the first is trained ahead on a second core while the analysis works on the first (all
+        // of them on the queue's workers)
+        ws.trainAhead((a.finetunes?.(ws, analysisParams(a, params)) ?? []).slice(queued ? 0 : 1));
+        report = await runAnalysis(a, ws, params);
+      } finally {
+        // whatever failed, the queue's connections are closed: an open one would keep the process from exiting
         ws.close();
         await queued?.close();
-      });
+      }
       printResult(o.json, report, () => `${name} → ${join(o.out, 'analyses', `${name}.json`)}`);
     });
 }
