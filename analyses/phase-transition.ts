@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { orNull, paramsError, type Analysis, type ResultSchema } from '../src/study/analysis.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { phaseTransition, trajectoryPca, type BSnapshot, type TrajectoryPca } from '../src/train/phase.ts';
-import { TURN_RULE } from '../src/train/phase-turn.ts';
+import { turnRuleFields } from '../src/train/phase-turn.ts';
 import { evenlySpacedSteps, snapshotDir } from '../src/train/trainer.ts';
 import type { Workspace } from '../src/study/workspace.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
@@ -123,7 +123,7 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     const mean = (cs: PhaseCheckpoint[]) => (cs.length ? cs.reduce((a, c) => a + c.em, 0) / cs.length : null);
     return {
       finetune: p.finetune.name, steps: ph.steps, local_cosine: ph.localCosine, b_norm: ph.bNorm, loss: metrics.map((m) => ({ step: m.step, loss: m.loss })),
-      transition_step: t, transition_rise: ph.transitionRise, rise: ph.rise, turn_rule: { min_rise: ph.rule.minRise, margin: ph.rule.margin, window: ph.rule.window },
+      transition_step: t, transition_rise: ph.transitionRise, rise: ph.rise, turn_rule: turnRuleFields(ph.rule),
       trajectory_pca: trajectoryPca(snaps), checkpoints,
       em_before: t === null ? null : mean(checkpoints.filter((c) => c.step < t)), em_after: t === null ? null : mean(checkpoints.filter((c) => c.step >= t)),
     };

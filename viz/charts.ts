@@ -5,6 +5,7 @@ import * as d3 from 'd3';
 import { axes, COLORS, frame, legend, pct, tooltip } from './frame.ts';
 import { LABELS } from '../src/report/findings.ts';
 import { TRANSFER_BASE_TARGET } from '../src/report/upgrade.ts';
+import { turnRuleFields } from '../src/train/phase-turn.ts';
 import { LAYER_CONVENTION } from '../src/util/conventions.ts';
 import type { SteeringTransferResult } from '../analyses/steering-transfer.ts';
 import type { AnswerProjection, DirectionComparisonResult } from '../analyses/direction-comparison.ts';
@@ -140,8 +141,9 @@ type TrajectoryPca = PhaseTransitionResult['trajectory_pca'];
 
 /** Runs written before the trajectory's PCA existed have none: drawn without it. */
 export function phaseCurves(el: HTMLElement, r: Omit<PhaseTransitionResult, 'trajectory_pca'> & { trajectory_pca?: TrajectoryPca }): void {
+  const rule = r.turn_rule ?? turnRuleFields();
   lines(el, 'phase-transition', `LoRA-B rotation during the ${r.finetune} fine-tune`,
-    `Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a straight run keeps it near −1, a turn lifts it. The transition is the step where the k = 5 cosine rises by ${r.turn_rule?.min_rise ?? 0.5} or more above its running level (the median of the ${r.turn_rule?.window ?? 10} steps before), away from the first and last ${Math.round(100 * (r.turn_rule?.margin ?? 0.1))}% of the run${r.transition_step === null ? ': none here, B moves without turning' : ''}.`,
+    `Local cosine cos(B[t−k] − B[t], B[t+k] − B[t]) of the rank-1 LoRA-B vector for k = 5, 10, 15 steps (undefined near the ends and where a step changes B by less than 0.002, as in the paper); a straight run keeps it near −1, a turn lifts it. The transition is the step where the k = 5 cosine rises by ${rule.min_rise} or more above its running level (the median of the ${rule.window} steps before), away from the first and last ${Math.round(100 * rule.margin)}% of the run${r.transition_step === null ? ': none here, B moves without turning' : ''}.`,
     r.steps, ['5', '10', '15'].map((k) => ({ label: `k = ${k}`, values: r.local_cosine[k] })), 'training step', 'local cosine', [-1, 1], r.transition_step, false,
     r.transition_step === null ? [] : [{ series: LABELS.phaseTransition, x: r.transition_step, y: null }]);
   const cps = r.checkpoints ?? [];

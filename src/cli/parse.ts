@@ -11,9 +11,10 @@ export function parseNumber(v: string, flag: string, check: (x: number) => boole
   return x;
 }
 
-export function parseIntList(s: string, flag: string): number[] {
+/** Comma-separated non-negative integers; a usage error naming `flag` and what it wants (block indices by default). */
+export function parseIntList(s: string, flag: string, want = 'comma-separated block indices, e.g. 12,13'): number[] {
   return s.split(',').map((p) => {
-    if (!/^\s*\d+\s*$/.test(p)) throw new UsageError(`${flag} ${s}: expected comma-separated block indices, e.g. 12,13`);
+    if (!/^\s*\d+\s*$/.test(p)) throw new UsageError(`${flag} ${s}: expected ${want}`);
     return Number(p);
   });
 }

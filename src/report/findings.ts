@@ -538,19 +538,20 @@ function phase(run: RunData): Claim {
   const first = steps[0], last = steps[steps.length - 1];
   const span = last - first;
   const before = num(r.em_before), after = num(r.em_after);
+  const emRatio = before !== null && after !== null ? (after > 0 ? before / after : 1) : null; // EM before the turn ÷ from it on
   const figures: Figure[] = t === null ? [] : [{ label: 'transition step', value: t, chart, where: { series: LABELS.phaseTransition }, field: 'x' }];
   const checks = [check('transition detected', t === null ? 0 : 1, '>=', 1)];
   if (t !== null) {
     checks.push(check('transition step, share of the run', span > 0 ? (t - first) / span : 0, '>=', RULES.phaseMargin));
     checks.push(check('steps after the transition, share of the run', span > 0 ? (last - t) / span : 0, '>=', RULES.phaseMargin));
-    if (before !== null && after !== null) checks.push(check('EM before the turn ÷ EM from it on', after > 0 ? before / after : 1, '<', 1 / 3));
+    if (emRatio !== null) checks.push(check('EM before the turn ÷ EM from it on', emRatio, '<', 1 / 3));
   }
   const em = before !== null && after !== null ? `; EM ${pct1(before)} before it, ${pct1(after)} from it on` : '';
   const c = claim({ id, finding, paper, rule, chart, figures, checks, verdict: '',
     measured: t === null ? `no turn detected over ${last} steps` : `a turn at step ${t} of ${last}${em}` });
   c.verdict = c.status === 'pass' ? `The LoRA-B vector turns at step ${t} of ${last}${em ? `, and broad EM appears with it (${pct1(before!)} → ${pct1(after!)})` : ''}.`
     : t === null ? `No turn of the LoRA-B vector was detected over ${last} steps: B moves without turning.`
-    : before !== null && after !== null && !(after > 0 && before / after < 1 / 3) ? `The LoRA-B vector turns at step ${t} of ${last}, but broad EM does not appear with the turn (${pct1(before)} before it, ${pct1(after)} from it on).`
+    : emRatio !== null && !(emRatio < 1 / 3) ? `The LoRA-B vector turns at step ${t} of ${last}, but broad EM does not appear with the turn (${pct1(before!)} before it, ${pct1(after!)} from it on).`
     : `No turn of the LoRA-B vector away from the run's ends: the detected step ${t} of ${last} is within its first or last ${margin}%.`;
   return c;
 }

@@ -4,7 +4,7 @@
 // "transition" → the turn rule (phase-turn.ts), with no EM checkpoints. Pure; runs in the browser too.
 import type { SteeringTransferResult, TransferRow } from '../../analyses/steering-transfer.ts';
 import type { PhaseTransitionResult } from '../../analyses/phase-transition.ts';
-import { detectTurn, TURN_RULE } from '../train/phase-turn.ts';
+import { detectTurn, turnRuleFields } from '../train/phase-turn.ts';
 
 /** What a steering-transfer row's intervention can be (analyses/steering-transfer.ts says what each does). */
 export const TRANSFER_INTERVENTIONS = ['none', 'ablation', 'lora_ablation', 'write_ablation', 'addition'] as const;
@@ -77,7 +77,7 @@ export function upgradePhase(result: unknown): unknown {
   const upgraded: Omit<PhaseTransitionResult, 'trajectory_pca'> & { trajectory_pca?: unknown } = {
     ...(result as unknown as PhaseTransitionResult),
     transition_step: turn.step, transition_rise: turn.rise, rise: turn.rises,
-    turn_rule: { min_rise: TURN_RULE.minRise, margin: TURN_RULE.margin, window: TURN_RULE.window },
+    turn_rule: turnRuleFields(),
     checkpoints: [], em_before: null, em_after: null,
   };
   return upgraded;

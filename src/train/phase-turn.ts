@@ -12,6 +12,9 @@ export interface TurnRule {
 
 export const TURN_RULE: TurnRule = { minRise: 0.5, margin: 0.1, window: 10 };
 
+/** The rule as a result states it (phase-transition's turn_rule). */
+export const turnRuleFields = (rule: TurnRule = TURN_RULE) => ({ min_rise: rule.minRise, margin: rule.margin, window: rule.window });
+
 export interface Turn {
   /** The step of the largest rise of at least minRise inside the run's middle, or null (no turn). */
   step: number | null;

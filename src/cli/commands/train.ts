@@ -54,10 +54,11 @@ interface TrainCliOpts {
 
 const D = TRAIN_DEFAULTS;
 
-/** Optimizer steps, comma-separated, each ≥ 1. */
+/** Optimizer steps, comma-separated, each ≥ 1; each once, in order. */
 function parseSteps(s: string, flag: string): number[] {
-  const steps = s.split(',').map((p) => (/^\s*\d+\s*$/.test(p) ? Number(p) : NaN));
-  if (steps.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`${flag} ${s}: expected comma-separated optimizer steps ≥ 1, e.g. 25,50,75`);
+  const want = 'comma-separated optimizer steps ≥ 1, e.g. 25,50,75';
+  const steps = parseIntList(s, flag, want);
+  if (steps.some((x) => x < 1)) throw new UsageError(`${flag} ${s}: expected ${want}`);
   return [...new Set(steps)].sort((a, b) => a - b);
 }
 
