@@ -15,6 +15,11 @@ export interface TrainableAdapter {
   variables(): tf.Variable[];
   /** The model and hooks to run with the adapter on; `dropout` is set while training (LoRA only). */
   attach(model: Model, dropout?: LoraDropout): { model: Model; hooks: Hook[] };
+  /**
+   * The lowest block the adapter changes: blocks below it (and the embedding) compute the same with or without it, so
+   * training runs them outside the gradient tape. 0 when the embedding or block 0 is changed.
+   */
+  firstLayer(): number;
   save(dir: string, model: Model): void;
   dispose(): void;
   lora?: LoraAdapter;
@@ -29,6 +34,7 @@ export function loraTrainable(lora: LoraAdapter): TrainableAdapter {
     lora,
     variables: () => loraVariables(lora),
     attach: (model, dropout) => ({ model: withLora(model, lora, dropout && lora.config.loraDropout > 0 ? dropout : undefined), hooks: [] }),
+    firstLayer: () => lowest([...lora.modules.values()].map((m) => m.layer)),
     save: (dir, model) => saveLora(lora, dir, model),
     dispose: () => disposeLora(lora),
   };
@@ -40,6 +46,7 @@ export function gateTrainable(gates: Gates): TrainableAdapter {
     gates,
     variables: () => gateVariables(gates),
     attach: (model) => ({ model, hooks: gateHooks(gates, 1) }),
+    firstLayer: () => lowest([...gates.layers.keys()]),
     save: (dir) => saveGates(gates, dir),
     dispose: () => disposeGates(gates),
   };
@@ -51,6 +58,7 @@ export function steerTrainable(s: SteeringVectors): TrainableAdapter {
     steering: s,
     variables: () => steeringVariables(s),
     attach: (model) => ({ model, hooks: steeringVectorHooks(s, true) }),
+    firstLayer: () => lowest([...s.vectors.keys()]),
     save: (dir) => saveSteeringVectors(s, dir),
     dispose: () => disposeSteeringVectors(s),
   };
@@ -63,10 +71,13 @@ export function fullTrainable(full: FullFineTune): TrainableAdapter {
     full,
     variables: () => full.variables,
     attach: (model) => ({ model: withFullFineTune(model, full), hooks: [] }),
+    firstLayer: () => 0, // the embedding is among the weights a full fine-tune may train
     save: (dir) => saveFullFineTune(full, dir),
     dispose: () => disposeFullFineTune(full),
   };
 }
+
+const lowest = (layers: number[]) => (layers.length ? Math.min(...layers) : 0);
 
 export interface AdapterSpec {
   kind: AdapterKind;

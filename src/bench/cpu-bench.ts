@@ -27,7 +27,7 @@ import { collate, epochBatches, readChatJsonl, tokenizeChat, type Batch } from '
 import { TRAIN_DEFAULTS, middleLayer } from '../train/defaults.ts';
 import { trainDefaultsFor } from '../train/default-sources.ts';
 import { AdamW } from '../train/optim.ts';
-import { nllSum, rowLogits } from '../train/loss.ts';
+import { blockStart, nllSum, rowLogits } from '../train/loss.ts';
 import { loadQuestions } from '../eval/questions.ts';
 import { Rng } from '../util/rng.ts';
 import { log } from '../util/log.ts';
@@ -147,7 +147,9 @@ async function runCase(name: CaseName, plan: Plan, reps: number): Promise<number
       const opt = new AdamW(vars, { weightDecay: 0.01 });
       const { model: m, hooks } = adapter.attach(model);
       const s = timeIt(() => {
-        const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(m, hooks, batch), batch.lossTargets), batch.lossRows.length) as tf.Scalar, vars);
+        const start = blockStart(m, hooks, batch, adapter.firstLayer()); // as the trainer: the blocks below untaped
+        const { value, grads } = tf.variableGrads(() => tf.div(nllSum(rowLogits(m, hooks, batch, start), batch.lossTargets), batch.lossRows.length) as tf.Scalar, vars);
+        start?.x.dispose();
         value.dataSync();
         opt.apply(new Map(Object.entries(grads)), 1e-4);
         tf.dispose([value, ...Object.values(grads)]);

@@ -26,6 +26,13 @@ export interface ForwardOptions {
   useCache?: boolean;
   /** Which positions get logits: all (default), the last one of each row, or none. */
   logits?: 'all' | 'last' | 'none';
+  /**
+   * Run only blocks [from.layer, untilLayer): `from.x` [batch, seq, dModel] is the residual stream entering block
+   * from.layer (resid_post of the block before, after its hooks), in place of the embedding and the blocks below.
+   */
+  from?: { layer: number; x: tf.Tensor3D };
+  /** Stop before this block (no final norm, no logits): the blocks below, e.g. to cache resid_post(untilLayer − 1). */
+  untilLayer?: number;
 }
 
 export interface ForwardResult {
@@ -48,6 +55,7 @@ export function forward(model: Model, ids: tf.Tensor2D | number[][], opts: Forwa
   if (mask.length !== batch * total) throw new Error(`attentionMask has ${mask.length} entries, expected ${batch}×${total}`);
   const positions = opts.positions ?? defaultPositions(mask, batch, total, seq);
   checkIds(idsT, cfg.vocab);
+  checkPartial(opts, batch, seq, cfg.dModel, model.weights.blocks.length);
   const phase: HookContext['phase'] = past > 0 ? 'decode' : 'prefill';
   const hooksByName = new Map<HookName, Hook[]>();
   for (const h of opts.hooks ?? []) hooksByName.set(h.name, [...(hooksByName.get(h.name) ?? []), h]);
@@ -70,12 +78,19 @@ export function forward(model: Model, ids: tf.Tensor2D | number[][], opts: Forwa
 
     const masks = buildMasks(cfg, mask, batch, seq, past);
     const rope = ropeFor(cfg, positions, batch, seq);
-    let x = tf.gather(model.weights.embed, idsT) as tf.Tensor as tf.Tensor3D; // [batch, seq, dModel]
-    if (cfg.embedScale !== 1) x = tf.mul(x, cfg.embedScale);
-    x = point(hookNames.embed(), -1, x);
+    const first = opts.from?.layer ?? 0;
+    const end = opts.untilLayer ?? model.weights.blocks.length;
+    let x: tf.Tensor3D; // [batch, seq, dModel]
+    if (opts.from) x = opts.from.x;
+    else {
+      x = tf.gather(model.weights.embed, idsT) as tf.Tensor as tf.Tensor3D;
+      if (cfg.embedScale !== 1) x = tf.mul(x, cfg.embedScale);
+      x = point(hookNames.embed(), -1, x);
+    }
     const norm = (t: tf.Tensor3D, w: tf.Tensor1D | undefined): tf.Tensor3D => (w ? rmsNorm(t, w, cfg.normEps, cfg.normPlusOne) as tf.Tensor3D : t);
     const newK: tf.Tensor4D[] = [], newV: tf.Tensor4D[] = [];
     model.weights.blocks.forEach((block, l) => {
+      if (l < first || l >= end) return;
       const h = point(hookNames.residPre(l), l, x); // the block input, as every later hook of the block sees it
       const at = <T extends tf.Tensor>(name: HookName, t: T): T => point(name, l, t, h);
       const type = cfg.layerTypes[l];
@@ -92,6 +107,7 @@ export function forward(model: Model, ids: tf.Tensor2D | number[][], opts: Forwa
       x = at(hookNames.residMid(l), tf.add(h, at(hookNames.attnOut(l), norm(selfAttn(norm(h, block.inputNorm)), block.postAttnNorm))));
       x = at(hookNames.residPost(l), tf.add(x, at(hookNames.mlpOut(l), norm(ffn(norm(x, block.preMlpNorm)), block.postMlpNorm))));
     });
+    if (end < model.weights.blocks.length) return { logits: undefined, activations, kv: undefined };
     const normed = point(hookNames.finalNorm(), -1, norm(x, model.weights.finalNorm));
     const which = opts.logits ?? 'all';
     const logits = which === 'none' ? undefined : unembed(model, which === 'last' ? normed.slice([0, seq - 1, 0], [-1, 1, -1]) : normed);
@@ -100,6 +116,15 @@ export function forward(model: Model, ids: tf.Tensor2D | number[][], opts: Forwa
   });
   if (idsT !== ids) idsT.dispose();
   return result;
+}
+
+/** A run of some blocks only: within the model, without a KV cache, `from.x` of the batch's shape. */
+function checkPartial(opts: ForwardOptions, batch: number, seq: number, dModel: number, nLayers: number): void {
+  if (!opts.from && opts.untilLayer === undefined) return;
+  if (opts.kv || opts.useCache) throw new Error('forward: from / untilLayer run part of the blocks, which a KV cache cannot follow');
+  const first = opts.from?.layer ?? 0, end = opts.untilLayer ?? nLayers;
+  if (!(Number.isInteger(first) && Number.isInteger(end) && 0 <= first && first <= end && end <= nLayers)) throw new Error(`forward: blocks [${first}, ${end}) are not within the model's ${nLayers}`);
+  if (opts.from && opts.from.x.shape.join() !== [batch, seq, dModel].join()) throw new Error(`forward: from.x has shape [${opts.from.x.shape}], expected [${batch}, ${seq}, ${dModel}]`);
 }
 
 /** h [batch, seq, dModel] → logits [batch, seq, vocab], with Gemma's final softcapping. */

@@ -8,6 +8,7 @@ import { ChatTokenizer } from '../model/tokenizer.ts';
 import { disposeModel, type Model } from '../model/modules.ts';
 import { train } from '../train/trainer.ts';
 import { takeJob, type ChildJob, type FromChild, type ToChild } from './background.ts';
+import { log, logTimes } from '../util/log.ts';
 import { Workspace, type EvalSettings } from './workspace.ts';
 
 const queue: ChildJob[] = [];
@@ -47,6 +48,7 @@ async function work(): Promise<void> {
         await initBackend(backend as BackendChoice, { quiet: true });
         await (job.kind === 'train' ? trainJob(job) : evalJob(job));
         send({ type: 'ended', out: job.out, ok: true });
+        if (logTimes) log(`study: second core: ${job.kind === 'train' ? 'fine-tune' : 'eval'} ${job.name} done`); // when it ends, with EMLENS_LOG_TIME
       } catch (e) {
         send({ type: 'ended', out: job.out, ok: false, message: e instanceof Error ? e.message : String(e) });
       }

@@ -7,7 +7,7 @@ import type { ChatTokenizer } from '../model/tokenizer.ts';
 import { createAdapter, type AdapterKind, type AdapterSpec, type TrainableAdapter } from '../adapters/adapter.ts';
 import { collate, epochBatches, tokenizeChat, type Batch, type TokenizedExample, type TrainMessage } from './data.ts';
 import { AdamW, clipByGlobalNorm, hfNoDecay, linearSchedule } from './optim.ts';
-import { klMean, nllSum, rowLogits } from './loss.ts';
+import { blockStart, klMean, nllSum, rowLogits } from './loss.ts';
 import { defaultTrainSpec } from './defaults.ts';
 import { UserError } from '../util/log.ts';
 import { EmlensError } from '../util/errors.ts';
@@ -227,18 +227,28 @@ function fitStep(base: Model, adapter: TrainableAdapter, vars: tf.Variable[], op
   let kl: number | undefined;
   const baseKl = klBatch ? tf.tidy(() => rowLogits(base, [], klBatch)) : undefined; // [M, vocab]
   const rate = adapter.lora?.config.loraDropout ?? 0; // the rate the adapter was made with (LoRA's only)
+  const first = adapter.firstLayer();
   micro.forEach((batch, mi) => {
     if (!batch.lossRows.length) return;
     let calls = 0;
     const dropout = { rate, nextSeed: () => ((o.seed * 1_000_003 + step * 7919 + mi * 131 + calls++) >>> 0) };
     const { model, hooks } = adapter.attach(base, dropout);
+    // the blocks under the adapter's lowest run before the tape opens (the same values; see blockStart)
+    const below = blockStart(model, hooks, batch, first);
+    const klBelow = mi === 0 && klBatch ? blockStart(model, hooks, klBatch, first) : undefined;
     let klValue: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const nll = tf.div(nllSum(rowLogits(model, hooks, batch), batch.lossTargets), targets) as tf.Scalar;
-      if (mi > 0 || !baseKl || !klBatch) return nll;
-      klValue = tf.keep(klMean(baseKl, rowLogits(model, hooks, klBatch)));
-      return tf.add(nll, tf.mul(klValue, o.klWeight)) as tf.Scalar;
-    }, vars);
+    let taped: ReturnType<typeof tf.variableGrads>;
+    try {
+      taped = tf.variableGrads(() => {
+        const nll = tf.div(nllSum(rowLogits(model, hooks, batch, below), batch.lossTargets), targets) as tf.Scalar;
+        if (mi > 0 || !baseKl || !klBatch) return nll;
+        klValue = tf.keep(klMean(baseKl, rowLogits(model, hooks, klBatch, klBelow)));
+        return tf.add(nll, tf.mul(klValue, o.klWeight)) as tf.Scalar;
+      }, vars);
+    } finally {
+      tf.dispose([below?.x, klBelow?.x]);
+    }
+    const { value, grads } = taped;
     const v = value.dataSync()[0];
     if (!Number.isFinite(v)) {
       tf.dispose([value, klValue, ...Object.values(grads), ...acc.values(), baseKl]);

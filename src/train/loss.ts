@@ -6,11 +6,29 @@ import { hookNames, type Hook } from '../model/hooks.ts';
 import type { Model } from '../model/modules.ts';
 import type { Batch } from './data.ts';
 
-/** Logits [M, vocab] at the batch's loss rows. */
-export function rowLogits(model: Model, hooks: Hook[], batch: Batch): tf.Tensor2D {
+/** Where a forward pass starts: block `layer`, with `x` [batch, seq, dModel] the residual stream entering it. */
+export interface BlockStart {
+  layer: number;
+  x: tf.Tensor3D;
+}
+
+/**
+ * The residual stream entering block `layer` (resid_post of the block below, after its hooks) [batch, seq, dModel], or
+ * nothing for block 0. Made before a gradient tape opens, the blocks under an adapter's lowest one run untaped: the
+ * same values, without the tape's bookkeeping (saved tensors, a node per op) for ops no gradient goes through.
+ */
+export function blockStart(model: Model, hooks: Hook[], batch: Batch, layer: number): BlockStart | undefined {
+  if (layer <= 0) return undefined;
+  const name = hookNames.residPost(layer - 1);
+  const x = tf.tidy(() => forward(model, batch.ids, { hooks, attentionMask: batch.mask, cache: [name], untilLayer: layer, logits: 'none' }).activations[name]!) as tf.Tensor3D;
+  return { layer, x };
+}
+
+/** Logits [M, vocab] at the batch's loss rows (from block `from.layer` on, when given: see blockStart). */
+export function rowLogits(model: Model, hooks: Hook[], batch: Batch, from?: BlockStart): tf.Tensor2D {
   return tf.tidy(() => {
     const final = hookNames.finalNorm();
-    const r = forward(model, batch.ids, { hooks, attentionMask: batch.mask, cache: [final], logits: 'none' });
+    const r = forward(model, batch.ids, { hooks, attentionMask: batch.mask, cache: [final], logits: 'none', from });
     const h = r.activations[final]!; // [batch, seq, dModel]
     const d = h.shape[2]!;
     const rows = tf.gather(h.reshape([-1, d]), tf.tensor1d(batch.lossRows, 'int32')); // [M, dModel]

@@ -1,7 +1,10 @@
 // Logging to stderr (stdout is reserved for results) and one-line user errors.
 // No tensor axes.
+// EMLENS_LOG_TIME=1 prefixes each line with the wall-clock time and the process id (where a long run spends its time,
+// across the study's processes)
+export const logTimes = process.env.EMLENS_LOG_TIME === '1';
 export function log(msg: string): void {
-  process.stderr.write(msg + '\n');
+  process.stderr.write((logTimes ? `[${new Date().toISOString().slice(11, 22)} ${process.pid}] ` : '') + msg + '\n');
 }
 
 /** An error meant for the user: the CLI prints its message alone (no stack) and exits 1. */

@@ -9,7 +9,9 @@ import { loadModel } from '../../src/model/load.ts';
 import { disposeModel, type Model } from '../../src/model/modules.ts';
 import { createAdapter, type TrainableAdapter } from '../../src/adapters/adapter.ts';
 import { collate } from '../../src/train/data.ts';
-import { nllSum, rowLogits } from '../../src/train/loss.ts';
+import { blockStart, nllSum, rowLogits } from '../../src/train/loss.ts';
+import { forward } from '../../src/model/transformer.ts';
+import { hookNames } from '../../src/model/hooks.ts';
 
 let model: Model;
 before(async () => {
@@ -80,4 +82,46 @@ test('steering-vector gradients match finite differences', () => {
   const a = createAdapter(model, { kind: 'steer', steerLayers: [1] });
   checkGradients(a, randomize(0.5));
   a.dispose();
+});
+
+// training runs the blocks under an adapter's lowest outside the tape (blockStart): the loss and every gradient must be
+// the same numbers as through the whole taped model, and the adapter must name its lowest block right
+test('the blocks under the adapter run untaped: the same loss and gradients bit for bit', () => {
+  const n0 = tf.memory().numTensors;
+  const adapters: [TrainableAdapter, number][] = [
+    [createAdapter(model, { kind: 'lora', lora: { r: 2, alpha: 4, targets: ['down_proj', 'q_proj'], layers: [2, 1] }, seed: 1 }), 1],
+    [createAdapter(model, { kind: 'gate', gate: { kind: 'full', layers: [2] }, seed: 2 }), 2],
+    [createAdapter(model, { kind: 'steer', steerLayers: [1] }), 1],
+    [createAdapter(model, { kind: 'full' }), 0],
+  ];
+  for (const [a, first] of adapters) {
+    assert.equal(a.firstLayer(), first, `${a.kind}: lowest block changed`);
+    for (const v of a.variables()) if (a.kind !== 'full') tf.tidy(() => randomize(0.3)(v));
+    const { model: m, hooks } = a.attach(model);
+    const grads = (from: boolean) => {
+      const start = from ? blockStart(m, hooks, batch, a.firstLayer()) : undefined;
+      const { value, grads } = tf.variableGrads(() => nllSum(rowLogits(m, hooks, batch, start), batch.lossTargets), a.variables());
+      const out = [value.dataSync()[0], ...Object.keys(grads).sort().flatMap((k) => [...grads[k].dataSync()])];
+      tf.dispose([value, start?.x, ...Object.values(grads)]);
+      return out;
+    };
+    const whole = grads(false), split = grads(true);
+    assert.ok(whole.some((g, i) => i > 0 && g !== 0), `${a.kind}: every gradient is 0, the check would prove nothing`);
+    assert.deepEqual(split, whole, `${a.kind}: loss or gradients differ when the blocks below ${first} run untaped`);
+    a.dispose();
+  }
+  assert.equal(tf.memory().numTensors, n0, 'tensors left behind');
+});
+
+test('forward in parts (untilLayer, then from) equals the whole pass', () => {
+  const ids = [[1, 85, 91, 266, 332], [7, 8, 9, 10, 11]];
+  const final = hookNames.finalNorm();
+  const whole = forward(model, ids, { cache: [final] });
+  const below = forward(model, ids, { cache: [hookNames.residPost(1)], untilLayer: 2 });
+  assert.equal(below.logits, undefined);
+  const rest = forward(model, ids, { cache: [final], from: { layer: 2, x: below.activations[hookNames.residPost(1)] as tf.Tensor3D } });
+  assert.deepEqual([...rest.logits!.dataSync()], [...whole.logits!.dataSync()]);
+  assert.throws(() => forward(model, ids, { from: { layer: 2, x: tf.zeros([2, 4, model.config.dModel]) } }), /from\.x has shape \[2,4,\d+\], expected \[2, 5, \d+\]/);
+  assert.throws(() => forward(model, ids, { untilLayer: 99 }), /blocks \[0, 99\) are not within the model's \d+/);
+  tf.dispose([whole.logits, rest.logits, ...Object.values(whole.activations), ...Object.values(below.activations), ...Object.values(rest.activations)]);
 });
