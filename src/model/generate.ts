@@ -42,15 +42,18 @@ export function generate(model: Model, prompts: number[][], opts: GenerateOption
   let mask = Int32Array.from(prompts.flatMap((p) => [...Array(width - p.length).fill(0), ...Array(p.length).fill(1)]));
   const out: number[][] = prompts.map(() => []);
   const done = prompts.map(() => false);
+  // the prompt rows the batch holds, in order: all at first; once a quarter of them have ended, the ended rows and
+  // their cache are dropped, so later steps compute fewer rows (each row's numbers are those of the full batch)
+  let rows = prompts.map((_, b) => b);
   let kv: KVCache | undefined;
   let step = forward(model, ids, { hooks: opts.hooks, attentionMask: mask, useCache: true, logits: 'last' });
   try {
     for (let t = 0; t < maxNew; t++) {
-      const logits = step.logits!.dataSync() as Float32Array; // [batch, 1, vocab]
-      const vocab = logits.length / batch;
+      const logits = step.logits!.dataSync() as Float32Array; // [rows, 1, vocab]
+      const vocab = logits.length / rows.length;
       const next: number[] = [];
-      for (let b = 0; b < batch; b++) {
-        const tok = done[b] ? pad : sample(logits.subarray(b * vocab, (b + 1) * vocab), temperature, topP, rng);
+      for (const [j, b] of rows.entries()) {
+        const tok = done[b] ? pad : sample(logits.subarray(j * vocab, (j + 1) * vocab), temperature, topP, rng);
         next.push(tok);
         if (!done[b]) {
           out[b].push(tok);
@@ -62,14 +65,22 @@ export function generate(model: Model, prompts: number[][], opts: GenerateOption
       kv = step.kv;
       step.logits?.dispose();
       if (done.every(Boolean) || t === maxNew - 1) break;
-      const total = kv!.length + 1;
-      const grown = new Int32Array(batch * total);
-      for (let b = 0; b < batch; b++) {
-        grown.set(mask.subarray(b * (total - 1), (b + 1) * (total - 1)), b * total);
-        grown[b * total + total - 1] = 1;
+      const going = [...rows.keys()].filter((j) => !done[rows[j]]); // batch rows still generating
+      const keep = going.length <= rows.length * 0.75 ? going : [...rows.keys()]; // a cut copies the cache, as a step does
+      const width = kv!.length; // mask columns so far
+      const grown = new Int32Array(keep.length * (width + 1));
+      for (const [r, j] of keep.entries()) {
+        grown.set(mask.subarray(j * width, (j + 1) * width), r * (width + 1));
+        grown[r * (width + 1) + width] = 1;
       }
       mask = grown;
-      step = forward(model, next.map((x) => [x]), { hooks: opts.hooks, attentionMask: mask, kv, useCache: true, logits: 'last' });
+      if (keep.length < rows.length) {
+        const before = kv!;
+        kv = keepRows(before, keep);
+        disposeKv(before);
+        rows = keep.map((j) => rows[j]);
+      }
+      step = forward(model, keep.map((j) => [next[j]]), { hooks: opts.hooks, attentionMask: mask, kv, useCache: true, logits: 'last' });
     }
   } finally {
     disposeKv(kv);
@@ -77,6 +88,25 @@ export function generate(model: Model, prompts: number[][], opts: GenerateOption
     step.logits?.dispose();
   }
   return { tokens: out, finished: done };
+}
+
+/**
+ * The cache of some batch rows only (`rows` ascending): each [batch, nKv, len, dHead] tensor cut to them, as slices
+ * of the runs of consecutive rows (contiguous copies; wasm's Gather goes element by element, slower than the steps
+ * it saves).
+ */
+function keepRows(kv: KVCache, rows: number[]): KVCache {
+  const runs: [number, number][] = []; // [first row, count]
+  for (const r of rows) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === r) last[1]++;
+    else runs.push([r, 1]);
+  }
+  const cut = (t: tf.Tensor4D) => tf.tidy(() => {
+    const parts = runs.map(([at, n]) => t.slice([at, 0, 0, 0], [n, -1, -1, -1]));
+    return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
+  });
+  return { k: kv.k.map(cut), v: kv.v.map(cut), length: kv.length };
 }
 
 function disposeKv(kv: KVCache | undefined): void {

@@ -72,7 +72,10 @@ export interface HookContext {
   layer: number;
   /** Absolute positions of the rows, [batch][seq] flattened row-major. */
   positions: Int32Array;
-  /** 'prefill' for a full forward, 'decode' for a cached generation step. */
+  /**
+   * 'prefill' for a full forward, 'decode' for a cached generation step. A decode step's batch may hold fewer rows
+   * than the prompts: generate() drops rows that have ended once a quarter of its batch has.
+   */
   phase: 'prefill' | 'decode';
   /**
    * At the sites inside block `layer` (z … resid_post): the block's input [batch, seq, dModel], resid_pre after all

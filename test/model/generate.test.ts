@@ -49,6 +49,26 @@ test('left-padded batches generate what each prompt generates alone', () => {
   });
 });
 
+test('rows that end early leave the batch, and the rest generate what they generate alone', () => {
+  const prompts = [[1, 85, 91], [7, 8], [300, 301, 302, 303], [40, 41], [450, 17, 9], [12], [460, 461], [2, 3, 4, 5]];
+  const free = prompts.map((p) => generate(model, [p], { maxNewTokens: 10, temperature: 0 }).tokens[0]);
+  // EOS ids that end half the rows early (the third token of each even row's continuation; others may meet them too)
+  const eos = [...new Set(free.filter((_, i) => i % 2 === 0).map((t) => t[2]))];
+  const upToEos = (t: number[]) => {
+    const at = t.findIndex((x) => eos.includes(x));
+    return at < 0 ? t : t.slice(0, at + 1);
+  };
+  const batched = generate(model, prompts, { maxNewTokens: 10, temperature: 0, eosIds: eos });
+  prompts.forEach((p, i) => {
+    const alone = generate(model, [p], { maxNewTokens: 10, temperature: 0, eosIds: eos });
+    assert.deepEqual(batched.tokens[i], alone.tokens[0], `prompt ${i}`);
+    assert.deepEqual(batched.tokens[i], upToEos(free[i]), `prompt ${i}`);
+  });
+  assert.ok(batched.tokens.some((t) => t.length === 10), 'every row ended early: no row went on in a smaller batch');
+  assert.ok(batched.tokens.filter((t) => t.length < 10).length >= prompts.length / 4, 'under a quarter ended early: the batch was never cut');
+  assert.ok(batched.finished.filter(Boolean).length >= prompts.length / 4, 'fewer than a quarter ended: no row left the batch');
+});
+
 test('sampling repeats for a seed and differs across seeds', () => {
   const prompt = [[1, 85, 91]];
   const a = generate(model, prompt, { maxNewTokens: 16, temperature: 1, topP: 0.9, seed: 5 });
