@@ -9,7 +9,7 @@ import { UserError } from '../util/log.ts';
 import { EmlensError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
-import { newVariable, variablesIn } from '../util/tensors.ts';
+import { newVariable, readValues, variablesIn } from '../util/tensors.ts';
 import { isTargeted, moduleRankAndScale, modulePath, peftConfigJson, readLoraConfig, type LoraConfig } from './peft-config.ts';
 
 /** Dropout on the LoRA input while training: rate and a seed source (one seed per call, so runs repeat). */
@@ -173,8 +173,8 @@ export function saveLora(lora: LoraAdapter, dir: string, model: Model): void {
   const tensors: Record<string, HostTensor> = {};
   for (const m of [...lora.modules.values()].sort((a, b) => a.layer - b.layer || a.module.localeCompare(b.module))) {
     const [inn, r] = m.A.shape, out = m.B.shape[1];
-    tensors[peftTensorName(m.layer, m.module, 'A', lora.config.modulePrefix)] = { dtype: 'F32', shape: [r, inn], data: tf.tidy(() => m.A.transpose().dataSync() as Float32Array) };
-    tensors[peftTensorName(m.layer, m.module, 'B', lora.config.modulePrefix)] = { dtype: 'F32', shape: [out, r], data: tf.tidy(() => m.B.transpose().dataSync() as Float32Array) };
+    tensors[peftTensorName(m.layer, m.module, 'A', lora.config.modulePrefix)] = { dtype: 'F32', shape: [r, inn], data: readValues(() => m.A.transpose()) };
+    tensors[peftTensorName(m.layer, m.module, 'B', lora.config.modulePrefix)] = { dtype: 'F32', shape: [out, r], data: readValues(() => m.B.transpose()) };
   }
   writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
   writeJsonAtomic(join(dir, 'adapter_config.json'), peftConfigJson(lora.config, model));

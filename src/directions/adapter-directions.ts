@@ -8,6 +8,7 @@ import { UserError } from '../util/log.ts';
 import { topEigenvector } from '../util/linalg.ts';
 import { Direction, dot, norm } from './direction.ts';
 import { randomizedTopComponent } from './aggregators.ts';
+import { readArray } from '../util/tensors.ts';
 
 /** The LoRA modules whose output is the residual stream (LoRA-side ablation acts on these; their B rows are directions). */
 export const WRITES_RESIDUAL: ReadonlySet<string> = new Set(['down_proj', 'o_proj']);
@@ -69,7 +70,7 @@ export function gateDominantDirections(gates: Gates, nLayers: number): { vectors
   const strength = new Array(nLayers).fill(0);
   for (const [l, g] of gates.layers) {
     if (!g.W && !g.U) continue;
-    const W = tf.tidy(() => (g.W ? g.W : tf.matMul(g.U!, g.V!)).arraySync() as number[][]); // [dModel, C]
+    const W = readArray<number[][]>(() => (g.W ? g.W.clone() : tf.matMul(g.U!, g.V!))); // [dModel, C]
     const d = W.length, C = W[0].length;
     if (W.every((row) => row.every((x) => x === 0))) continue; // an untrained gate reads nothing
     // W's top left-singular vector is the top right-singular vector of Wᵀ [C, d]: the randomized PCA's

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { DenseLinear, LINEAR_NAMES, ATTN_LINEARS, type Model } from './modules.ts';
 import { writeSafetensors, type HostTensor } from './safetensors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { readValues } from '../util/tensors.ts';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json', 'generation_config.json'];
 
@@ -23,7 +24,7 @@ export function saveModel(model: Model, dir: string, o: SaveModelOptions = {}): 
   const cfg = model.config;
   const tensors: Record<string, HostTensor> = {};
   const put = (name: string, t: tf.Tensor, transpose = false) => {
-    const data = transpose ? tf.tidy(() => t.transpose().dataSync() as Float32Array) : (t.dataSync() as Float32Array);
+    const data = transpose ? readValues(() => t.transpose()) : (t.dataSync() as Float32Array);
     tensors[name] = { dtype, shape: transpose ? [...t.shape].reverse() : [...t.shape], data };
   };
   const w = model.weights;
