@@ -4,6 +4,8 @@
 // and a batch of big enough products ([B, m, k] × [B, k, n], attention) runs as B plain 2-D products — 2–7× faster.
 // Identity and a same-dtype Cast on wasm share the input's buffer (as Reshape does) instead of copying it: the gradient
 // tape clones every tensor it saves for the backward pass (≈ 400 Identity calls per organism training micro-step).
+// Slice on wasm copies from the input in place: wasm's own reads the whole input out of the heap first (a copy of all
+// of it for each slice: 2.4 s of a quick demo's main process went to cutting finished rows out of the KV cache).
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './select.ts';
 
@@ -37,6 +39,37 @@ function unsortedSegmentSumHost({ inputs, backend, attrs }: KernelArgs): tf.Tens
     for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j];
   }
   return out;
+}
+
+/**
+ * x [...] → x[begin : begin + size], copied straight from the wasm heap in runs: the dims after the last one the
+ * slice cuts are whole, so a run is size[d] × (their product) contiguous values.
+ */
+function heapSlice(original: tf.KernelFunc): tf.KernelFunc {
+  return (({ inputs, backend, attrs }: KernelArgs) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const rank = x.shape.length;
+    if (x.dtype === 'string' || rank === 0) return original({ inputs, backend, attrs } as Parameters<tf.KernelFunc>[0]);
+    const { begin, size: sizeAttr } = attrs as { begin: number[]; size: number[] };
+    const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, sizeAttr);
+    const be = backend as WasmLikeBackend;
+    const out = be.makeOutput(s, x.dtype);
+    if (size(s) === 0) return out;
+    // views taken after makeOutput, which may grow (and so move) the heap
+    const xs = be.typedArrayFromHeap(x), os = be.typedArrayFromHeap(out);
+    const strides = [...tf.util.computeStrides(x.shape), 1]; // strides[i]: values per step along dim i
+    let d = rank - 1;
+    while (d > 0 && b[d] === 0 && s[d] === x.shape[d]) d--;
+    const run = s[d] * strides[d];
+    const idx = new Array<number>(d).fill(0); // position among the outer dims [0, d)
+    for (let o = 0; o < os.length; o += run) {
+      let at = b[d] * strides[d];
+      for (let i = 0; i < d; i++) at += (b[i] + idx[i]) * strides[i];
+      os.set(xs.subarray(at, at + run), o);
+      for (let i = d - 1; i >= 0 && ++idx[i] === s[i]; i--) idx[i] = 0;
+    }
+    return out;
+  }) as tf.KernelFunc;
 }
 
 /** Wraps wasm's BatchMatMul: transposes a flagged operand explicitly, then multiplies without flags. */
@@ -191,6 +224,11 @@ export function registerMissingKernels(backend: BackendName): void {
     if (!k) continue;
     tf.unregisterKernel(name, backend);
     tf.registerKernel({ ...k, kernelFunc: sharedIdentity(k.kernelFunc) });
+  }
+  const sl = tf.getKernel('Slice', backend);
+  if (sl) {
+    tf.unregisterKernel('Slice', backend);
+    tf.registerKernel({ ...sl, kernelFunc: heapSlice(sl.kernelFunc) });
   }
   const mm = tf.getKernel('BatchMatMul', backend);
   const tr = tf.getKernel('Transpose', backend);

@@ -120,6 +120,42 @@ test('wasm Identity and a same-dtype Cast share the buffer (the gradient tape cl
   tf.dispose([v, g]);
 });
 
+test('wasm Slice (copied in place from the heap) cuts every rank, dtype and run shape exactly', () => {
+  const n0 = tf.memory().numTensors;
+  const cases: [number[], number[], number[]][] = [
+    [[7], [2], [4]],
+    [[5, 6], [1, 0], [3, 6]], // whole rows: one run
+    [[5, 6], [0, 2], [5, 3]],
+    [[4, 3, 5], [1, 1, 1], [2, 2, 3]],
+    [[8, 2, 9, 4], [3, 0, 0, 0], [2, -1, -1, -1]], // a KV-cache row cut: one contiguous run
+    [[8, 2, 9, 4], [0, 0, 0, 2], [8, 2, 9, 2]], // RoPE's second half
+    [[2, 3, 4, 5, 6], [1, 0, 2, 1, 0], [1, 3, 2, 3, 6]],
+    [[3, 4], [1, 1], [0, 2]], // empty
+  ];
+  for (const [shape, begin, size] of cases) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    const sizes = size.map((d, i) => (d === -1 ? shape[i] - begin[i] : d));
+    // the expected values: every index of the output, read from x's flat order
+    const expected: number[] = [];
+    const walk = (dim: number, offset: number) => {
+      if (dim === shape.length) return void expected.push(offset);
+      const stride = shape.slice(dim + 1).reduce((a, d) => a * d, 1);
+      for (let i = 0; i < sizes[dim]; i++) walk(dim + 1, offset + (begin[dim] + i) * stride);
+    };
+    walk(0, 0);
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      const values = Array.from({ length: n }, (_, i) => (dtype === 'bool' ? i % 3 === 0 : i + 0.5 * Number(dtype === 'float32')));
+      const x = tf.tensor(values as number[], shape, dtype);
+      const y = tf.slice(x, begin, size);
+      assert.deepEqual(y.shape, sizes, `${shape} ${begin} ${size}`);
+      const want = expected.map((i) => (dtype === 'bool' ? Number(values[i]) : values[i]));
+      assert.deepEqual([...y.dataSync()], want, `${dtype} ${shape} from ${begin} size ${size}`);
+      tf.dispose([x, y]);
+    }
+  }
+  assert.equal(tf.memory().numTensors, n0);
+});
+
 test('asking for a backend that cannot start is one clear error', async () => {
   await assert.rejects(initBackend('tensorflow', { quiet: true }), /choice tensorflow: not available here/);
 });
