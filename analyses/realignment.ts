@@ -151,7 +151,18 @@ export const realignment: Analysis<Params, RealignmentResult> = {
     const base = await ws.evaluate('base', {}, s);
     const starts: RealignmentStart[] = [];
     const cellSettings: EvalSettings = { samples: p.cell_samples ?? p.samples, seed: p.seed };
-    for (const ft of p.starts) starts.push(await realign(ws, ft, base, aligned, amounts, p.steps, s, cellSettings));
+    // each start is prepared (its continuations queued for the second core) before the one ahead of it is evaluated,
+    // so that core trains the next start's continuations while this process evaluates the current one's
+    const prepared: Prepared[] = [];
+    try {
+      for (let i = 0; i < p.starts.length; i++) {
+        for (let j = prepared.length; j <= Math.min(i + 1, p.starts.length - 1); j++) prepared.push(await prepare(ws, p.starts[j], aligned, amounts, p.steps, s));
+        starts.push(await realign(ws, prepared[i], base, amounts, cellSettings));
+        release(prepared[i]);
+      }
+    } finally {
+      prepared.forEach(release);
+    }
     return { aligned_data: p.aligned_data, n_aligned: amounts, base: { em: base.em_rate, coherence: base.coherence }, starts };
   },
 };
@@ -196,37 +207,56 @@ async function started(ws: Workspace, st: Start, s: EvalSettings): Promise<{ ft:
   return { ft: { name: st.name, run, eval: report, direction }, on: from, iv: {}, from };
 }
 
-/** One start: its EM fine-tune (a LoRA merged into the base, or a full fine-tune), continued on each amount of aligned data. */
-async function realign(ws: Workspace, st: Start, base: RatedEvalReport, aligned: string[], amounts: number[], steps: number, s: EvalSettings, cellSettings: EvalSettings): Promise<RealignmentStart> {
+/** A start made ready: its EM fine-tune, eval and direction, and its continuations queued. */
+interface Prepared {
+  st: Start;
+  start: FinetuneResult;
+  on: Workspace;
+  startIv: InterventionSpec;
+  from: Workspace;
+  jobs: FinetuneJob[];
+  released?: boolean;
+}
+
+/** One start's EM fine-tune (a LoRA merged into the base, or a full fine-tune), its continuations queued. */
+async function prepare(ws: Workspace, st: Start, aligned: string[], amounts: number[], steps: number, s: EvalSettings): Promise<Prepared> {
   const { ft: start, on, iv: startIv, from } = await started(ws, st, s);
+  // the continuations train on a second core (where there is one) while this process evaluates the ones done
+  const jobs = amounts.filter((n) => n > 0).map((n) => ({ name: `aligned-${n}`, spec: continuationSpec(from, alignedSubset(ws, aligned, n), n, steps) }));
+  from.trainAhead(jobs);
+  return { st, start, on, startIv, from, jobs };
+}
+
+function release(p: Prepared): void {
+  if (p.released) return;
+  p.released = true;
+  p.from.close();
+  disposeModel(p.from.model);
+}
+
+/** One start continued on each amount of aligned data: EM, coherence and the EM direction's projection per N. */
+async function realign(ws: Workspace, prep: Prepared, base: RatedEvalReport, amounts: number[], cellSettings: EvalSettings): Promise<RealignmentStart> {
+  const { st, start, on, startIv, from, jobs } = prep;
   const layer = start.direction ? (Direction.load(start.direction).provenance.best_layer ?? middleLayer(ws.model.config.nLayers)) : middleLayer(ws.model.config.nLayers);
   const project = (w: Workspace, iv: InterventionSpec, r: RatedEvalReport, label: string): number | null =>
     start.direction ? meanProjection(answerProjections(w, iv, start.direction, r.answers, label), layer) : null;
   const cell = (r: RatedEvalReport, projection: number | null): RealignmentCell => ({ em: r.em_rate, coherence: r.coherence, projection });
-  // the continuations train on a second core (where there is one) while this process evaluates the ones done
-  const jobs = amounts.filter((n) => n > 0).map((n) => ({ name: `aligned-${n}`, spec: continuationSpec(from, alignedSubset(ws, aligned, n), n, steps) }));
-  from.trainAhead(jobs);
-  try {
-    const cells: RealignmentStart['cells'] = [];
-    for (const n of amounts) {
-      const job = jobs.find((j) => j.name === `aligned-${n}`);
-      const iv: InterventionSpec = job ? { adapter: await from.finetune(job.name, job.spec) } : {};
-      const r = await from.evaluate(job ? job.name : 'merged', iv, cellSettings);
-      cells.push({ n, ...cell(r, project(from, iv, r, `${st.name} + ${n} aligned: project answers`)) });
-    }
-    const atZero = cells.find((c) => c.n === 0)?.em ?? start.eval.em_rate;
-    const halved = cells.filter((c) => c.n > 0 && atZero > 0 && c.em <= atZero / 2).map((c) => c.n);
-    return {
-      name: st.name, data: st.data, adapter: st.adapter ?? 'lora', direction: start.direction, layer,
-      base_projection: project(ws, {}, base, 'base: project answers'),
-      start: cell(start.eval, project(on, startIv, start.eval, `${st.name}: project answers`)),
-      cells,
-      em_halved_at: halved.length ? Math.min(...halved) : null,
-    };
-  } finally {
-    from.close();
-    disposeModel(from.model);
+  const cells: RealignmentStart['cells'] = [];
+  for (const n of amounts) {
+    const job = jobs.find((j) => j.name === `aligned-${n}`);
+    const iv: InterventionSpec = job ? { adapter: await from.finetune(job.name, job.spec) } : {};
+    const r = await from.evaluate(job ? job.name : 'merged', iv, cellSettings);
+    cells.push({ n, ...cell(r, project(from, iv, r, `${st.name} + ${n} aligned: project answers`)) });
   }
+  const atZero = cells.find((c) => c.n === 0)?.em ?? start.eval.em_rate;
+  const halved = cells.filter((c) => c.n > 0 && atZero > 0 && c.em <= atZero / 2).map((c) => c.n);
+  return {
+    name: st.name, data: st.data, adapter: st.adapter ?? 'lora', direction: start.direction, layer,
+    base_projection: project(ws, {}, base, 'base: project answers'),
+    start: cell(start.eval, project(on, startIv, start.eval, `${st.name}: project answers`)),
+    cells,
+    em_halved_at: halved.length ? Math.min(...halved) : null,
+  };
 }
 
 /** The recommended LoRA spec on N examples with whole epochs enough for `steps` optimizer steps, no warm-up. */

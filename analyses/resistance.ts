@@ -398,13 +398,13 @@ export async function reboundSeries(ws: Workspace, p: ReboundParams): Promise<Re
   for (const a of p.positive_amounts) {
     const on = a === 0 ? ws : workspaceOnMerged(ws, `positive-${a}`, await ws.finetune(`rebound-positive-${a}`, reboundSpec(ws, firstLines(ws, p.positive_data, a, 'positive', 'positive_amounts'), p)), `from-positive-${a}`);
     try {
+      // the spec from the study's model: a merged folder does not carry the model's recommended recipe
+      const jobs = p.amounts.map((k) => ({ name: `rebound-contradictory-${k}`, spec: reboundSpec(ws, firstLines(ws, p.contradictory_data, k, 'contradictory', 'amounts'), p) }));
+      // a merged start's fine-tunes go to the second core (where there is one) while its start is evaluated here
+      if (on !== ws) on.trainAhead(jobs);
       start.push(cell(await on.evaluate(a === 0 ? 'base' : 'positive', {}, s)));
       const row: Cell[] = [];
-      for (const k of p.amounts) {
-        // the spec from the study's model: a merged folder does not carry the model's recommended recipe
-        const spec = reboundSpec(ws, firstLines(ws, p.contradictory_data, k, 'contradictory', 'amounts'), p);
-        row.push(cell(await on.evaluate(`rebound-contradictory-${k}`, { adapter: await on.finetune(`rebound-contradictory-${k}`, spec) }, s)));
-      }
+      for (const job of jobs) row.push(cell(await on.evaluate(job.name, { adapter: await on.finetune(job.name, job.spec) }, s)));
       after.push(row);
     } finally {
       if (on !== ws) disposeModel(on.model);

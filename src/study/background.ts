@@ -2,9 +2,9 @@
 // (trained ahead) and evals (taken from the far end of a list the study works through from the front). No tensor
 // axes: jobs are plain training specs and eval settings, and results are run folders and eval reports on disk.
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainSpec } from '../train/defaults.ts';
 import type { InterventionSpec } from '../interventions/spec.ts';
@@ -74,6 +74,8 @@ interface Sent {
   /** Settles when the child reports the job's end; 'dropped' when the child could not start it (the caller does it). */
   ended: Promise<'ok' | 'dropped'>;
   done: boolean;
+  /** The child said it started it. */
+  started: boolean;
   /** The study took it (claimed it before the child started it). */
   taken: boolean;
   settle(r: { ok: true } | { ok: false; message: string; dropped?: boolean }): void;
@@ -87,6 +89,8 @@ const asked = (j: ChildJob) => JSON.stringify(j.kind === 'train' ? j.spec : { iv
  */
 export class BackgroundTrainer {
   private readonly sent = new Map<string, Sent>();
+  /** The child's queue order, as this side sent it (keys of `sent`). */
+  private readonly order: string[] = [];
   private readonly child: ChildProcess;
   private closed = false;
 
@@ -119,9 +123,12 @@ export class BackgroundTrainer {
         settle = (r) => (r.ok ? ok('ok') : r.dropped ? ok('dropped') : fail(new Error(`background ${what} ${j.name}: ${r.message}`)));
       });
       ended.catch(() => undefined); // surfaced where the study claims it
-      const sent: Sent = { job: j, asked: asked(j), ended, done: false, taken: false, settle: (r) => { sent.done = true; settle(r); } };
+      const sent: Sent = { job: j, asked: asked(j), ended, done: false, started: false, taken: false, settle: (r) => { sent.done = true; settle(r); } };
       this.sent.set(key(j.out), sent);
     }
+    const keys = fresh.map((j) => key(j.out));
+    if (first) this.order.unshift(...keys);
+    else this.order.push(...keys);
     this.send({ type: 'jobs', backend: activeBackend(), jobs: fresh, first });
   }
 
@@ -130,7 +137,7 @@ export class BackgroundTrainer {
    * failure there rejects), false when it is the caller's to do (never queued, not started — the caller takes it — or
    * dropped).
    */
-  async claim(job: ChildJob, onWait?: () => void): Promise<boolean> {
+  async claim(job: ChildJob, onWait?: () => void, trainHere?: (job: ChildJob & { kind: 'train' }) => Promise<void>): Promise<boolean> {
     const s = this.sent.get(key(job.out));
     if (!s || s.taken || this.closed) return false;
     if (s.asked !== asked(job)) throw new Error(`${job.kind === 'train' ? 'fine-tune' : 'eval'} ${job.name}: queued for the second core with other settings than the study now asks for`);
@@ -141,10 +148,27 @@ export class BackgroundTrainer {
     if (!s.done) onWait?.();
     this.hold(1);
     try {
+      // while the child finishes this one, this process trains one the child has not started (the last in its queue)
+      for (let other = !s.done && trainHere ? this.takeLast(s) : undefined; other; other = !s.done ? this.takeLast(s) : undefined) {
+        await trainHere!(other.job as ChildJob & { kind: 'train' });
+        other.done = true;
+      }
       return (await s.ended) === 'ok';
     } finally {
       this.hold(-1);
     }
+  }
+
+  /** Takes the child's last queued fine-tune it has not started (and can: its model is there), but `except`. */
+  private takeLast(except: Sent): Sent | undefined {
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      const s = this.sent.get(this.order[i])!;
+      if (s === except || s.job.kind !== 'train' || s.started || s.taken || s.done) continue;
+      if (!existsSync(join(s.job.modelDir, 'config.json')) || !takeJob(s.job.out)) continue;
+      s.taken = true;
+      return s;
+    }
+    return undefined;
   }
 
   /** Waits on the child keep this process alive (the channel is unref'd otherwise). */
@@ -170,6 +194,7 @@ export class BackgroundTrainer {
   private received(m: FromChild): void {
     const s = this.sent.get(key(m.out));
     if (m.type === 'started') {
+      if (s) s.started = true;
       if (s && s.job.kind === 'train' && !this.quiet) log(`study: fine-tune ${s.job.name} on a second core (${s.job.spec.adapter.kind} on ${s.job.spec.data}, ${s.job.spec.epochs} epoch${s.job.spec.epochs === 1 ? '' : 's'})`);
     } else {
       s?.settle(m);

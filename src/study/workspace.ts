@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
-import type { Model } from '../model/modules.ts';
+import { disposeModel, type Model } from '../model/modules.ts';
 import { sameRunArgs, train } from '../train/trainer.ts';
 import { defaultTrainSpec, type TrainSpec } from '../train/defaults.ts';
 import type { AdapterKind } from '../adapters/adapter.ts';
@@ -164,8 +164,8 @@ export class Workspace {
    */
   async finetune(name: string, spec: TrainSpec): Promise<string> {
     const out = this.path('finetunes', name);
-    await this.background?.claim({ kind: 'train', name, spec, out, modelDir: this.modelDir }, () => this.quiet || log(`study: waiting for fine-tune ${name} on the second core`));
-    const runJson = join(out, 'run.json');
+    const waiting = () => this.quiet || log(`study: waiting for fine-tune ${name} on the second core`);
+    await this.background?.claim({ kind: 'train', name, spec, out, modelDir: this.modelDir }, waiting, (job) => this.trainHere(job.name, job.spec, job.out, job.modelDir, ' meanwhile'));
     this.discardStale(out, name, spec);
     if (this.finetuneState(out, spec) === 'done') return out;
     if (this.steps) {
@@ -173,10 +173,25 @@ export class Workspace {
       if (this.finetuneState(out, spec) !== 'done') throw new Error(`fine-tune ${name}: the step runner left no finished run at ${out}`);
       return out;
     }
-    if (!this.quiet) log(`study: fine-tune ${name} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
-    const r = await train(this.model, this.tok, { ...spec, out, resume: existsSync(runJson), quiet: this.quiet, signal: this.signal }, this.modelDir);
-    if (r.status === 'interrupted') throw new UserError(`interrupted: fine-tune ${name} saved at step ${r.steps} of ${r.totalSteps}; run the same command again to resume`, 130);
+    await this.trainHere(name, spec, out, this.modelDir);
     return out;
+  }
+
+  /**
+   * Trains (or resumes) fine-tune NAME into run folder `out` in this process, from `modelDir`: this study's model, or
+   * another's (a job of a sub-study taken from the second core's queue while this process would wait).
+   */
+  private async trainHere(name: string, spec: TrainSpec, out: string, modelDir: string, note = ''): Promise<void> {
+    if (!this.quiet) log(`study: fine-tune ${name}${note} (${spec.adapter.kind} on ${spec.data}, ${spec.epochs} epoch${spec.epochs === 1 ? '' : 's'})`);
+    const own = modelDir === this.modelDir;
+    const model = own ? this.model : loadModel(modelDir);
+    try {
+      const tok = own ? this.tok : ChatTokenizer.load(modelDir);
+      const r = await train(model, tok, { ...spec, out, resume: existsSync(join(out, 'run.json')), quiet: this.quiet, signal: this.signal }, modelDir);
+      if (r.status === 'interrupted') throw new UserError(`interrupted: fine-tune ${name} saved at step ${r.steps} of ${r.totalSteps}; run the same command again to resume`, 130);
+    } finally {
+      if (!own) disposeModel(model);
+    }
   }
 
   /** The model and hooks an intervention spec describes (applyInterventions, as the CLI's flags); call `release` when done. */

@@ -339,6 +339,29 @@ test('fine-tunes trained ahead on a second core: the same bytes as in-process; a
   }
 });
 
+test('while the study waits for a fine-tune the second core is training, it trains one the second core has not started', async (t) => {
+  if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
+  const root = mkdtempSync(join(tmpdir(), 'emlens-steal-'));
+  const w = new Workspace(join(root, 'run'), ws.modelDir, true);
+  const [a, b, c] = (['medicalMisaligned', 'sportsMisaligned', 'financialMisaligned'] as const).map((d, i) => loraJob(w, { name: `j${i}`, data: DATASETS[d] }, { epochs: 1 }));
+  const status = (j: typeof a) => { const f = join(root, 'run', 'finetunes', j.name, 'run.json'); return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')).status : null; };
+  try {
+    w.trainAhead([a, b, c]);
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (const t0 = Date.now(); status(a) === null && Date.now() - t0 < 60_000;) Atomics.wait(sleeper, 0, 0, 20);
+    assert.equal(status(a), 'running', 'the second core started the first job');
+    await w.finetune(a.name, a.spec);
+    // the second core goes a → b → c in turn: c finished by the time a has means this process trained it meanwhile
+    assert.equal(status(c), 'complete', 'the last queued fine-tune was trained here while the study waited');
+    for (const j of [b, c]) {
+      await w.finetune(j.name, j.spec);
+      assert.equal(status(j), 'complete', j.name);
+    }
+  } finally {
+    w.close();
+  }
+});
+
 test('evaluateMany: the second core takes evals from the far end; every report equals the one-by-one eval', async (t) => {
   if (!canTrainInBackground()) return t.skip('needs a CPU backend and two cores');
   const root = mkdtempSync(join(tmpdir(), 'emlens-evals-'));
