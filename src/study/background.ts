@@ -2,7 +2,7 @@
 // (trained ahead) and evals (taken from the far end of a list the study works through from the front). No tensor
 // axes: jobs are plain training specs and eval settings, and results are run folders and eval reports on disk.
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,8 +148,10 @@ export class BackgroundTrainer {
     if (!s.done) onWait?.();
     this.hold(1);
     try {
-      // while the child finishes this one, this process trains one the child has not started (the last in its queue)
-      for (let other = !s.done && trainHere ? this.takeLast(s) : undefined; other; other = !s.done ? this.takeLast(s) : undefined) {
+      // while the child finishes this one, this process trains one the child has not started (the last in its queue);
+      // not when the child is past half of it: a fine-tune taken then would hold the study up after the child is done
+      const takeOne = () => (!s.done && trainHere && job.kind === 'train' && lessThanHalfDone(job.out) ? this.takeLast(s) : undefined);
+      for (let other = takeOne(); other; other = takeOne()) {
         await trainHere!(other.job as ChildJob & { kind: 'train' });
         other.done = true;
       }
@@ -203,3 +205,14 @@ export class BackgroundTrainer {
 }
 
 const key = (out: string) => resolve(out);
+
+/** Whether the fine-tune at run folder `out` has done under half its optimizer steps (metrics.jsonl has a line a step). */
+function lessThanHalfDone(out: string): boolean {
+  try {
+    const total = (JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { total_steps?: number }).total_steps;
+    const done = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).length;
+    return !total || done < total / 2;
+  } catch {
+    return true; // not started writing yet
+  }
+}
