@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { TrainSpec } from '../train/defaults.ts';
 import type { InterventionSpec } from '../interventions/spec.ts';
 import { activeBackend } from '../backend/select.ts';
-import { log } from '../util/log.ts';
+import { log, UserError } from '../util/log.ts';
 import { needsTsx, siblingModule } from '../util/package-root.ts';
 
 /**
@@ -152,8 +152,14 @@ export class BackgroundTrainer {
       // not when the child is past half of it: a fine-tune taken then would hold the study up after the child is done
       const takeOne = () => (!s.done && trainHere && job.kind === 'train' && lessThanHalfDone(job.out) ? this.takeLast(s) : undefined);
       for (let other = takeOne(); other; other = takeOne()) {
-        await trainHere!(other.job as ChildJob & { kind: 'train' });
-        other.done = true;
+        try {
+          await trainHere!(other.job as ChildJob & { kind: 'train' });
+          other.done = true;
+        } catch (e) {
+          // its failure is the study's when it asks for that fine-tune (it trains it then, and meets the same error);
+          // an interrupt is this one's too
+          if (e instanceof UserError && e.exitCode === 130) throw e;
+        }
       }
       return (await s.ended) === 'ok';
     } finally {
