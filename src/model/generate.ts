@@ -43,7 +43,7 @@ export function generate(model: Model, prompts: number[][], opts: GenerateOption
   const out: number[][] = prompts.map(() => []);
   const done = prompts.map(() => false);
   // the prompt rows the batch holds, in order: all at first; once a quarter of them have ended, the ended rows and
-  // their cache are dropped, so later steps compute fewer rows (each row's numbers are those of the full batch)
+  // their cache are dropped, so later steps compute fewer rows (each row generates what it does alone: tested on wasm)
   let rows = prompts.map((_, b) => b);
   let kv: KVCache | undefined;
   let step = forward(model, ids, { hooks: opts.hooks, attentionMask: mask, useCache: true, logits: 'last' });

@@ -1,5 +1,6 @@
 // Work a study will need, done ahead on a second CPU core by a forked emlens process while the study goes on: fine-tunes
-// (trained ahead) and evals (taken from the far end of a list the study works through from the front). No tensor
+// (trained ahead) and evals (taken from the far end of a list the study works through from the front); a study that
+// would wait for the child trains the child's last queued fine-tune meanwhile (see claim). No tensor
 // axes: jobs are plain training specs and eval settings, and results are run folders and eval reports on disk.
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
