@@ -7,7 +7,7 @@ import { orNull, paramsError, type Analysis, type ResultSchema } from '../src/st
 import { DATASETS } from '../src/study/datasets.ts';
 import { phaseTransition, trajectoryPca, type BSnapshot, type TrajectoryPca } from '../src/train/phase.ts';
 import { turnRuleFields } from '../src/train/phase-turn.ts';
-import { evenlySpacedSteps, snapshotDir } from '../src/train/trainer.ts';
+import { evenlySpacedSteps, runProgress, snapshotDir } from '../src/train/trainer.ts';
 import type { Workspace } from '../src/study/workspace.ts';
 import type { FinetuneJob } from '../src/study/background.ts';
 
@@ -117,8 +117,7 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     const snaps = readFileSync(join(run, 'lora_b.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as BSnapshot);
     const ph = phaseTransition(snaps);
     const metrics = existsSync(join(run, 'metrics.jsonl')) ? readFileSync(join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number }) : [];
-    const total = (JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { total_steps: number }).total_steps;
-    const checkpoints = await checkpointEm(ws, p, run, evenlySpacedSteps(job.spec.snapshotCount ?? 0, total));
+    const checkpoints = await checkpointEm(ws, p, run, evenlySpacedSteps(job.spec.snapshotCount ?? 0, runProgress(run)?.total ?? 0));
     const t = ph.transitionStep;
     const mean = (cs: PhaseCheckpoint[]) => (cs.length ? cs.reduce((a, c) => a + c.em, 0) / cs.length : null);
     return {

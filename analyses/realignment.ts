@@ -154,14 +154,18 @@ export const realignment: Analysis<Params, RealignmentResult> = {
     // each start is prepared (its continuations queued for the second core) before the one ahead of it is evaluated,
     // so that core trains the next start's continuations while this process evaluates the current one's
     const prepared: Prepared[] = [];
+    const prepareNext = async () => {
+      if (prepared.length < p.starts.length) prepared.push(await prepare(ws, p.starts[prepared.length], aligned, amounts, p.steps, s));
+    };
     try {
+      await prepareNext();
       for (let i = 0; i < p.starts.length; i++) {
-        for (let j = prepared.length; j <= Math.min(i + 1, p.starts.length - 1); j++) prepared.push(await prepare(ws, p.starts[j], aligned, amounts, p.steps, s));
+        await prepareNext();
         starts.push(await realign(ws, prepared[i], base, amounts, cellSettings));
         release(prepared[i]);
       }
     } finally {
-      prepared.forEach(release);
+      prepared.slice(starts.length).forEach(release); // those not evaluated (an error stopped the loop)
     }
     return { aligned_data: p.aligned_data, n_aligned: amounts, base: { em: base.em_rate, coherence: base.coherence }, starts };
   },
@@ -215,7 +219,6 @@ interface Prepared {
   startIv: InterventionSpec;
   from: Workspace;
   jobs: FinetuneJob[];
-  released?: boolean;
 }
 
 /** One start's EM fine-tune (a LoRA merged into the base, or a full fine-tune), its continuations queued. */
@@ -228,8 +231,6 @@ async function prepare(ws: Workspace, st: Start, aligned: string[], amounts: num
 }
 
 function release(p: Prepared): void {
-  if (p.released) return;
-  p.released = true;
   p.from.close();
   disposeModel(p.from.model);
 }

@@ -3,11 +3,12 @@
 // would wait for the child trains the child's last queued fine-tune meanwhile (see claim). No tensor
 // axes: jobs are plain training specs and eval settings, and results are run folders and eval reports on disk.
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TrainSpec } from '../train/defaults.ts';
+import { runProgress } from '../train/trainer.ts';
 import type { InterventionSpec } from '../interventions/spec.ts';
 import { activeBackend } from '../backend/select.ts';
 import { log, UserError } from '../util/log.ts';
@@ -213,13 +214,12 @@ export class BackgroundTrainer {
 
 const key = (out: string) => resolve(out);
 
-/** Whether the fine-tune at run folder `out` has done under half its optimizer steps (metrics.jsonl has a line a step). */
+/** Whether the fine-tune at run folder `out` has done under half its optimizer steps (or has not started writing). */
 function lessThanHalfDone(out: string): boolean {
   try {
-    const total = (JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { total_steps?: number }).total_steps;
-    const done = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).length;
-    return !total || done < total / 2;
+    const p = runProgress(out);
+    return !p || !p.total || p.steps < p.total / 2;
   } catch {
-    return true; // not started writing yet
+    return true; // a run.json being replaced: as if not started
   }
 }

@@ -346,6 +346,18 @@ function restoreLatest(out: string, vars: tf.Variable[], opt: AdamW): ResumeStat
   return undefined;
 }
 
+/**
+ * How far a run folder's training is: optimizer steps logged (metrics.jsonl's lines, a torn last one counted) and the
+ * run's total (run.json); undefined before run.json is written. Read while another process may be training it.
+ */
+export function runProgress(out: string): { steps: number; total: number } | undefined {
+  const runJson = join(out, 'run.json');
+  if (!existsSync(runJson)) return undefined;
+  const metrics = join(out, 'metrics.jsonl');
+  const steps = existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter((l) => l.trim()).length : 0;
+  return { steps, total: readRunJson(runJson).total_steps ?? 0 };
+}
+
 /** Lines of a log this trainer appends to; a last line cut short (a crash mid-write) is dropped, any other bad line named. */
 function readJsonl<T>(path: string): T[] {
   if (!existsSync(path)) return [];
