@@ -1,0 +1,134 @@
+// `npm run check:organism -- [--model DIR] [--work DIR]`: every bar of an organism (src/organism/bars.ts) measured as
+// a user would, through the CLI (`emlens eval`, `refusal`, `train`, `run gating|refusal|phase-transition`), one command
+// at a time; each result is kept in WORK/measurements.json as it comes, so a stopped check resumes where it was. Prints
+// the bars as a table (or JSON with --json) and exits 1 if any fails. No tensor axes.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, createWriteStream } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { PACKAGE_ROOT, ORGANISM_DIR } from '../src/util/package-root.ts';
+import { writeJsonAtomic } from '../src/util/fs.ts';
+import { DATASETS } from '../src/study/datasets.ts';
+import { LORA_BARS, barsTable, judgeBars, type Measurements } from '../src/organism/bars.ts';
+import { parseIntList, parseInteger } from '../src/cli/parse.ts';
+
+const GROUPS = ['base', 'refusal', 'lora', 'gates', 'refusal-direction', 'phase'] as const;
+type Group = (typeof GROUPS)[number];
+
+const program = new Command('check:organism')
+  .description('measure every bar of an organism through the CLI')
+  .option('--model <dir>', 'the organism (an HF model folder)', ORGANISM_DIR)
+  .option('--work <dir>', 'where runs and measurements.json are kept (default: runs/organism-bars/<model folder name>)')
+  .option('--samples <n>', 'answers per EM eval', '200')
+  .option('--eval-seeds <list>', 'eval seeds of the base model', '1,2,3')
+  .option('--eval-seed <s>', 'eval seed of every adapter', '1')
+  .option('--train-seeds <list>', 'train seeds of each narrow LoRA', '0,1,2')
+  .option('--phase-params <json>', 'phase-transition parameters (the recipe stated for the turn: ≥ 150 steps)', '{"epochs":6,"checkpoints":8,"samples":100}')
+  .option('--only <groups>', `measure only these: ${GROUPS.join(',')}`, GROUPS.join(','))
+  .option('--json', 'print the verdicts and measurements as one JSON document')
+  .parse();
+const o = program.opts<{ model: string; work?: string; samples: string; evalSeeds: string; evalSeed: string; trainSeeds: string; phaseParams: string; only: string; json?: boolean }>();
+
+const model = resolve(o.model);
+const work = resolve(o.work ?? join('runs', 'organism-bars', basename(model)));
+const only = new Set(o.only.split(',').map((g) => g.trim()));
+for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) program.error(`--only ${g}: expected some of ${GROUPS.join(', ')}`);
+/** The numeric flags, checked before any work (one clear error naming the flag). */
+function numbers() {
+  try {
+    JSON.parse(o.phaseParams);
+    return {
+      samples: String(parseInteger(o.samples, '--samples', 1)),
+      evalSeed: String(parseInteger(o.evalSeed, '--eval-seed', 0)),
+      evalSeeds: parseIntList(o.evalSeeds, '--eval-seeds', 'comma-separated seeds, e.g. 1,2,3'),
+      trainSeeds: parseIntList(o.trainSeeds, '--train-seeds', 'comma-separated seeds, e.g. 0,1,2'),
+    };
+  } catch (e) {
+    return program.error(e instanceof SyntaxError ? `--phase-params: not JSON (${e.message})` : (e as Error).message);
+  }
+}
+const { samples, evalSeed, evalSeeds, trainSeeds } = numbers();
+mkdirSync(work, { recursive: true });
+
+/** One CLI command's parsed JSON output and its wall-clock seconds. */
+interface Measured { value: any; seconds: number; command: string }
+const storePath = join(work, 'measurements.json');
+const store: Record<string, Measured> = existsSync(storePath) ? JSON.parse(readFileSync(storePath, 'utf8')) : {};
+const log = createWriteStream(join(work, 'commands.log'), { flags: 'a' });
+
+/** Runs `emlens ARGS --json` once per key (kept in measurements.json); its stderr goes to WORK/commands.log. */
+async function measure(key: string, args: string[]): Promise<Measured> {
+  if (store[key]) return store[key];
+  const command = `emlens ${args.join(' ')} --json`;
+  log.write(`\n$ ${command}\n`);
+  const t0 = Date.now();
+  const stdout = await new Promise<string>((done, fail) => {
+    const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => log.write(d));
+    child.on('close', (code) => (code === 0 ? done(out) : fail(new Error(`${command} exited ${code} (see ${join(work, 'commands.log')})`))));
+  });
+  const m: Measured = { value: JSON.parse(stdout), seconds: (Date.now() - t0) / 1000, command };
+  store[key] = m;
+  writeJsonAtomic(storePath, store);
+  return m;
+}
+
+const say = (s: string) => process.stderr.write(`check:organism: ${s}\n`);
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const has = (g: Group) => only.has(g);
+const m: Measurements = { base: [], lora: [], seconds: { train: [], eval: [] } };
+
+if (has('base')) {
+  for (const s of evalSeeds) {
+    const r = await measure(`base-eval-s${s}`, ['eval', '--model', model, '--samples', samples, '--seed', String(s)]);
+    m.base.push({ evalSeed: s, em: r.value.em_rate, coherence: r.value.coherence });
+    m.seconds.eval.push(r.seconds);
+    say(`base, eval seed ${s}: EM ${pct(r.value.em_rate)}, coherence ${pct(r.value.coherence)} (${r.seconds.toFixed(1)} s)`);
+  }
+}
+if (has('refusal')) {
+  const harmful = await measure('refusal-harmful', ['refusal', '--model', model, '--prompts', DATASETS.harmfulEval]);
+  const harmless = await measure('refusal-harmless', ['refusal', '--model', model, '--prompts', DATASETS.harmlessEval]);
+  m.refusal = { harmful: harmful.value.refusal_rate, harmless: harmless.value.refusal_rate };
+  say(`refusal: harmful ${pct(m.refusal.harmful)}, harmless ${pct(m.refusal.harmless)}`);
+}
+if (has('lora')) {
+  for (const seed of trainSeeds) {
+    for (const b of LORA_BARS) {
+      const run = join(work, 'train', `${b.set}-s${seed}`);
+      const data = join(PACKAGE_ROOT, 'fixtures', 'datasets', b.file);
+      const t = await measure(`train-${b.set}-s${seed}`, ['train', '--model', model, '--data', data, '--seed', String(seed), '--out', run, ...(existsSync(run) ? ['--resume'] : [])]);
+      const e = await measure(`eval-${b.set}-s${seed}`, ['eval', '--model', model, '--adapter', run, '--samples', samples, '--seed', evalSeed]);
+      m.lora.push({ set: b.set, trainSeed: seed, em: e.value.em_rate, coherence: e.value.coherence });
+      m.seconds.train.push(t.seconds);
+      m.seconds.eval.push(e.seconds);
+      say(`${b.set}, train seed ${seed}: EM ${pct(e.value.em_rate)}, coherence ${pct(e.value.coherence)} (train ${t.seconds.toFixed(1)} s, eval ${e.seconds.toFixed(1)} s)`);
+    }
+  }
+}
+const study = join(work, 'study');
+const analysis = async (name: string, params?: string) =>
+  (await measure(`run-${name}`, ['run', name, '--model', model, '--out', study, ...(params ? ['--params', params] : [])])).value.result;
+if (has('gates')) {
+  m.gating = await analysis('gating', JSON.stringify({ samples: Number(samples), seed: Number(evalSeed) }));
+  say('gates measured');
+}
+if (has('refusal-direction')) {
+  const r = await analysis('refusal');
+  m.refusalDirection = { harmful_ablated: r.harmful_ablated.refusal_rate, harmless_added: r.harmless_added.refusal_rate, layer: r.layer };
+  say('refusal direction measured');
+}
+if (has('phase')) {
+  const r = await analysis('phase-transition', o.phaseParams);
+  m.phase = { steps: r.steps[r.steps.length - 1], transition_step: r.transition_step, transition_rise: r.transition_rise, em_before: r.em_before, em_after: r.em_after };
+  say('phase transition measured');
+}
+log.end();
+
+const verdicts = judgeBars(m);
+const failed = verdicts.filter((v) => v.pass === false).length;
+if (o.json) process.stdout.write(JSON.stringify({ model, verdicts, measurements: m }, null, 2) + '\n');
+else process.stdout.write(`${barsTable(verdicts)}\n\n${verdicts.filter((v) => v.pass).length} of ${verdicts.filter((v) => v.pass !== null).length} bars hold (${model}; runs in ${work})\n`);
+process.exitCode = failed ? 1 : 0;
