@@ -2,12 +2,13 @@
 // Axes as in modules.ts: kernels [in, out], embed [vocab, dModel], norms [dModel] / [dHead].
 import * as tf from '@tensorflow/tfjs';
 import { parseConfig, type ModelConfig } from './config.ts';
+import { tfSeed } from '../util/rng.ts';
 import { DenseLinear, LINEAR_NAMES, type Block, type Linear, type LinearName, type Model } from './modules.ts';
 
 /** Normal(0, std) weights from a seed (generated on the host, so every backend gets the same numbers); norms at identity. */
 export function initModel(config: ModelConfig, seed = 0, std = 0.02): Model {
   let s = seed;
-  const normal = (shape: number[]) => tf.randomNormal(shape, 0, std, 'float32', s++);
+  const normal = (shape: number[]) => tf.randomNormal(shape, 0, std, 'float32', tfSeed(s++));
   const { dModel, nHeads, nKvHeads, dHead, dMlp, vocab } = config;
   const normInit = (n: number) => (config.normPlusOne ? tf.zeros([n]) : tf.ones([n])) as tf.Tensor1D;
   const dims: Record<LinearName, [number, number]> = {

@@ -52,3 +52,12 @@ export class Rng {
     return xs;
   }
 }
+
+/**
+ * A seed for tfjs's random ops (randomNormal, randomUniform) that means what it says: tfjs takes a seed of 0 for "no
+ * seed" and draws from Math.random, so every process got other numbers for seed 0. Passed as the string "0", it seeds
+ * tfjs's alea generator with "0", as any other seed n seeds it with String(n) (those are unchanged).
+ */
+export function tfSeed(seed: number): number {
+  return seed === 0 ? ('0' as unknown as number) : seed;
+}

@@ -15,6 +15,7 @@ import { createSteeringVectors, steeringVectorHooks, disposeSteeringVectors } fr
 import { SafetensorsFile, writeSafetensors as writeSafetensorsFile } from '../../src/model/safetensors.ts';
 import { isTargeted, peftConfigJson, readLoraConfig } from '../../src/adapters/peft-config.ts';
 import { isBias } from '../../src/train/optim.ts';
+import { tfSeed } from '../../src/util/rng.ts';
 import { saveModel } from '../../src/model/save.ts';
 import type { Hook } from '../../src/model/hooks.ts';
 
@@ -93,7 +94,7 @@ test('gates save and load exactly', () => {
 
 test('LoRA saves in PEFT format (names and config keys as PEFT writes them) and reloads exactly', () => {
   const lora = createLora(model, { r: 2, alpha: 16, rslora: true, targets: ['down_proj', 'o_proj'], layers: [0, 2], seed: 5 });
-  for (const m of lora.modules.values()) (m.B as unknown as tf.Variable).assign(tf.randomNormal(m.B.shape, 0, 0.3, 'float32', m.layer));
+  for (const m of lora.modules.values()) (m.B as unknown as tf.Variable).assign(tf.randomNormal(m.B.shape, 0, 0.3, 'float32', tfSeed(m.layer)));
   const dir = tmp();
   saveLora(lora, dir, model);
   const peftRef = JSON.parse(readFileSync(join(REF_DIR, 'qwen2-lora-r1', 'adapter_config.json'), 'utf8'));
