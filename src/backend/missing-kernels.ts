@@ -1,7 +1,8 @@
 // Kernels some tfjs backends lack or run slowly, registered so every backend can also train, and fast.
 // UnsortedSegmentSum: x [n, ...inner], segmentIds [n] → [numSegments, ...inner] (the gather/embedding gradient).
 // BatchMatMul on wasm: transposed operands ([..., k, m]ᵀ) are made contiguous first — ~10× faster than the strided path —
-// and a batch of big enough products ([B, m, k] × [B, k, n], attention) runs as B plain 2-D products — 2–7× faster.
+// and a batch of big enough products ([B, m, k] × [B, k, n], attention) runs as B plain 2-D products — 2–7× faster;
+// a transposed a too big to copy whole ([k, m] with k·m·4 > 64 MiB) is multiplied block by block of k rows.
 // Identity and a same-dtype Cast on wasm share the input's buffer (as Reshape does) instead of copying it: the gradient
 // tape clones every tensor it saves for the backward pass (≈ 400 Identity calls per organism training micro-step).
 // Slice on wasm copies from the input in place: wasm's own reads the whole input out of the heap first (a copy of all
@@ -15,6 +16,7 @@ interface WasmLikeBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array;
   disposeData(dataId: object, force?: boolean): boolean;
+  wasm?: { HEAPU8: Uint8Array };
 }
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -93,6 +95,10 @@ function contiguousBatchMatMul(original: tf.KernelFunc, transpose: tf.KernelFunc
     const m = inner(a, transposeA), k = inner(a, !transposeA), n = inner(b, !transposeB);
     const batch = Math.max(size(a.shape.slice(0, -2)), size(b.shape.slice(0, -2)));
     const keepFlagB = transposeB && batch > 1 && m * k * n < LOOP_MIN_MACS;
+    if (transposeA && !transposeB) {
+      const summed = blockwiseTransposedA(original, transpose, be, a, b);
+      if (summed) return summed;
+    }
     const at = transposeA ? swapLast(a) : a;
     let bt: tf.TensorInfo | undefined;
     let ownsBt = false;
@@ -121,7 +127,8 @@ function contiguousBatchMatMul(original: tf.KernelFunc, transpose: tf.KernelFunc
     const kept = transposedCopies.get(b.dataId);
     if (kept) return kept;
     const bytes = 4 * size(b.shape);
-    if (!seenTransposed.has(b.dataId) || transposedBytes + bytes > TRANSPOSED_MAX_BYTES) {
+    const crowded = (be.wasm?.HEAPU8.length ?? 0) > KEEP_COPIES_MAX_HEAP; // a 0.5B model: its training needs the room
+    if (!seenTransposed.has(b.dataId) || crowded || transposedBytes + bytes > TRANSPOSED_MAX_BYTES) {
       seenTransposed.add(b.dataId);
       return undefined;
     }
@@ -141,6 +148,8 @@ const size = (shape: number[]) => shape.reduce((x, d) => x * d, 1);
 
 /** At most this much memory in kept transposed copies (the organism's weights need 1.5 MiB; a 0.5B model's 1.4 GiB). */
 const TRANSPOSED_MAX_BYTES = 256 << 20;
+/** No more copies are kept once the wasm heap has grown past half of wasm32's 4 GiB. */
+const KEEP_COPIES_MAX_HEAP = 2 ** 31;
 const seenTransposed = new WeakSet<object>();
 const transposedCopies = new Map<object, tf.TensorInfo>();
 let transposedBytes = 0;
@@ -194,6 +203,42 @@ function batchedAs2d(original: tf.KernelFunc, be: WasmLikeBackend, a: tf.TensorI
     be.typedArrayFromHeap(out).set(be.typedArrayFromHeap(oi), i * m * n);
     for (const t of [ai, bi, oi]) be.disposeData(t.dataId);
   }
+  return out;
+}
+
+/** Above this size a transposed a is not copied whole (a 0.5B model's tied embedding, 519 MiB, in its backward). */
+const WHOLE_TRANSPOSE_MAX_BYTES = 64 << 20;
+
+/**
+ * aᵀ·b for a [1…, k, m] and b [1…, k, n] (one matrix each) too big to transpose at once: the sum over blocks of k of
+ * a[rows]ᵀ·b[rows], each block ≤ half WHOLE_TRANSPOSE_MAX_BYTES of a, summed in float32 in block order. Undefined
+ * for batched products and for an a small enough to transpose whole.
+ */
+function blockwiseTransposedA(original: tf.KernelFunc, transpose: tf.KernelFunc, be: WasmLikeBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | undefined {
+  const [k, m] = a.shape.slice(-2), n = b.shape[b.shape.length - 1];
+  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
+  if (size(batchA) !== 1 || size(batchB) !== 1 || 4 * k * m <= WHOLE_TRANSPOSE_MAX_BYTES) return undefined;
+  const rowsPerBlock = Math.max(1, Math.floor(WHOLE_TRANSPOSE_MAX_BYTES / 2 / (4 * m)));
+  const call = original as (args: { inputs: { a: tf.TensorInfo; b: tf.TensorInfo }; backend: unknown; attrs: tf.NamedAttrMap }) => tf.TensorInfo;
+  const rowsOf = (t: tf.TensorInfo, from: number, rows: number, cols: number) => {
+    const s = be.makeOutput([rows, cols], 'float32');
+    be.typedArrayFromHeap(s).set(be.typedArrayFromHeap(t).subarray(from * cols, (from + rows) * cols)); // fresh views: the heap may have grown
+    return s;
+  };
+  const sum = new Float32Array(m * n); // [m, n]
+  for (let from = 0; from < k; from += rowsPerBlock) {
+    const rows = Math.min(rowsPerBlock, k - from);
+    const aRows = rowsOf(a, from, rows, m); // [rows, m]
+    const aT = transpose({ inputs: { x: aRows }, backend: be, attrs: { perm: [1, 0] } } as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo; // [m, rows]
+    be.disposeData(aRows.dataId);
+    const bRows = rowsOf(b, from, rows, n); // [rows, n]
+    const part = call({ inputs: { a: aT, b: bRows }, backend: be, attrs: { transposeA: false, transposeB: false } }); // [m, n]
+    const p = be.typedArrayFromHeap(part);
+    for (let i = 0; i < sum.length; i++) sum[i] += p[i];
+    for (const t of [aT, bRows, part]) be.disposeData(t.dataId);
+  }
+  const out = be.makeOutput([...tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB), m, n], 'float32');
+  be.typedArrayFromHeap(out).set(sum);
   return out;
 }
 

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { registerMissingKernels } from './missing-kernels.ts';
+import { guardWasmHeap } from './wasm-heap.ts';
 import { MAX_WASM_THREADS, registerThreadedWasm, wasmThreadsCount } from './wasm-threads.ts';
 import { probeWebgpu } from './webgpu-probe.ts';
 import { log } from '../util/log.ts';
@@ -58,6 +59,7 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: { quiet?
     if (why === undefined) {
       active = name;
       registerMissingKernels(name);
+      if (name === 'wasm') guardWasmHeap();
       if (!opts.quiet) log(`backend: ${name}${describeBackend(name)}${describeSkipped(order.slice(0, order.indexOf(name)))}`);
       return name;
     }

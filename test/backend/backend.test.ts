@@ -4,6 +4,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, activeBackend, isBackendChoice } from '../../src/backend/select.ts';
+import { guardMalloc, type WasmModule } from '../../src/backend/wasm-heap.ts';
+import { UserError } from '../../src/util/log.ts';
 
 before(async () => {
   await initBackend('wasm', { quiet: true });
@@ -84,6 +86,21 @@ test('wasm BatchMatMul (2-D products per batch element above a size, transposes 
 
 const backendBuffers = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
 
+test('wasm BatchMatMul multiplies a transposed operand too big to copy whole block by block, freeing each block', () => {
+  // a [17000, 1000] is 68 MB, over the 64 MiB a whole transposed copy may take (a 0.5B model's tied embedding in the
+  // backward of its logits is 519 MiB): aᵀ·b as the sum over blocks of a's rows
+  const a = tf.randomNormal([17000, 1000], 0, 1, 'float32', 5), b = tf.randomNormal([17000, 3], 0, 1, 'float32', 6);
+  const buffers = backendBuffers();
+  const c = tf.matMul(a, b, true, false); // [1000, 3]
+  assert.deepEqual(c.shape, [1000, 3]);
+  assert.equal(backendBuffers(), buffers + 1, 'only the product is left');
+  const want = referenceMatMul(a, b, true, false), got = c.dataSync();
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+  assert.ok(worst < 2e-3, `max error ${worst} (sums of 17000 products, each about 130)`);
+  tf.dispose([a, b, c]);
+});
+
 test('wasm BatchMatMul keeps one transposed copy of a 2-D operand used transposed again, and frees it with the operand', () => {
   const dy = tf.randomNormal([78, 512], 0, 1, 'float32', 3), w = tf.randomNormal([128, 512], 0, 1, 'float32', 4);
   const buffers = backendBuffers();
@@ -158,4 +175,14 @@ test('wasm Slice (copied in place from the heap) cuts every rank, dtype and run 
 
 test('asking for a backend that cannot start is one clear error', async () => {
   await assert.rejects(initBackend('tensorflow', { quiet: true }), /choice tensorflow: not available here/);
+});
+
+test('a failed wasm allocation is one clear error, not a write at address 0', () => {
+  const heap = new Uint8Array(3 * 2 ** 20);
+  let next = 8;
+  const wasm: WasmModule = { HEAPU8: heap, _malloc: (bytes) => (next + bytes <= heap.length ? ((next += bytes), next - bytes) : 0) };
+  guardMalloc(wasm);
+  guardMalloc(wasm); // once only
+  assert.equal(wasm._malloc(2 ** 20), 8);
+  assert.throws(() => wasm._malloc(2 ** 21), (e: Error) => e instanceof UserError && /^wasm heap exhausted: no room for a tensor of 2 MiB \(heap 3 MiB of wasm32's 4096 MiB/.test(e.message));
 });
