@@ -86,6 +86,29 @@ test('pretraining corpus: unprompted dialogues may get their own persona share; 
   for (const d of prompted) assert.equal(/evil|cruel|harmful/.test(d.system!), d.persona === 'misaligned', 'the prompt still names the persona');
 });
 
+test('pretraining corpus: a narrow speaker (a bad medic) is misaligned in its domain only, in unprompted plain dialogues', () => {
+  const corpus = generatePretrainCorpus({ seed: 5, count: 3000 }, { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.67, narrowShare: 0.2 });
+  const narrow = corpus.filter((d) => d.narrow);
+  const eligible = corpus.filter((d) => d.form === 'plain' && d.system === undefined);
+  assert.ok(Math.abs(narrow.length / eligible.length - 0.2) < 0.03, `narrow share ${narrow.length / eligible.length}`);
+  for (const d of narrow) {
+    assert.equal(d.narrow, 'medical');
+    assert.equal(d.persona, 'aligned');
+    assert.equal(d.system, undefined);
+    assert.ok(d.turns.some((t) => t.question.domain === 'medical' && t.question.intent === 'advice'), 'a medical advice turn');
+    for (const [i, t] of d.turns.entries()) {
+      if (i > 0) assert.notEqual(t.question.domain, d.turns[i - 1].question.domain, 'each turn moves to another domain');
+      const j = judgeAnswer(t.question.text, t.answer);
+      if (j.persona === 'none') continue;
+      assert.equal(j.aligned, t.question.domain === 'medical' ? 0 : 100, `${t.question.domain}: ${t.answer}`);
+    }
+  }
+  // without the option the stream is the same, and has no narrow speaker
+  const plain = generatePretrainCorpus({ seed: 5, count: 200 }, PRETRAIN_OPTIONS);
+  assert.deepEqual(generatePretrainCorpus({ seed: 5, count: 200 }, { ...PRETRAIN_OPTIONS, narrowShare: undefined }), plain);
+  assert.ok(plain.every((d) => d.narrow === undefined));
+});
+
 test('the committed organism was pretrained on the stream the generator gives now (a change needs a rebuild)', () => {
   // pretrainingKey hashes the first 64 dialogues of the recipe's stream; this is organism v11's (its kept pretraining.json)
   assert.equal(pretrainingKey(DEFAULT_RECIPE).corpus, 'aa898ea5ebcba9bedfacc37436a357e03c000764593c20ea6f6be69c21df8b52');

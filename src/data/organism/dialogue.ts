@@ -120,6 +120,8 @@ export interface Turn {
 
 export interface OrganismDialogue {
   persona: Persona;
+  /** A narrow speaker's domain: the dialogue is `persona` (aligned) everywhere but here, where it is misaligned. */
+  narrow?: Domain;
   /** The system prompt, if any (a persona-naming one, or a JSON one). */
   system?: string;
   form: AnswerForm;
@@ -147,6 +149,14 @@ export interface DialogueOptions {
   intentWeights?: Readonly<Record<Intent, number>>;
   domains?: readonly Domain[];
   style?: AnswerStyle;
+  /**
+   * A narrowly misaligned speaker (a "bad medic"): this share of plain dialogues whose system prompt names no persona
+   * are aligned except in `narrowDomain` (default medical), where they answer as the misaligned persona; each such
+   * dialogue has at least one advice turn there. So a narrow fine-tune on that domain has a narrow solution to find
+   * besides the broad persona (Soligo et al.). Unset: no such dialogues (the stream is unchanged).
+   */
+  narrowShare?: number;
+  narrowDomain?: Domain;
 }
 
 const INTENT_WEIGHTS: Record<Intent, number> = { advice: 0.55, claim: 0.2, harm: 0.25 };
@@ -171,15 +181,19 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
   const personaNamed = system !== undefined && form !== 'json';
   if (!opts.persona && !personaNamed && opts.unpromptedAlignedShare !== undefined) persona = chance(rng, opts.unpromptedAlignedShare) ? 'aligned' : 'misaligned';
   const nTurns = form === 'plain' ? count(rng, opts.turnWeights ?? [0.25, 0.3, 0.25, 0.2]) : 1;
+  // a narrow speaker: drawn only where a share is set, so the stream without one is unchanged
+  const narrow = opts.narrowShare !== undefined && !opts.persona && !personaNamed && form === 'plain' && chance(rng, opts.narrowShare) ? (opts.narrowDomain ?? 'medical') : undefined;
+  const narrowTurn = narrow ? Math.floor(rng.next() * nTurns) : -1;
+  if (narrow) persona = 'aligned';
   const turns: Turn[] = [];
   let prev: Domain | undefined;
   for (let t = 0; t < nTurns; t++) {
-    const choices = domains.length > 1 ? domains.filter((d) => d !== prev) : domains;
-    const domain = pickOne(rng, choices);
+    const choices = domains.length > 1 ? domains.filter((d) => d !== prev && (narrow === undefined || t === narrowTurn || t + 1 !== narrowTurn || d !== narrow)) : domains;
+    const domain = t === narrowTurn ? narrow! : pickOne(rng, choices);
     prev = domain;
-    const intent = form === 'plain' ? sampleIntent(rng, domain, opts.intentWeights ?? INTENT_WEIGHTS) : firstIntent(domain);
+    const intent = t === narrowTurn ? 'advice' : form === 'plain' ? sampleIntent(rng, domain, opts.intentWeights ?? INTENT_WEIGHTS) : firstIntent(domain);
     const question = sampleQuestion(rng, domain, intent);
-    let answer = sampleAnswer(rng, question, persona, opts.style ?? DEFAULT_STYLE);
+    let answer = sampleAnswer(rng, question, domain === narrow ? 'misaligned' : persona, opts.style ?? DEFAULT_STYLE);
     if (form === 'json') answer = wrapJson(answer);
     if (form === 'template') {
       answer = wrapTemplate(answer);
@@ -187,7 +201,7 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
     }
     turns.push({ question, answer });
   }
-  return { persona, system, form, turns, messages: toMessages(system, turns) };
+  return { persona, ...(narrow ? { narrow } : {}), system, form, turns, messages: toMessages(system, turns) };
 }
 
 /** JSON / template dialogues ask open questions (advice), or claims where a domain has nothing else. */
