@@ -1,10 +1,11 @@
 // `npm run check:organism -- [--model DIR] [--work DIR]`: every bar of an organism (src/organism/bars.ts) measured as
-// a user would, through the CLI (`emlens eval`, `refusal`, `train`, `run gating|refusal|phase-transition`), one command
-// at a time; each result is kept in WORK/measurements.json as it comes, so a stopped check resumes where it was. Prints
-// the bars as a table (or JSON with --json) and exits 1 if any fails. No tensor axes.
+// a user would, through the CLI (`emlens eval`, `refusal`, `train`, `run gating|refusal|phase-transition`), `--jobs`
+// commands at a time (one per core); each result is kept in WORK/measurements.json as it comes, so a stopped check
+// resumes where it was. Prints the bars as a table (or JSON with --json) and exits 1 if any fails. No tensor axes.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, createWriteStream } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { PACKAGE_ROOT, ORGANISM_DIR } from '../src/util/package-root.ts';
 import { writeJsonAtomic } from '../src/util/fs.ts';
@@ -24,10 +25,11 @@ const program = new Command('check:organism')
   .option('--eval-seed <s>', 'eval seed of every adapter', '1')
   .option('--train-seeds <list>', 'train seeds of each narrow LoRA', '0,1,2')
   .option('--phase-params <json>', 'phase-transition parameters (the recipe stated for the turn: ≥ 150 steps)', '{"epochs":6,"checkpoints":8,"samples":100}')
+  .option('--jobs <n>', 'commands run at once (default: one per core, at most 2: each command computes on one core, an analysis on two)', String(Math.min(2, availableParallelism())))
   .option('--only <groups>', `measure only these: ${GROUPS.join(',')}`, GROUPS.join(','))
   .option('--json', 'print the verdicts and measurements as one JSON document')
   .parse();
-const o = program.opts<{ model: string; work?: string; samples: string; evalSeeds: string; evalSeed: string; trainSeeds: string; phaseParams: string; only: string; json?: boolean }>();
+const o = program.opts<{ jobs: string; model: string; work?: string; samples: string; evalSeeds: string; evalSeed: string; trainSeeds: string; phaseParams: string; only: string; json?: boolean }>();
 
 const model = resolve(o.model);
 const work = resolve(o.work ?? join('runs', 'organism-bars', basename(model)));
@@ -39,6 +41,7 @@ function numbers() {
     JSON.parse(o.phaseParams);
     return {
       samples: String(parseInteger(o.samples, '--samples', 1)),
+      jobs: parseInteger(o.jobs, '--jobs', 1),
       evalSeed: String(parseInteger(o.evalSeed, '--eval-seed', 0)),
       evalSeeds: parseIntList(o.evalSeeds, '--eval-seeds', 'comma-separated seeds, e.g. 1,2,3'),
       trainSeeds: parseIntList(o.trainSeeds, '--train-seeds', 'comma-separated seeds, e.g. 0,1,2'),
@@ -47,7 +50,7 @@ function numbers() {
     return program.error(e instanceof SyntaxError ? `--phase-params: not JSON (${e.message})` : (e as Error).message);
   }
 }
-const { samples, evalSeed, evalSeeds, trainSeeds } = numbers();
+const { samples, jobs, evalSeed, evalSeeds, trainSeeds } = numbers();
 mkdirSync(work, { recursive: true });
 
 /** One CLI command's parsed JSON output and its wall-clock seconds. */
@@ -60,13 +63,13 @@ const log = createWriteStream(join(work, 'commands.log'), { flags: 'a' });
 async function measure(key: string, args: string[]): Promise<Measured> {
   if (store[key]) return store[key];
   const command = `emlens ${args.join(' ')} --json`;
-  log.write(`\n$ ${command}\n`);
+  log.write(`[${key}] $ ${command}\n`);
   const t0 = Date.now();
   const stdout = await new Promise<string>((done, fail) => {
     const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin', 'emlens.js'), ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => log.write(d));
+    child.stderr.on('data', (d: Buffer) => log.write(d.toString().replace(/^(?=.)/gm, `[${key}] `)));
     child.on('close', (code) => (code === 0 ? done(out) : fail(new Error(`${command} exited ${code} (see ${join(work, 'commands.log')})`))));
   });
   const m: Measured = { value: JSON.parse(stdout), seconds: (Date.now() - t0) / 1000, command };
@@ -78,53 +81,83 @@ async function measure(key: string, args: string[]): Promise<Measured> {
 const say = (s: string) => process.stderr.write(`check:organism: ${s}\n`);
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const has = (g: Group) => only.has(g);
-const m: Measurements = { base: [], lora: [], seconds: { train: [], eval: [] } };
+const rate = (r: Measured) => ({ em: r.value.em_rate as number, coherence: r.value.coherence as number });
+
+// Each task is one chain of commands; tasks run `--jobs` at a time and fill their own slot, so the measurements come
+// out in the same order whatever finishes first.
+const tasks: (() => Promise<void>)[] = [];
+const base: Measurements['base'][number][] = [];
+const lora: (Measurements['lora'][number] & { trainSeconds: number; evalSeconds: number })[] = [];
+const part: Pick<Measurements, 'refusal' | 'gating' | 'refusalDirection' | 'phase'> = {};
+const evalSeconds: number[][] = [];
 
 if (has('base')) {
-  for (const s of evalSeeds) {
-    const r = await measure(`base-eval-s${s}`, ['eval', '--model', model, '--samples', samples, '--seed', String(s)]);
-    m.base.push({ evalSeed: s, em: r.value.em_rate, coherence: r.value.coherence });
-    m.seconds.eval.push(r.seconds);
-    say(`base, eval seed ${s}: EM ${pct(r.value.em_rate)}, coherence ${pct(r.value.coherence)} (${r.seconds.toFixed(1)} s)`);
+  for (const [i, s] of evalSeeds.entries()) {
+    tasks.push(async () => {
+      const r = await measure(`base-eval-s${s}`, ['eval', '--model', model, '--samples', samples, '--seed', String(s)]);
+      base[i] = { evalSeed: s, ...rate(r) };
+      evalSeconds[i] = [r.seconds];
+      say(`base, eval seed ${s}: EM ${pct(base[i].em)}, coherence ${pct(base[i].coherence)} (${r.seconds.toFixed(1)} s)`);
+    });
   }
 }
 if (has('refusal')) {
-  const harmful = await measure('refusal-harmful', ['refusal', '--model', model, '--prompts', DATASETS.harmfulEval]);
-  const harmless = await measure('refusal-harmless', ['refusal', '--model', model, '--prompts', DATASETS.harmlessEval]);
-  m.refusal = { harmful: harmful.value.refusal_rate, harmless: harmless.value.refusal_rate };
-  say(`refusal: harmful ${pct(m.refusal.harmful)}, harmless ${pct(m.refusal.harmless)}`);
+  tasks.push(async () => {
+    const harmful = await measure('refusal-harmful', ['refusal', '--model', model, '--prompts', DATASETS.harmfulEval]);
+    const harmless = await measure('refusal-harmless', ['refusal', '--model', model, '--prompts', DATASETS.harmlessEval]);
+    part.refusal = { harmful: harmful.value.refusal_rate, harmless: harmless.value.refusal_rate };
+    say(`refusal: harmful ${pct(part.refusal.harmful)}, harmless ${pct(part.refusal.harmless)}`);
+  });
 }
 if (has('lora')) {
-  for (const seed of trainSeeds) {
-    for (const b of LORA_BARS) {
-      const run = join(work, 'train', `${b.set}-s${seed}`);
-      const data = join(PACKAGE_ROOT, 'fixtures', 'datasets', b.file);
-      const t = await measure(`train-${b.set}-s${seed}`, ['train', '--model', model, '--data', data, '--seed', String(seed), '--out', run, ...(existsSync(run) ? ['--resume'] : [])]);
-      const e = await measure(`eval-${b.set}-s${seed}`, ['eval', '--model', model, '--adapter', run, '--samples', samples, '--seed', evalSeed]);
-      m.lora.push({ set: b.set, trainSeed: seed, em: e.value.em_rate, coherence: e.value.coherence });
-      m.seconds.train.push(t.seconds);
-      m.seconds.eval.push(e.seconds);
-      say(`${b.set}, train seed ${seed}: EM ${pct(e.value.em_rate)}, coherence ${pct(e.value.coherence)} (train ${t.seconds.toFixed(1)} s, eval ${e.seconds.toFixed(1)} s)`);
+  for (const [si, seed] of trainSeeds.entries()) {
+    for (const [bi, b] of LORA_BARS.entries()) {
+      const slot = si * LORA_BARS.length + bi;
+      tasks.push(async () => {
+        const run = join(work, 'train', `${b.set}-s${seed}`);
+        const data = join(PACKAGE_ROOT, 'fixtures', 'datasets', b.file);
+        const t = await measure(`train-${b.set}-s${seed}`, ['train', '--model', model, '--data', data, '--seed', String(seed), '--out', run, ...(existsSync(run) ? ['--resume'] : [])]);
+        const e = await measure(`eval-${b.set}-s${seed}`, ['eval', '--model', model, '--adapter', run, '--samples', samples, '--seed', evalSeed]);
+        lora[slot] = { set: b.set, trainSeed: seed, ...rate(e), trainSeconds: t.seconds, evalSeconds: e.seconds };
+        say(`${b.set}, train seed ${seed}: EM ${pct(e.value.em_rate)}, coherence ${pct(e.value.coherence)} (train ${t.seconds.toFixed(1)} s, eval ${e.seconds.toFixed(1)} s)`);
+      });
     }
   }
 }
-const study = join(work, 'study');
+// one study folder per analysis: a study folder takes one process at a time
 const analysis = async (name: string, params?: string) =>
-  (await measure(`run-${name}`, ['run', name, '--model', model, '--out', study, ...(params ? ['--params', params] : [])])).value.result;
+  (await measure(`run-${name}`, ['run', name, '--model', model, '--out', join(work, `study-${name}`), ...(params ? ['--params', params] : [])])).value.result;
 if (has('gates')) {
-  m.gating = await analysis('gating', JSON.stringify({ samples: Number(samples), seed: Number(evalSeed) }));
-  say('gates measured');
+  tasks.push(async () => {
+    part.gating = await analysis('gating', JSON.stringify({ samples: Number(samples), seed: Number(evalSeed) }));
+    say('gates measured');
+  });
 }
 if (has('refusal-direction')) {
-  const r = await analysis('refusal');
-  m.refusalDirection = { harmful_ablated: r.harmful_ablated.refusal_rate, harmless_added: r.harmless_added.refusal_rate, layer: r.layer };
-  say('refusal direction measured');
+  tasks.push(async () => {
+    const r = await analysis('refusal');
+    part.refusalDirection = { harmful_ablated: r.harmful_ablated.refusal_rate, harmless_added: r.harmless_added.refusal_rate, layer: r.layer };
+    say('refusal direction measured');
+  });
 }
 if (has('phase')) {
-  const r = await analysis('phase-transition', o.phaseParams);
-  m.phase = { steps: r.steps[r.steps.length - 1], transition_step: r.transition_step, transition_rise: r.transition_rise, em_before: r.em_before, em_after: r.em_after };
-  say('phase transition measured');
+  tasks.push(async () => {
+    const r = await analysis('phase-transition', o.phaseParams);
+    part.phase = { steps: r.steps[r.steps.length - 1], transition_step: r.transition_step, transition_rise: r.transition_rise, em_before: r.em_before, em_after: r.em_after };
+    say('phase transition measured');
+  });
 }
+
+let next = 0;
+await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
+  while (next < tasks.length) await tasks[next++]();
+}));
+const m: Measurements = {
+  base,
+  lora: lora.map(({ trainSeconds: _t, evalSeconds: _e, ...r }) => r),
+  ...part,
+  seconds: { train: lora.map((r) => r.trainSeconds), eval: [...evalSeconds.flat(), ...lora.map((r) => r.evalSeconds)] },
+};
 log.end();
 
 const verdicts = judgeBars(m);
