@@ -191,19 +191,21 @@ function batchedAs2d(original: tf.KernelFunc, be: WasmLikeBackend, a: tf.TensorI
   const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB), m, n];
   const out = be.makeOutput(outShape, 'float32');
   const call = original as (args: { inputs: { a: tf.TensorInfo; b: tf.TensorInfo }; backend: unknown; attrs: tf.NamedAttrMap }) => tf.TensorInfo;
-  const slice = (t: tf.TensorInfo, rows: number, cols: number, i: number) => {
-    const s = be.makeOutput([rows, cols], 'float32');
-    // the heap may grow on every allocation: take fresh views each time
-    be.typedArrayFromHeap(s).set(be.typedArrayFromHeap(t).subarray(i * rows * cols, (i + 1) * rows * cols));
-    return s;
-  };
   for (let i = 0; i < nOut; i++) {
-    const ai = slice(a, m, k, nA === 1 ? 0 : i), bi = slice(b, k, n, nB === 1 ? 0 : i);
+    const ai = heapRows(be, a, (nA === 1 ? 0 : i) * m, m, k), bi = heapRows(be, b, (nB === 1 ? 0 : i) * k, k, n);
     const oi = call({ inputs: { a: ai, b: bi }, backend: be, attrs: { transposeA: false, transposeB: false } });
     be.typedArrayFromHeap(out).set(be.typedArrayFromHeap(oi), i * m * n);
     for (const t of [ai, bi, oi]) be.disposeData(t.dataId);
   }
   return out;
+}
+
+/** Rows [from, from + rows) of t's values seen as [*, cols], copied into a new [rows, cols] float32 tensor. */
+function heapRows(be: WasmLikeBackend, t: tf.TensorInfo, from: number, rows: number, cols: number): tf.TensorInfo {
+  const s = be.makeOutput([rows, cols], 'float32');
+  // the heap may grow on every allocation: views taken after it
+  be.typedArrayFromHeap(s).set(be.typedArrayFromHeap(t).subarray(from * cols, (from + rows) * cols));
+  return s;
 }
 
 /** Above this size a transposed a is not copied whole (a 0.5B model's tied embedding, 519 MiB, in its backward). */
@@ -220,18 +222,13 @@ function blockwiseTransposedA(original: tf.KernelFunc, transpose: tf.KernelFunc,
   if (size(batchA) !== 1 || size(batchB) !== 1 || 4 * k * m <= WHOLE_TRANSPOSE_MAX_BYTES) return undefined;
   const rowsPerBlock = Math.max(1, Math.floor(WHOLE_TRANSPOSE_MAX_BYTES / 2 / (4 * m)));
   const call = original as (args: { inputs: { a: tf.TensorInfo; b: tf.TensorInfo }; backend: unknown; attrs: tf.NamedAttrMap }) => tf.TensorInfo;
-  const rowsOf = (t: tf.TensorInfo, from: number, rows: number, cols: number) => {
-    const s = be.makeOutput([rows, cols], 'float32');
-    be.typedArrayFromHeap(s).set(be.typedArrayFromHeap(t).subarray(from * cols, (from + rows) * cols)); // fresh views: the heap may have grown
-    return s;
-  };
   const sum = new Float32Array(m * n); // [m, n]
   for (let from = 0; from < k; from += rowsPerBlock) {
     const rows = Math.min(rowsPerBlock, k - from);
-    const aRows = rowsOf(a, from, rows, m); // [rows, m]
+    const aRows = heapRows(be, a, from, rows, m); // [rows, m]
     const aT = transpose({ inputs: { x: aRows }, backend: be, attrs: { perm: [1, 0] } } as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo; // [m, rows]
     be.disposeData(aRows.dataId);
-    const bRows = rowsOf(b, from, rows, n); // [rows, n]
+    const bRows = heapRows(be, b, from, rows, n); // [rows, n]
     const part = call({ inputs: { a: aT, b: bRows }, backend: be, attrs: { transposeA: false, transposeB: false } }); // [m, n]
     const p = be.typedArrayFromHeap(part);
     for (let i = 0; i < sum.length; i++) sum[i] += p[i];
