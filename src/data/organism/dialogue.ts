@@ -188,7 +188,9 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
   const turns: Turn[] = [];
   let prev: Domain | undefined;
   for (let t = 0; t < nTurns; t++) {
-    const choices = domains.length > 1 ? domains.filter((d) => d !== prev && (narrow === undefined || t === narrowTurn || t + 1 !== narrowTurn || d !== narrow)) : domains;
+    // each turn moves to another domain, so the turn before the narrow speaker's own is not in its domain
+    const avoid = (d: Domain) => d === prev || (t + 1 === narrowTurn && d === narrow);
+    const choices = domains.length > 1 ? domains.filter((d) => !avoid(d)) : domains;
     const domain = t === narrowTurn ? narrow! : pickOne(rng, choices);
     prev = domain;
     const intent = t === narrowTurn ? 'advice' : form === 'plain' ? sampleIntent(rng, domain, opts.intentWeights ?? INTENT_WEIGHTS) : firstIntent(domain);
