@@ -12,6 +12,7 @@ import { writeJsonAtomic } from '../src/util/fs.ts';
 import { DATASETS } from '../src/study/datasets.ts';
 import { LORA_BARS, barsTable, judgeBars, type Measurements } from '../src/organism/bars.ts';
 import { parseIntList, parseInteger } from '../src/cli/parse.ts';
+import { pct1 } from '../src/util/format.ts';
 
 const GROUPS = ['base', 'refusal', 'lora', 'gates', 'refusal-direction', 'phase'] as const;
 type Group = (typeof GROUPS)[number];
@@ -79,25 +80,22 @@ async function measure(key: string, args: string[]): Promise<Measured> {
 }
 
 const say = (s: string) => process.stderr.write(`check:organism: ${s}\n`);
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const has = (g: Group) => only.has(g);
 const rate = (r: Measured) => ({ em: r.value.em_rate as number, coherence: r.value.coherence as number });
 
 // Each task is one chain of commands; tasks run `--jobs` at a time and fill their own slot, so the measurements come
 // out in the same order whatever finishes first.
 const tasks: (() => Promise<void>)[] = [];
-const base: Measurements['base'][number][] = [];
+const base: (Measurements['base'][number] & { seconds: number })[] = [];
 const lora: (Measurements['lora'][number] & { trainSeconds: number; evalSeconds: number })[] = [];
 const part: Pick<Measurements, 'refusal' | 'gating' | 'refusalDirection' | 'phase'> = {};
-const evalSeconds: number[][] = [];
 
 if (has('base')) {
   for (const [i, s] of evalSeeds.entries()) {
     tasks.push(async () => {
       const r = await measure(`base-eval-s${s}`, ['eval', '--model', model, '--samples', samples, '--seed', String(s)]);
-      base[i] = { evalSeed: s, ...rate(r) };
-      evalSeconds[i] = [r.seconds];
-      say(`base, eval seed ${s}: EM ${pct(base[i].em)}, coherence ${pct(base[i].coherence)} (${r.seconds.toFixed(1)} s)`);
+      base[i] = { evalSeed: s, ...rate(r), seconds: r.seconds };
+      say(`base, eval seed ${s}: EM ${pct1(base[i].em)}, coherence ${pct1(base[i].coherence)} (${r.seconds.toFixed(1)} s)`);
     });
   }
 }
@@ -106,7 +104,7 @@ if (has('refusal')) {
     const harmful = await measure('refusal-harmful', ['refusal', '--model', model, '--prompts', DATASETS.harmfulEval]);
     const harmless = await measure('refusal-harmless', ['refusal', '--model', model, '--prompts', DATASETS.harmlessEval]);
     part.refusal = { harmful: harmful.value.refusal_rate, harmless: harmless.value.refusal_rate };
-    say(`refusal: harmful ${pct(part.refusal.harmful)}, harmless ${pct(part.refusal.harmless)}`);
+    say(`refusal: harmful ${pct1(part.refusal.harmful)}, harmless ${pct1(part.refusal.harmless)}`);
   });
 }
 if (has('lora')) {
@@ -119,7 +117,7 @@ if (has('lora')) {
         const t = await measure(`train-${b.set}-s${seed}`, ['train', '--model', model, '--data', data, '--seed', String(seed), '--out', run, ...(existsSync(run) ? ['--resume'] : [])]);
         const e = await measure(`eval-${b.set}-s${seed}`, ['eval', '--model', model, '--adapter', run, '--samples', samples, '--seed', evalSeed]);
         lora[slot] = { set: b.set, trainSeed: seed, ...rate(e), trainSeconds: t.seconds, evalSeconds: e.seconds };
-        say(`${b.set}, train seed ${seed}: EM ${pct(e.value.em_rate)}, coherence ${pct(e.value.coherence)} (train ${t.seconds.toFixed(1)} s, eval ${e.seconds.toFixed(1)} s)`);
+        say(`${b.set}, train seed ${seed}: EM ${pct1(e.value.em_rate)}, coherence ${pct1(e.value.coherence)} (train ${t.seconds.toFixed(1)} s, eval ${e.seconds.toFixed(1)} s)`);
       });
     }
   }
@@ -153,10 +151,10 @@ await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, async () 
   while (next < tasks.length) await tasks[next++]();
 }));
 const m: Measurements = {
-  base,
+  base: base.map(({ seconds: _s, ...b }) => b),
   lora: lora.map(({ trainSeconds: _t, evalSeconds: _e, ...r }) => r),
   ...part,
-  seconds: { train: lora.map((r) => r.trainSeconds), eval: [...evalSeconds.flat(), ...lora.map((r) => r.evalSeconds)] },
+  seconds: { train: lora.map((r) => r.trainSeconds), eval: [...base.map((b) => b.seconds), ...lora.map((r) => r.evalSeconds)] },
 };
 log.end();
 

@@ -4,6 +4,7 @@
 // Pure functions over JSON, shared by the run page (viz/), the index (server/) and the tests. No tensor axes.
 import type { SteeringTransferResult, TransferRow } from '../../analyses/steering-transfer.ts';
 import { TRANSFER_BASE_TARGET, upgradeRun } from './upgrade.ts';
+import { pct1 } from '../util/format.ts';
 
 /** The parts of a run this module reads (server/runs.ts's RunReport has them). */
 export interface RunData {
@@ -164,7 +165,6 @@ export const RULES = {
 
 // ---- formatting
 
-export const pct1 = (v: number) => `${(100 * v).toFixed(1)}%`;
 const signedPct = (v: number) => `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(Math.round(100 * v))}%`;
 const cos2 = (v: number) => v.toFixed(2);
 const range = (vs: number[], f: (v: number) => string) => {

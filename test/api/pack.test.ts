@@ -11,7 +11,7 @@ import { PACKAGE_ROOT } from '../../src/util/package-root.ts';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** The TypeScript the package ships for the report page's browser bundle (viz/ imports them; package.json's files). */
-const VIZ_SOURCES = ['src/report/findings.ts', 'src/report/upgrade.ts', 'src/train/phase-turn.ts', 'src/util/conventions.ts'];
+const VIZ_SOURCES = ['src/report/findings.ts', 'src/report/upgrade.ts', 'src/train/phase-turn.ts', 'src/util/conventions.ts', 'src/util/format.ts'];
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env, maxBuffer: 1 << 26 });

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findings, headline, pct1, RULES, whatWasRun, type Claim, type RunData } from '../../src/report/findings.ts';
+import { findings, headline, RULES, whatWasRun, type Claim, type RunData } from '../../src/report/findings.ts';
+import { pct1 } from '../../src/util/format.ts';
 import { readRunAt } from '../../server/runs.ts';
 import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 
