@@ -23,7 +23,7 @@ export function guardMalloc(wasm: WasmModule): void {
   wasm._malloc = (bytes: number) => {
     const at = malloc(bytes);
     if (at === 0 && bytes > 0) {
-      throw new UserError(`wasm heap exhausted: no room for a tensor of ${MiB(bytes)} (heap ${MiB(wasm.HEAPU8.length)} of wasm32's 4096 MiB, with ${MiB(tf.memory().numBytes)} in tensors); use fewer tokens at once (a smaller --batch or --max-len), a smaller model, or --backend tensorflow`);
+      throw new UserError(`wasm heap exhausted: no room for a tensor of ${MiB(bytes)} (heap ${MiB(wasm.HEAPU8.length)} of wasm32's 4096 MiB, with ${MiB(tf.memory().numBytes)} in tensors); use fewer tokens at once (smaller batches, shorter inputs), a smaller model, or the tensorflow backend`);
     }
     return at;
   };
