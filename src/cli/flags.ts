@@ -9,7 +9,7 @@ const FLAG_OF: [string, string][] = [
   ['spec.adapter', '--adapter'], ['spec.loraProjection', '--ablate-lora'], ['spec.gateScale', '--gate-scale'], ['spec.gates', '--gates'],
   ['spec.steer', '--steer'], ['spec.ablate.layers', '--ablate-layers'], ['spec.ablate.mode', '--ablate-mode'], ['spec.ablate', '--ablate'],
   ['options.r', '--rank'], ['choice', '--backend'], ['overrides', '--recipe'], ['options.val.harmful', '--val-pos'], ['options.val.harmless', '--val-neg'],
-  ['modelDir', '--model'],
+  ['modelDir', '--model'], ['options.layout', '--vector-layout'],
 ];
 
 /** The flag that set `param`: the table above, else the first of its names that is an option of `command` (maxLen → --max-len). */

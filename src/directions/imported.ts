@@ -2,7 +2,7 @@
 // (the same at every layer), per block [L, d] (row l = resid_post(l)), or hidden-state rows [L+1, d] (row 0 = the
 // embedding output, row l+1 = resid_post(l): persona_vectors' layout). Axes: file rows [R][dModel] → [nLayers][dModel].
 import { existsSync } from 'node:fs';
-import { UsageError, UserError } from '../util/log.ts';
+import { UserError } from '../util/log.ts';
 import { EmlensError } from '../util/errors.ts';
 import { readTensorFile, ACCEPTED_TENSOR_FORMATS, type TensorEntry, type TensorFileFormat } from '../io/tensor-file.ts';
 
@@ -72,6 +72,11 @@ export interface LaidOut {
   mapping: string;
 }
 
+/** An error about the rows' layout, naming `options.layout` inside its detail (the CLI says its --vector-layout). */
+function layoutError(detail: string, exitCode = 1): EmlensError {
+  return new EmlensError('options.layout', detail, { inline: true, exitCode });
+}
+
 /** The file's rows as emlens layers; the layout is inferred from the row count vs `nLayers` when not given. */
 export function layOut(imp: ImportedVectors, o: { nLayers?: number; layout?: VectorLayout }): LaidOut {
   const where = imp.file + (imp.tensor && imp.tensor !== '[*]' ? `#${imp.tensor}` : '');
@@ -79,14 +84,14 @@ export function layOut(imp: ImportedVectors, o: { nLayers?: number; layout?: Vec
   const R = imp.rows.length, L = o.nLayers;
   let layout = o.layout;
   if (!layout) {
-    if (L === undefined) throw new UsageError(`${where}: ${R} rows, and no model to tell whether they are blocks or hidden states; pass --vector-layout blocks|hidden_states`);
+    if (L === undefined) throw layoutError(`${where}: ${R} rows, and no model to tell whether they are blocks or hidden states; give options.layout (blocks or hidden_states)`, 2);
     if (R === L) layout = 'blocks';
     else if (R === L + 1) layout = 'hidden_states';
     else throw new UserError(`${where}: ${R} rows, the model has ${L} layers: expected ${L} (one per block) or ${L + 1} (hidden states, row 0 = embeddings)`);
   }
   const want = layout === 'blocks' ? L : L === undefined ? undefined : L + 1;
-  if (want !== undefined && R !== want) throw new UserError(`${where}: --vector-layout ${layout} needs ${want} rows for a model of ${L} layers, the file has ${R}`);
-  if (layout === 'hidden_states' && R < 2) throw new UserError(`${where}: --vector-layout hidden_states needs at least 2 rows`);
+  if (want !== undefined && R !== want) throw layoutError(`${where}: options.layout ${layout} needs ${want} rows for a model of ${L} layers, the file has ${R}`);
+  if (layout === 'hidden_states' && R < 2) throw layoutError(`${where}: options.layout hidden_states needs at least 2 rows`);
   return layout === 'blocks'
     ? { vectors: imp.rows, layout, mapping: `${where} [${R}, d] as blocks: row l = emlens resid_post(l)` }
     : { vectors: imp.rows.slice(1), layout, mapping: `${where} [${R}, d] as hidden_states: row 0 (embedding output) left out, row l+1 = emlens resid_post(l)` };

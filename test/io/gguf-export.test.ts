@@ -90,6 +90,10 @@ test('emlens export-direction on the command line; a bad format or a missing hin
   const badFormat = emlens('export-direction', join(FIX, 'dir_blocks.safetensors'), '--format', 'onnx', '--out', join(dir, 'x.onnx'));
   assert.equal(badFormat.status, 2);
   assert.match(badFormat.stderr, /--format onnx: expected gguf-control-vector, npy, pt-compatible-safetensors/);
+  // a [L, d] file with no model to lay it out: the library's options.layout said as the flag
+  const noLayout = emlens('export-direction', join(FIX, 'dir_blocks.pt'), '--format', 'npy', '--out', join(dir, 'y.npy'));
+  assert.equal(noLayout.status, 2);
+  assert.match(noLayout.stderr, /^emlens: .*dir_blocks\.pt: 3 rows, and no model to tell .*; give --vector-layout \(blocks or hidden_states\)$/m);
   assert.ok(!existsSync(join(dir, 'x.gguf')) && !existsSync(join(dir, 'x.onnx')));
   assert.deepEqual(readdirSync(dir), ['cv.gguf']);
   const help = emlens('export-direction', '--help');
