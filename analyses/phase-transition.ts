@@ -36,13 +36,16 @@ export interface PhaseTransitionResult {
   b_norm: number[];
   loss: { step: number; loss: number }[];
   /** The turn of B: the step where the k = 5 local cosine rises at least turn_rule.min_rise above its running level
-   * (the median over the turn_rule.window steps before), away from the run's first and last turn_rule.margin; null
-   * when B moves without turning. Reports written before this rule held the largest cosine instead (upgraded). */
+   * (the median over the turn_rule.window steps before), away from the run's first and last turn_rule.margin, with at
+   * least turn_rule.min_travel of B's way ahead (travel_after); null when B moves without turning. Reports written before this rule held the largest cosine instead (upgraded). */
   transition_step: number | null;
   transition_rise: number | null;
   /** [step]: the k = 5 local cosine minus its running level. */
   rise: (number | null)[];
-  turn_rule: { min_rise: number; margin: number; window: number };
+  /** min_travel null: not applied (a result upgraded from one that kept no travel_after). */
+  turn_rule: { min_rise: number; margin: number; window: number; min_travel: number | null };
+  /** [step]: the share of B's way still ahead, ‖B[last] − B[t]‖ / max_s ‖B[s] − B[first]‖ (null in upgraded older results). */
+  travel_after: number[] | null;
   /** PCA of the B trajectory (research.md §1): two components' shares of its variance and each step's coordinates. */
   trajectory_pca: TrajectoryPca;
   checkpoints: PhaseCheckpoint[];
@@ -56,7 +59,7 @@ const COSINES: ResultSchema<(number | null)[]> = { type: 'array', items: orNull(
 
 export const PHASE_TRANSITION_RESULT_SCHEMA: ResultSchema<PhaseTransitionResult> = {
   type: 'object',
-  required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step', 'transition_rise', 'rise', 'turn_rule', 'trajectory_pca', 'checkpoints', 'em_before', 'em_after'],
+  required: ['finetune', 'steps', 'local_cosine', 'b_norm', 'loss', 'transition_step', 'transition_rise', 'rise', 'travel_after', 'turn_rule', 'trajectory_pca', 'checkpoints', 'em_before', 'em_after'],
   additionalProperties: false,
   properties: {
     finetune: { type: 'string' },
@@ -67,11 +70,12 @@ export const PHASE_TRANSITION_RESULT_SCHEMA: ResultSchema<PhaseTransitionResult>
     transition_step: orNull({ type: 'integer' }),
     transition_rise: orNull({ type: 'number' }),
     rise: COSINES,
+    travel_after: orNull(NUMBERS),
     turn_rule: {
       type: 'object',
-      required: ['min_rise', 'margin', 'window'],
+      required: ['min_rise', 'margin', 'window', 'min_travel'],
       additionalProperties: false,
-      properties: { min_rise: { type: 'number' }, margin: { type: 'number' }, window: { type: 'number' } },
+      properties: { min_rise: { type: 'number' }, margin: { type: 'number' }, window: { type: 'number' }, min_travel: orNull({ type: 'number' }) },
     },
     trajectory_pca: {
       type: 'object',
@@ -122,7 +126,7 @@ export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = 
     const mean = (cs: PhaseCheckpoint[]) => (cs.length ? cs.reduce((a, c) => a + c.em, 0) / cs.length : null);
     return {
       finetune: p.finetune.name, steps: ph.steps, local_cosine: ph.localCosine, b_norm: ph.bNorm, loss: metrics.map((m) => ({ step: m.step, loss: m.loss })),
-      transition_step: t, transition_rise: ph.transitionRise, rise: ph.rise, turn_rule: turnRuleFields(ph.rule),
+      transition_step: t, transition_rise: ph.transitionRise, rise: ph.rise, turn_rule: turnRuleFields(ph.rule), travel_after: ph.travelAfter,
       trajectory_pca: trajectoryPca(snaps), checkpoints,
       em_before: t === null ? null : mean(checkpoints.filter((c) => c.step < t)), em_after: t === null ? null : mean(checkpoints.filter((c) => c.step >= t)),
     };

@@ -530,7 +530,7 @@ function steering(run: RunData): Claim {
 function phase(run: RunData): Claim {
   const id = 'phase', finding = 'LoRA-B rotation during training', paper = 'a sharp turn marks the step EM is learned (near step 180)', chart = 'phase-transition';
   const margin = Math.round(100 * RULES.phaseMargin);
-  const rule = `a turn of B is detected (the k = 5 local cosine rises by at least the run's turn_rule.min_rise above its running level), neither in the first nor the last ${margin}% of steps; where adapters were saved along the run, broad EM of those before the turn is under a third of EM from it on`;
+  const rule = `a turn of B is detected (the k = 5 local cosine rises by at least the run's turn_rule.min_rise above its running level), neither in the first nor the last ${margin}% of steps, with a share of B's way still ahead of it (turn_rule.min_travel); where adapters were saved along the run, broad EM of those before the turn is under a third of EM from it on`;
   const r = result(run, 'phase-transition', 'phase_transition');
   const steps = r && Array.isArray(r.steps) ? (r.steps as number[]) : [];
   if (!r || !steps.length) return notMeasured(id, finding, paper, rule, chart, 'no phase-transition analysis');

@@ -67,17 +67,23 @@ export function upgradeTransfer(result: unknown): unknown {
 }
 
 /**
- * A phase-transition result in today's format: one written before the turn rule (its transition_step was the step of
+ * A phase-transition result in today's format. One written before the turn rule (its transition_step was the step of
  * the largest k = 5 cosine, which on a straight run is the first step the metric is defined) gets the turn found by
- * today's rule from its own local cosines, and no EM checkpoints. Anything else is returned as it is.
+ * today's rule from its own local cosines, and no EM checkpoints; one written before the rule asked for B's way ahead
+ * (turn_rule without min_travel) keeps its turn. Neither kept B's positions, so both say min_travel null (not applied)
+ * and travel_after null. Anything else is returned as it is.
  */
 export function upgradePhase(result: unknown): unknown {
-  if (!isObj(result) || 'turn_rule' in result || !Array.isArray(result.steps) || !isObj(result.local_cosine) || !Array.isArray(result.local_cosine['5'])) return result;
+  if (!isObj(result) || !Array.isArray(result.steps) || !isObj(result.local_cosine) || !Array.isArray(result.local_cosine['5'])) return result;
+  if (isObj(result.turn_rule)) {
+    if ('min_travel' in result.turn_rule) return result;
+    return { ...result, turn_rule: { ...result.turn_rule, min_travel: null }, travel_after: null };
+  }
   const turn = detectTurn(result.steps as number[], result.local_cosine['5'] as (number | null)[]);
   const upgraded: Omit<PhaseTransitionResult, 'trajectory_pca'> & { trajectory_pca?: unknown } = {
     ...(result as unknown as PhaseTransitionResult),
-    transition_step: turn.step, transition_rise: turn.rise, rise: turn.rises,
-    turn_rule: turnRuleFields(),
+    transition_step: turn.step, transition_rise: turn.rise, rise: turn.rises, travel_after: null,
+    turn_rule: turnRuleFields(undefined, false),
     checkpoints: [], em_before: null, em_after: null,
   };
   return upgraded;

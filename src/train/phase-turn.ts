@@ -8,12 +8,21 @@ export interface TurnRule {
   margin: number;
   /** The running level at a step: the median of the defined local cosines over this many steps before it (at least 3). */
   window: number;
+  /**
+   * The share of B's way still ahead at a turn: ‖B[last] − B[t]‖ over the largest ‖B[s] − B[first]‖ of the run. The
+   * local cosine does not see how far B moves, so once B has settled the jitter of its tiny steps swings it as much as a
+   * turn would; a turn to another solution has B moving on to it.
+   */
+  minTravel: number;
 }
 
-export const TURN_RULE: TurnRule = { minRise: 0.5, margin: 0.1, window: 10 };
+export const TURN_RULE: TurnRule = { minRise: 0.5, margin: 0.1, window: 10, minTravel: 0.25 };
 
-/** The rule as a result states it (phase-transition's turn_rule). */
-export const turnRuleFields = (rule: TurnRule = TURN_RULE) => ({ min_rise: rule.minRise, margin: rule.margin, window: rule.window });
+/**
+ * The rule as a result states it (phase-transition's turn_rule); min_travel null where it could not be applied (a
+ * result upgraded from one that kept no B positions).
+ */
+export const turnRuleFields = (rule: TurnRule = TURN_RULE, travelApplied = true) => ({ min_rise: rule.minRise, margin: rule.margin, window: rule.window, min_travel: travelApplied ? rule.minTravel : null });
 
 export interface Turn {
   /** The step of the largest rise of at least minRise inside the run's middle, or null (no turn). */
@@ -33,9 +42,10 @@ function median(xs: number[]): number {
 /**
  * A straight run keeps the local cosine near −1 (the steps before and after point opposite ways); a turn lifts it
  * toward 0 or above. The running level is the median of the `window` steps before t, so a run that stays curved (a
- * level near 0 throughout) is no turn: only a rise against what came before counts.
+ * level near 0 throughout) is no turn: only a rise against what came before counts. `travel` ([step]: the share of
+ * B's way still ahead, see TurnRule.minTravel) rules out a rise where B has settled; without it that is not checked.
  */
-export function detectTurn(steps: number[], cosine: (number | null)[], rule: TurnRule = TURN_RULE): Turn {
+export function detectTurn(steps: number[], cosine: (number | null)[], rule: TurnRule = TURN_RULE, travel?: readonly number[]): Turn {
   const rises = steps.map((t, i) => {
     const c = cosine[i];
     if (c === null || c === undefined) return null;
@@ -51,7 +61,8 @@ export function detectTurn(steps: number[], cosine: (number | null)[], rule: Tur
   rises.forEach((r, i) => {
     const t = steps[i];
     const inside = t - first >= rule.margin * span && last - t >= rule.margin * span;
-    if (r !== null && inside && r >= rule.minRise && (rise === null || r > rise)) {
+    const moving = !travel || travel[i] >= rule.minTravel;
+    if (r !== null && inside && moving && r >= rule.minRise && (rise === null || r > rise)) {
       step = t;
       rise = r;
     }

@@ -16,8 +16,11 @@ export interface PhaseTransition {
   localCosine: Record<string, (number | null)[]>;
   /** Norm of B at each step. */
   bNorm: number[];
+  /** [step]: the share of B's way still ahead, ‖B[last] − B[t]‖ / max_s ‖B[s] − B[first]‖ (0 when B never moves). */
+  travelAfter: number[];
   /** The turn (phase-turn.ts): where the smallest k's local cosine rises ≥ rule.minRise above its running level, away
-   * from the run's first and last rule.margin; null when B moves without turning. */
+   * from the run's first and last rule.margin, with at least rule.minTravel of B's way ahead; null when B moves
+   * without turning. */
   transitionStep: number | null;
   /** That rise, and the rise at each step (the cosine minus its running level). */
   transitionRise: number | null;
@@ -52,8 +55,17 @@ export function phaseTransition(snapshots: BSnapshot[], ks = [5, 10, 15], minCha
       return cosine(sub(prev, cur), sub(next, cur));
     });
   }
-  const turn = detectTurn(steps, localCosine[String(Math.min(...ks))], rule);
-  return { steps, localCosine, bNorm: steps.map((t) => norm(byStep.get(t)!)), transitionStep: turn.step, transitionRise: turn.rise, rise: turn.rises, rule, ks, minChange };
+  const travelAfter = wayAhead(steps.map((t) => byStep.get(t)!));
+  const turn = detectTurn(steps, localCosine[String(Math.min(...ks))], rule, travelAfter);
+  return { steps, localCosine, bNorm: steps.map((t) => norm(byStep.get(t)!)), travelAfter, transitionStep: turn.step, transitionRise: turn.rise, rise: turn.rises, rule, ks, minChange };
+}
+
+/** [step]: ‖B[last] − B[t]‖ over the largest distance B reaches from its first position (all 0 for a B that stays put). */
+function wayAhead(path: number[][]): number[] {
+  if (!path.length) return [];
+  const first = path[0], last = path[path.length - 1];
+  const reach = Math.max(...path.map((b) => norm(sub(b, first))));
+  return path.map((b) => (reach > 0 ? norm(sub(last, b)) / reach : 0));
 }
 
 export interface TrajectoryPca {

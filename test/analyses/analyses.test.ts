@@ -252,6 +252,22 @@ test('the turn rule: a straight run, a turn in the first 10% and a path curved a
   assert.equal(detectTurn(steps, cosinesOf(circle)).step, null);
 });
 
+test('the turn rule: a rise where B has settled (the jitter of its tiny steps) is no turn; the same turn while B moves on is one', () => {
+  const steps = Array.from({ length: 101 }, (_, t) => t);
+  // B runs along e1 to step 40, then stays within 0.003 of where it stopped: a right-angle wiggle at step 70
+  const settled = (t: number) => (t <= 40 ? [t * 0.01, 0] : t <= 70 ? [0.4 + (t - 40) * 0.0001, 0] : [0.403, (t - 70) * 0.0001]);
+  const ph = phaseTransition(steps.map((t) => ({ step: t, vectors: { b: settled(t) } })), [5, 10, 15], 0);
+  assert.ok(ph.rise[70]! > 0.5, 'the local cosine alone sees a turn at 70');
+  assert.ok(ph.travelAfter[70] < 0.25, 'with under a quarter of B\'s way ahead');
+  assert.equal(ph.transitionStep, null);
+  assert.equal(detectTurn(steps, ph.localCosine['5']).step, 70, 'without the way ahead it would count');
+  // the same right angle at 50, with B going on to as far again: a turn
+  const moving = (t: number) => (t <= 50 ? [t * 0.01, 0] : [0.5, (t - 50) * 0.01]);
+  const go = phaseTransition(steps.map((t) => ({ step: t, vectors: { b: moving(t) } })));
+  assert.equal(go.transitionStep, 50);
+  assert.ok(go.travelAfter[50] > 0.5 && go.travelAfter[0] === 1 && go.travelAfter[100] === 0);
+});
+
 test('an older phase-transition result (largest cosine as the transition) is read with the turn rule and no EM checkpoints', () => {
   const steps = Array.from({ length: 41 }, (_, t) => t);
   const ph = phaseTransition(steps.map((t) => ({ step: t, vectors: { b: [t * 0.01, 0.0005 * Math.sin(t)] } })));
@@ -260,8 +276,15 @@ test('an older phase-transition result (largest cosine as the transition) is rea
   assert.equal(r.transition_step, null);
   assert.deepEqual(r.checkpoints, []);
   assert.equal(r.em_before, null);
-  assert.deepEqual(r.turn_rule, { min_rise: 0.5, margin: 0.1, window: 10 });
+  assert.deepEqual(r.turn_rule, { min_rise: 0.5, margin: 0.1, window: 10, min_travel: null });
+  assert.equal(r.travel_after, null);
   assert.equal(upgradePhase(r), r, "today's format: left as it is");
+  // one written with the turn rule but before min_travel keeps its turn, and says min_travel was not applied
+  const mid = { ...old, transition_step: 20, transition_rise: 0.7, rise: ph.rise, turn_rule: { min_rise: 0.5, margin: 0.1, window: 10 }, checkpoints: [], em_before: null, em_after: null };
+  const m = upgradePhase(mid) as PhaseTransitionResult;
+  assert.equal(m.transition_step, 20);
+  assert.deepEqual(m.turn_rule, { min_rise: 0.5, margin: 0.1, window: 10, min_travel: null });
+  assert.equal(m.travel_after, null);
 });
 
 test('phase-transition with checkpoints: step 0 is the base eval, each saved adapter is judged, EM before and after the turn only with a turn', async () => {
