@@ -73,8 +73,17 @@ export interface LaidOut {
 }
 
 /** An error about the rows' layout, naming `options.layout` inside its detail (the CLI says its --vector-layout). */
-function layoutError(detail: string, exitCode = 1): EmlensError {
-  return new EmlensError('options.layout', detail, { inline: true, exitCode });
+function layoutError(detail: string): EmlensError {
+  return new EmlensError('options.layout', detail, { inline: true });
+}
+
+/** [L, d] rows with neither a layout nor a model's layer count to tell blocks from hidden states: a caller holding other
+ * directions can lay them out against those directions' layers instead. */
+export class UndecidedLayoutError extends EmlensError {
+  constructor(where: string, rows: number) {
+    super('options.layout', `${where}: ${rows} rows, and no model to tell whether they are blocks or hidden states; give options.layout (blocks or hidden_states)`, { inline: true, exitCode: 2 });
+    this.name = 'UndecidedLayoutError';
+  }
 }
 
 /** The file's rows as emlens layers; the layout is inferred from the row count vs `nLayers` when not given. */
@@ -84,7 +93,7 @@ export function layOut(imp: ImportedVectors, o: { nLayers?: number; layout?: Vec
   const R = imp.rows.length, L = o.nLayers;
   let layout = o.layout;
   if (!layout) {
-    if (L === undefined) throw layoutError(`${where}: ${R} rows, and no model to tell whether they are blocks or hidden states; give options.layout (blocks or hidden_states)`, 2);
+    if (L === undefined) throw new UndecidedLayoutError(where, R);
     if (R === L) layout = 'blocks';
     else if (R === L + 1) layout = 'hidden_states';
     else throw new UserError(`${where}: ${R} rows, the model has ${L} layers: expected ${L} (one per block) or ${L + 1} (hidden states, row 0 = embeddings)`);

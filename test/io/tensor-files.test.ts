@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { readTensorFile } from '../../src/io/tensor-file.ts';
 import { encodeNpy, parseNpy } from '../../src/io/npy.ts';
 import { Direction } from '../../src/directions/direction.ts';
-import { layOut, readImportedVectors } from '../../src/directions/imported.ts';
+import { UndecidedLayoutError, layOut, readImportedVectors } from '../../src/directions/imported.ts';
 import { UserError } from '../../src/util/log.ts';
 import { EmlensError } from '../../src/util/errors.ts';
 
@@ -82,7 +82,7 @@ test('layouts: [d] is one vector, [L, d] blocks, [L+1, d] hidden states with row
   // (a library message names the option, options.layout; the CLI says --vector-layout, below)
   assert.throws(() => layOut(readImportedVectors(f('dir_hidden.pt')), { nLayers: 3, layout: 'blocks' }), (e: Error) => e instanceof EmlensError && e.param === 'options.layout' && /options\.layout blocks needs 3 rows .* the file has 4/.test(e.message) && !/--/.test(e.message));
   assert.throws(() => layOut(readImportedVectors(f('dir_hidden.pt')), { nLayers: 5 }), /4 rows, the model has 5 layers: expected 5 .* or 6/);
-  assert.throws(() => layOut(readImportedVectors(f('dir_blocks.pt')), {}), (e: Error) => e instanceof EmlensError && e.exitCode === 2 && /give options\.layout \(blocks or hidden_states\)/.test(e.message));
+  assert.throws(() => layOut(readImportedVectors(f('dir_blocks.pt')), {}), (e: Error) => e instanceof UndecidedLayoutError && e.exitCode === 2 && /give options\.layout \(blocks or hidden_states\)/.test(e.message));
   // an .npz of several arrays: FILE#KEY picks one, else the error lists them
   assert.throws(() => readImportedVectors(f('dirs.npz')), /holds 2 tensors .*direction \[3,64\].*name one as .*dirs\.npz#KEY/);
   assert.deepEqual(readImportedVectors(`${f('dirs.npz')}#other`).shape, [64]);

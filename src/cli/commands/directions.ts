@@ -10,7 +10,7 @@ import { extractContrast } from '../../directions/extract.ts';
 import { extractEmDirection, extractModelDiffDirection, extractPersonaDirection, extractRefusalDirection, type PersonaPositions } from '../../recipes/directions.ts';
 import { loadModel } from '../../model/load.ts';
 import { loadConfig } from '../../model/config.ts';
-import { LAYOUT_HELP, parseVectorLayout, type VectorLayout } from '../../directions/imported.ts';
+import { LAYOUT_HELP, UndecidedLayoutError, parseVectorLayout, type VectorLayout } from '../../directions/imported.ts';
 import type { ChatMessage } from '../../model/tokenizer.ts';
 import { Direction, type PositionRule } from '../../directions/direction.ts';
 import { cosineTable } from '../../directions/compare.ts';
@@ -184,7 +184,7 @@ function loadAll(files: string[], layout: VectorLayout | undefined): Direction[]
     try {
       return Direction.load(f, { layout });
     } catch (e) {
-      if (e instanceof UsageError) return undefined; // rows to lay out against the others' layers
+      if (e instanceof UndecidedLayoutError) return undefined; // rows to lay out against the others' layers
       throw e;
     }
   });
