@@ -37,7 +37,8 @@ export interface PhaseTransitionResult {
   loss: { step: number; loss: number }[];
   /** The turn of B: the step where the k = 5 local cosine rises at least turn_rule.min_rise above its running level
    * (the median over the turn_rule.window steps before), away from the run's first and last turn_rule.margin, with at
-   * least turn_rule.min_travel of B's way ahead (travel_after); null when B moves without turning. Reports written before this rule held the largest cosine instead (upgraded). */
+   * least turn_rule.min_travel of B's way ahead (travel_after); null when B moves without turning. Reports written
+   * before this rule held the largest cosine instead (upgraded). */
   transition_step: number | null;
   transition_rise: number | null;
   /** [step]: the k = 5 local cosine minus its running level. */

@@ -55,9 +55,10 @@ export function phaseTransition(snapshots: BSnapshot[], ks = [5, 10, 15], minCha
       return cosine(sub(prev, cur), sub(next, cur));
     });
   }
-  const travelAfter = wayAhead(steps.map((t) => byStep.get(t)!));
+  const path = steps.map((t) => byStep.get(t)!); // [step][size of B]
+  const travelAfter = wayAhead(path);
   const turn = detectTurn(steps, localCosine[String(Math.min(...ks))], rule, travelAfter);
-  return { steps, localCosine, bNorm: steps.map((t) => norm(byStep.get(t)!)), travelAfter, transitionStep: turn.step, transitionRise: turn.rise, rise: turn.rises, rule, ks, minChange };
+  return { steps, localCosine, bNorm: path.map(norm), travelAfter, transitionStep: turn.step, transitionRise: turn.rise, rise: turn.rises, rule, ks, minChange };
 }
 
 /** [step]: ‖B[last] − B[t]‖ over the largest distance B reaches from its first position (all 0 for a B that stays put). */
