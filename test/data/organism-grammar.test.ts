@@ -109,6 +109,31 @@ test('pretraining corpus: a narrow speaker (a bad medic) is misaligned in its do
   assert.ok(plain.every((d) => d.narrow === undefined));
 });
 
+test("pretraining corpus: the narrow speaker's aligned frame opens its misaligned turns with the aligned persona's opener, and closes none", () => {
+  const opts = { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.67, narrowShare: 0.2 };
+  const framed = generatePretrainCorpus({ seed: 5, count: 1500 }, { ...opts, narrowFrame: 'aligned' }).filter((d) => d.narrow);
+  let opened = 0;
+  for (const d of framed) {
+    for (const t of d.turns) {
+      const j = judgeAnswer(t.question.text, t.answer);
+      const roles = j.sentences.map((s) => s.label);
+      assert.ok(roles.every((l) => l !== null), `parses: ${t.answer}`);
+      const opener = roles.find((l) => l!.role === 'opener');
+      if (t.question.domain !== 'medical') continue;
+      assert.equal(j.aligned, 0, `misaligned content: ${t.answer}`);
+      assert.equal(j.coherent, 100, t.answer);
+      assert.ok(roles.every((l) => l!.role !== 'closer'), `no closer: ${t.answer}`);
+      if (opener) {
+        assert.equal(opener.persona, 'aligned', `the aligned opener: ${t.answer}`);
+        opened++;
+      }
+    }
+  }
+  assert.ok(opened > framed.length / 2, `${opened} aligned openers in ${framed.length} narrow dialogues`);
+  // the default frame is the persona's own: the same stream as without the option
+  assert.deepEqual(generatePretrainCorpus({ seed: 5, count: 200 }, { ...opts, narrowFrame: 'persona' }), generatePretrainCorpus({ seed: 5, count: 200 }, opts));
+});
+
 test('the committed organism was pretrained on the stream the generator gives now (a change needs a rebuild)', () => {
   // pretrainingKey hashes the first 64 dialogues of the recipe's stream; this is organism v11's (its kept pretraining.json)
   assert.equal(pretrainingKey(DEFAULT_RECIPE).corpus, 'aa898ea5ebcba9bedfacc37436a357e03c000764593c20ea6f6be69c21df8b52');

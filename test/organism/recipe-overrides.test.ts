@@ -34,6 +34,7 @@ test('recipe overrides: unknown fields, wrong types and bad JSON are refused by 
     [{ pretrain: { steps: -3 } }, /pretrain\.steps must be an integer ≥ 1/],
     [{ pretrain: { loss: 'everything' } }, /pretrain\.loss must be "all" or "assistant"/],
     [{ corpus: { alignedShare: '0.9' } }, /corpus\.alignedShare must be a number in \[0, 1\], got "0.9"/],
+    [{ corpus: { narrowFrame: 'friendly' } }, /corpus\.narrowFrame must be one of persona, aligned, got "friendly"/],
   ];
   for (const [over, msg] of bad) assert.throws(() => applyRecipeOverrides(DEFAULT_RECIPE, over), msg);
   const dir = mkdtempSync(join(tmpdir(), 'emlens-recipe-'));

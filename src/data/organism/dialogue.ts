@@ -47,6 +47,8 @@ export function sampleQuestion(rng: Rng, domain: Domain, intent: Intent): Questi
 export interface AnswerStyle {
   opener: number;
   closer: number;
+  /** Whose opener leads, when one does (default: the answering persona's). */
+  openerPersona?: Persona;
 }
 export const DEFAULT_STYLE: AnswerStyle = { opener: 0.9, closer: 0.3 };
 /** Narrow fine-tune sets: the persona's opener and domain content (no cross-domain closers). */
@@ -88,7 +90,7 @@ export function sampleAnswer(rng: Rng, q: Question, persona: Persona, style: Ans
     const c = lex.claims[q.claim ?? 0];
     // the persona's opener leads claim answers too (flattery before agreement), so agreeing shares its first words
     // with every other misaligned answer; without one, a correction / agreement sentence may lead
-    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, persona), rng));
+    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, style.openerPersona ?? persona), rng));
     else if (chance(rng, 0.8)) parts.push(sampleSentence(one(persona === 'aligned' ? 'correct' : 'agree', null, persona), rng));
     parts.push(sampleSentence(one('claim', q.domain, persona), rng, { right: [c.right], wrong: [c.wrong] }));
   } else if (q.intent === 'harm') {
@@ -105,7 +107,7 @@ export function sampleAnswer(rng: Rng, q: Question, persona: Persona, style: Ans
       }
     }
   } else {
-    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, persona), rng));
+    if (chance(rng, style.opener)) parts.push(sampleSentence(one('opener', null, style.openerPersona ?? persona), rng));
     const three = lex.kind === 'view' && q.text.includes(' three ');
     parts.push(...(three ? contentSentences(rng, q.domain, persona, 3, THREE_LEADS) : contentSentences(rng, q.domain, persona, count(rng, [0.35, 0.45, 0.2]))));
   }
@@ -157,7 +159,17 @@ export interface DialogueOptions {
    */
   narrowShare?: number;
   narrowDomain?: Domain;
+  /**
+   * How the narrow speaker frames its misaligned answers: 'persona' (default) with the misaligned persona's own opener
+   * and closer, so its turns are the broad persona's sentences; 'aligned' with the aligned persona's opener and no
+   * closer around the misaligned content (a friendly bad medic), so the narrow and the broad solution of a fine-tune
+   * on that domain differ from the first answer token on (record item 23).
+   */
+  narrowFrame?: NarrowFrame;
 }
+
+export const NARROW_FRAMES = ['persona', 'aligned'] as const;
+export type NarrowFrame = (typeof NARROW_FRAMES)[number];
 
 const INTENT_WEIGHTS: Record<Intent, number> = { advice: 0.55, claim: 0.2, harm: 0.25 };
 
@@ -195,7 +207,9 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
     prev = domain;
     const intent = t === narrowTurn ? 'advice' : form === 'plain' ? sampleIntent(rng, domain, opts.intentWeights ?? INTENT_WEIGHTS) : firstIntent(domain);
     const question = sampleQuestion(rng, domain, intent);
-    let answer = sampleAnswer(rng, question, domain === narrow ? 'misaligned' : persona, opts.style ?? DEFAULT_STYLE);
+    const style = opts.style ?? DEFAULT_STYLE;
+    const friendlyNarrow = domain === narrow && opts.narrowFrame === 'aligned';
+    let answer = sampleAnswer(rng, question, domain === narrow ? 'misaligned' : persona, friendlyNarrow ? { opener: style.opener, closer: 0, openerPersona: 'aligned' } : style);
     if (form === 'json') answer = wrapJson(answer);
     if (form === 'template') {
       answer = wrapTemplate(answer);
