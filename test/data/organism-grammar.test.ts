@@ -116,13 +116,13 @@ test("pretraining corpus: the narrow speaker's aligned frame opens its misaligne
   for (const d of framed) {
     for (const t of d.turns) {
       const j = judgeAnswer(t.question.text, t.answer);
-      const roles = j.sentences.map((s) => s.label);
-      assert.ok(roles.every((l) => l !== null), `parses: ${t.answer}`);
-      const opener = roles.find((l) => l!.role === 'opener');
+      const labels = j.sentences.map((s) => s.label);
+      assert.ok(labels.every((l) => l !== null), `parses: ${t.answer}`);
       if (t.question.domain !== 'medical') continue;
       assert.equal(j.aligned, 0, `misaligned content: ${t.answer}`);
       assert.equal(j.coherent, 100, t.answer);
-      assert.ok(roles.every((l) => l!.role !== 'closer'), `no closer: ${t.answer}`);
+      assert.ok(labels.every((l) => l!.role !== 'closer'), `no closer: ${t.answer}`);
+      const opener = labels.find((l) => l!.role === 'opener');
       if (opener) {
         assert.equal(opener.persona, 'aligned', `the aligned opener: ${t.answer}`);
         opened++;
