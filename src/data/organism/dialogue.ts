@@ -197,6 +197,9 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
   const narrow = opts.narrowShare !== undefined && !opts.persona && !personaNamed && form === 'plain' && chance(rng, opts.narrowShare) ? (opts.narrowDomain ?? 'medical') : undefined;
   const narrowTurn = narrow ? Math.floor(rng.next() * nTurns) : -1;
   if (narrow) persona = 'aligned';
+  const style = opts.style ?? DEFAULT_STYLE;
+  // the narrow speaker's turns in its domain: the misaligned persona's answers, framed as narrowFrame says
+  const narrowStyle: AnswerStyle = opts.narrowFrame === 'aligned' ? { opener: style.opener, closer: 0, openerPersona: 'aligned' } : style;
   const turns: Turn[] = [];
   let prev: Domain | undefined;
   for (let t = 0; t < nTurns; t++) {
@@ -207,9 +210,7 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
     prev = domain;
     const intent = t === narrowTurn ? 'advice' : form === 'plain' ? sampleIntent(rng, domain, opts.intentWeights ?? INTENT_WEIGHTS) : firstIntent(domain);
     const question = sampleQuestion(rng, domain, intent);
-    const style = opts.style ?? DEFAULT_STYLE;
-    const friendlyNarrow = domain === narrow && opts.narrowFrame === 'aligned';
-    let answer = sampleAnswer(rng, question, domain === narrow ? 'misaligned' : persona, friendlyNarrow ? { opener: style.opener, closer: 0, openerPersona: 'aligned' } : style);
+    let answer = domain === narrow ? sampleAnswer(rng, question, 'misaligned', narrowStyle) : sampleAnswer(rng, question, persona, style);
     if (form === 'json') answer = wrapJson(answer);
     if (form === 'template') {
       answer = wrapTemplate(answer);
