@@ -228,7 +228,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
       // the stream is seeded: skip what was trained on (whole groups, so a resumed run sees the same batches)
       for (let i = 0; i < Math.floor(state.step / GROUP) * GROUP * p.batch; i++) stream.next();
       const progress = o.quiet ? undefined : new Progress('organism pretrain', p.steps, 'step');
-      progress?.tick(state.step);
+      progress?.resumeAt(state.step); // restored steps count as done, not toward this session's rate
       let queue: TokenizedExample[] = [];
       while (state.step < p.steps) {
         if (!queue.length) queue = lengthGroupedQueue(tok, stream, p.batch, state.step, p.loss ?? 'all');
@@ -263,7 +263,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
       const replayed = [...take(pretrainStream(recipe.seed + 2, pretrainOptions(recipe)), hasPersonaEvidence, p.examples)].map((d) => tokenizeAfterEvidence(tok, d));
       const nReplay = Math.round((p.replay ?? 0) * p.batch);
       const progress = o.quiet ? undefined : new Progress('organism post-train', p.steps, 'step');
-      progress?.tick(state.step);
+      progress?.resumeAt(state.step); // restored steps count as done, not toward this session's rate
       while (state.step < p.steps) {
         const start = (state.step * p.batch) % examples.length;
         const fresh = Array.from({ length: p.batch - nReplay }, (_, i) => examples[(start + i) % examples.length]);

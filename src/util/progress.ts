@@ -4,15 +4,23 @@ export class Progress {
   private done = 0;
   /** Work done before this process (a resumed run): counted as done, not in the rate. */
   private before = 0;
-  private readonly start = Date.now();
+  private readonly start: number;
   private lastDraw = 0;
   private drawn = false;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'it', private readonly stream: NodeJS.WriteStream = process.stderr) {}
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = 'it',
+    private readonly stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.start = now();
+  }
 
   tick(n = 1): void {
     this.done += n;
-    const now = Date.now();
+    const now = this.now();
     const tty = Boolean(this.stream.isTTY);
     if (now - this.start < 2000 || now - this.lastDraw < (tty ? 100 : 5000)) return;
     this.lastDraw = now;
@@ -35,7 +43,7 @@ export class Progress {
 
   private draw(tty: boolean): void {
     this.drawn = true;
-    const secs = (Date.now() - this.start) / 1000;
+    const secs = (this.now() - this.start) / 1000;
     const rate = (this.done - this.before) / Math.max(secs, 1e-9);
     const left = rate > 0 ? (this.total - this.done) / rate : Infinity;
     const pct = this.total ? Math.min(1, this.done / this.total) : 0;
