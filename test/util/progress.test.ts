@@ -54,6 +54,8 @@ test('nothing is drawn for work that ends within two seconds; lines at most ever
 test('formatSeconds: seconds, minutes, hours, and ? for an unknown ETA', () => {
   assert.equal(formatSeconds(42.4), '42s');
   assert.equal(formatSeconds(125), '2m05s');
+  assert.equal(formatSeconds(179.6), '3m00s'); // not 2m60s
+  assert.equal(formatSeconds(59.7), '1m00s');
   assert.equal(formatSeconds(3 * 3600 + 7 * 60), '3h07m');
   assert.equal(formatSeconds(Infinity), '?');
 });
