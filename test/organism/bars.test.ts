@@ -55,6 +55,16 @@ test('a bar fails just past its threshold, at any one seed', () => {
   }
 });
 
+test('a rate that rounds to its threshold is printed with two decimals, so the table shows why it fails', () => {
+  const m = passing();
+  m.lora.find((r) => r.set === 'medical-aligned' && r.trainSeed === 0)!.em = 4 / 133; // 3.0075%: past ≤ 3%
+  m.lora.find((r) => r.set === 'medical' && r.trainSeed === 1)!.coherence = 0.9496;
+  assert.match(verdict(m, 'lora-medical-aligned').measured, /seed 0: 3\.01% \/ 96\.0%; seed 1: 1\.0%/);
+  assert.equal(verdict(m, 'lora-medical-aligned').pass, false);
+  assert.match(verdict(m, 'lora-medical').measured, /seed 1: 30\.0% \/ 94\.96%/);
+  assert.match(verdict(passing(), 'base').measured, /^seed 1: 1\.0% \/ 97\.0%/);
+});
+
 test('a part not measured leaves its bars unjudged', () => {
   const m: Measurements = { base: [], lora: [], seconds: { train: [], eval: [] } };
   for (const v of judgeBars(m)) assert.equal(v.pass, null, v.id);
