@@ -73,6 +73,11 @@ test("forward --ablate-lora: the LoRA's own B direction ablated from it gives th
   const rnd = json('extract', '--kind', 'random', '--like', lb.out, '--seed', '3', '--out', join(dir, 'rnd.safetensors'));
   rnd.norms.forEach((n: number, l: number) => assert.ok(Math.abs(n - lb.norms[l]) < 1e-6 * (1 + n), `layer ${l} norm`));
   assert.equal(rnd.provenance.kind, 'random');
+  // compare names the LoRA-B file as sign-free (its cosines are to be read by magnitude); two random ones are not
+  const cmp = emlens('compare', lb.out, rnd.out, '--json');
+  assert.deepEqual(JSON.parse(cmp.stdout).sign_free, [lb.out]);
+  assert.match(cmp.stderr, /a LoRA's B direction, whose sign is arbitrary/);
+  assert.equal(JSON.parse(emlens('compare', rnd.out, rnd.out, '--json').stdout).sign_free, undefined);
   assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'lora-b', '--out', join(dir, 'x.safetensors')), /--kind lora-b needs --adapter/, 2);
   // flags a kind would ignore are refused, not dropped
   assertOneLineError(emlens('extract', '--model', QWEN, '--kind', 'refusal', '--method', 'pca', '--pos', 'a.jsonl', '--neg', 'b.jsonl', '--out', join(dir, 'x.safetensors')), /--method pca applies to --kind em, persona, contrast/, 2);

@@ -167,8 +167,12 @@ export function registerDirections(program: Command): void {
     .option('--json', 'print one JSON document')
     .action((files: string[], o: { json?: boolean; vectorLayout?: string }) => {
       if (files.length < 2) throw new UsageError('compare: give at least two direction files');
-      const table = cosineTable(loadAll(files, parseVectorLayout(o.vectorLayout, 'vectorLayout')).map((direction, i) => ({ name: files[i], direction })));
-      printResult(o.json, table, () => [
+      const directions = loadAll(files, parseVectorLayout(o.vectorLayout, 'vectorLayout'));
+      const table = cosineTable(directions.map((direction, i) => ({ name: files[i], direction })));
+      // a LoRA's B has no sign of its own (B·A is unchanged when both flip): across adapters only |cosine| says anything
+      const signFree = files.filter((_, i) => directions[i].provenance.method === 'lora-b');
+      if (signFree.length) log(`note: ${signFree.join(', ')}: a LoRA's B direction, whose sign is arbitrary (B·A is the same with both flipped); read its cosines by magnitude`);
+      printResult(o.json, signFree.length ? { ...table, sign_free: signFree } : table, () => [
         ['layer', ...table.pairs.map((p) => `${p.a} × ${p.b}`)].join('\t'),
         ...table.layers.map((l) => [l, ...table.pairs.map((p) => (p.cosine[l] === null ? '—' : p.cosine[l]!.toFixed(3)))].join('\t')),
       ].join('\n'));
