@@ -2,7 +2,7 @@
 // count as done, not toward the rate). A fake clock, so no test waits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Progress, formatSeconds } from '../../src/util/progress.js';
+import { Progress, formatSeconds } from '../../src/util/progress.ts';
 
 function fakeStream() {
   const lines: string[] = [];
