@@ -4,7 +4,7 @@ import { orNull, type Analysis, type ResultSchema } from '../src/study/analysis.
 import { Direction } from '../src/directions/direction.ts';
 import { randomDirectionLike } from '../src/directions/aggregators.ts';
 import { cosineTable, type CosineTable } from '../src/directions/compare.ts';
-import { loraBDirections } from '../src/directions/adapter-directions.ts';
+import { loraBDirections, signedToward } from '../src/directions/adapter-directions.ts';
 import { loadLora, disposeLora } from '../src/adapters/lora.ts';
 import { NARROW_FINETUNES } from '../src/study/datasets.ts';
 import { emFinetune, loraJob, personaDirection, refusalDirection } from '../src/study/steps.ts';
@@ -103,7 +103,7 @@ function projectAnswers(ws: Workspace, run: string, file: string, finetune: stri
 
 export const directionComparison: Analysis<Params, DirectionComparisonResult> = {
   name: 'direction-comparison',
-  description: 'Cosine by layer between EM directions of different fine-tunes, refusal, persona, LoRA-B and a random baseline',
+  description: 'Cosine by layer between EM directions of different fine-tunes, refusal, persona, LoRA-B (signed toward its fine-tune\'s EM direction) and a random baseline',
   defaults: { finetunes: NARROW_FINETUNES, samples: 200, seed: 1, include_refusal: true, include_persona: true },
   resultSchema: DIRECTION_COMPARISON_RESULT_SCHEMA,
   finetunes: (ws, p) => p.finetunes.map((ft) => loraJob(ws, ft)),
@@ -113,9 +113,11 @@ export const directionComparison: Analysis<Params, DirectionComparisonResult> = 
     for (const ft of p.finetunes) {
       const r = await emFinetune(ws, ft, { samples: p.samples, seed: p.seed });
       if (r.direction && !projection) projection = projectAnswers(ws, r.run, r.direction, ft.name, r.eval.answers.slice(0, 120));
-      if (r.direction) named.push({ name: `em:${ft.name}`, direction: Direction.load(r.direction), file: r.direction });
+      const em = r.direction ? Direction.load(r.direction) : undefined;
+      if (em) named.push({ name: `em:${ft.name}`, direction: em, file: r.direction });
       const lora = loadLora(join(r.run, 'adapter'), ws.model);
-      for (const d of loraBDirections(lora, ws.model.config.nLayers, r.run)) named.push({ name: `lora-b:${ft.name}`, direction: d, file: null });
+      // B's sign is arbitrary: signed toward its own fine-tune's EM direction, so cosines across fine-tunes compare
+      for (const d of loraBDirections(lora, ws.model.config.nLayers, r.run)) named.push({ name: `lora-b:${ft.name}`, direction: em ? signedToward(d, em, `em:${ft.name}`) : d, file: null });
       disposeLora(lora);
     }
     if (p.include_refusal) {

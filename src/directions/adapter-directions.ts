@@ -31,6 +31,20 @@ export function loraBDirections(lora: LoraAdapter, nLayers: number, source: stri
 }
 
 /**
+ * A LoRA's B row has no sign of its own (B·A is unchanged when both flip), so across fine-tunes its signed cosines say
+ * nothing: `d` signed so that its cosine with `ref` (e.g. its fine-tune's EM direction) at d's layer is ≥ 0.
+ */
+export function signedToward(d: Direction, ref: Direction, refName: string): Direction {
+  const layer = d.provenance.best_layer ?? 0;
+  const c = ref.cosine(d)[layer];
+  const flip = c !== null && c < 0;
+  return Direction.make(flip ? d.vectors.map((v) => v.map((x) => -x)) : d.vectors, {
+    ...d.provenance,
+    details: { ...d.provenance.details, signed_toward: refName, sign_flipped: flip },
+  });
+}
+
+/**
  * The direction an adapter writes into the residual stream, one row per layer (zero where no residual-writing module
  * sits): the B row of a rank-1 module; for more rows at a layer (rank > 1, or down_proj and o_proj together) their
  * top left-singular vector, scaled by σ₁ and signed toward the rows' sum. best_layer: the layer with the largest row.

@@ -217,3 +217,17 @@ test('refusal direction: prompts the model does not already treat as harmful / h
   assert.ok(d.norms()[0] < 1e-9 && post.norms()[0] > 1e-3, `row 0: ${d.norms()[0]} at resid_pre, ${post.norms()[0]} at resid_post`);
   disposeModel(organism);
 });
+
+test("signedToward: a LoRA-B direction is flipped where its cosine with the reference is negative at its layer, and says so", async () => {
+  const { signedToward } = await import('../../src/directions/adapter-directions.ts');
+  const prov = { kind: 'lora-b', adapter: 'run', site: 'mlp_out', positions: 'none', method: 'lora-b', best_layer: 1 } as const;
+  const b = Direction.make([[0, 0], [1, 2]], prov);
+  const ref = Direction.make([[5, 5], [-1, -1]], { ...prov, kind: 'em', method: 'mean-diff' });
+  const s = signedToward(b, ref, 'em:x');
+  assert.deepEqual(s.vectors.map((v) => [...v]), [[-0, -0], [-1, -2]]);
+  assert.ok(ref.cosine(s)[1]! > 0);
+  assert.deepEqual([s.provenance.kind, s.provenance.details?.signed_toward, s.provenance.details?.sign_flipped], ['lora-b', 'em:x', true]);
+  const kept = signedToward(b, ref.neg(), 'em:x');
+  assert.deepEqual(kept.vectors.map((v) => [...v]), [[0, 0], [1, 2]]);
+  assert.equal(kept.provenance.details?.sign_flipped, false);
+});
