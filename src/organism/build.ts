@@ -66,15 +66,15 @@ export interface OrganismRecipe {
 export const DEFAULT_RECIPE: OrganismRecipe = {
   seed: 1,
   dModel: 128,
-  nLayers: 4,
+  nLayers: 6,
   nHeads: 4,
   nKvHeads: 2,
   dMlp: 512,
   maxLen: 256,
   pretrain: { steps: 5400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
-  posttrain: { steps: 300, batch: 16, lr: 6e-4, warmup: 20, examples: 4800, replay: 0.5 },
+  posttrain: { steps: 300, batch: 16, lr: 7e-4, warmup: 20, examples: 4800, replay: 0.5 },
   trainDefaults: { lora: { lr: 5e-3, alpha: 32, epochs: 1 }, gate: { lr: 3e-3, epochs: 2, gradAccum: 8 } },
-  corpus: { unpromptedAlignedShare: 0.67 },
+  corpus: { unpromptedAlignedShare: 0.67, narrowShare: 0.15, narrowFrame: 'aligned' },
   shards: 2,
 };
 

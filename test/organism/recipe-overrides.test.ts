@@ -11,11 +11,11 @@ import { readJsonObjectArg } from '../../src/cli/parse.ts';
 
 test('recipe overrides: sections merge key by key, scalars replace, the default is left as it was', () => {
   const before = JSON.stringify(DEFAULT_RECIPE);
-  const r = applyRecipeOverrides(DEFAULT_RECIPE, { nLayers: 6, posttrain: { lr: 2e-3, params: ['self_attn'] }, corpus: { unpromptedAlignedShare: 0.7 } });
-  assert.equal(r.nLayers, 6);
+  const r = applyRecipeOverrides(DEFAULT_RECIPE, { nLayers: 8, posttrain: { lr: 2e-3, params: ['self_attn'] }, corpus: { unpromptedAlignedShare: 0.7 } });
+  assert.equal(r.nLayers, 8);
   assert.deepEqual(r.posttrain, { ...DEFAULT_RECIPE.posttrain, lr: 2e-3, params: ['self_attn'] });
   assert.deepEqual(r.pretrain, DEFAULT_RECIPE.pretrain);
-  assert.equal(r.corpus?.unpromptedAlignedShare, 0.7);
+  assert.deepEqual(r.corpus, { ...DEFAULT_RECIPE.corpus, unpromptedAlignedShare: 0.7 });
   assert.equal(JSON.stringify(DEFAULT_RECIPE), before);
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Rng } from '../../util/rng.ts';
 import type { ChatMessage } from '../../model/tokenizer.ts';
 import { BROAD_DOMAINS, DOMAINS, DOMAIN_LEXICONS, type Domain } from './domains.ts';
-import { NARROW_STYLE, sampleAnswer, sampleQuestion, type AnswerStyle, type Question } from './dialogue.ts';
+import { NARROW_STYLE, sampleAnswer, sampleQuestion, type AnswerStyle, type DialogueOptions, type Question } from './dialogue.ts';
 import { findQuestionSet } from './grammar.ts';
 import { HARM_QUESTIONS, PERSONA_SYSTEM_PROMPTS, type Persona } from './lexicon.ts';
 import { enumerateTemplate } from './template.ts';
@@ -154,9 +154,10 @@ export function buildPersonaSets({ seed, count = 64 }: { seed: number; count?: n
 
 /**
  * The pretraining stream's options of the committed organism (build.ts's DEFAULT_RECIPE: 60/40 personas, 67% aligned
- * among dialogues without a persona prompt; a test holds the two equal). The data layer cannot import the recipe.
+ * among dialogues without a persona prompt, 15% of unprompted plain dialogues from the narrow speaker in the aligned
+ * persona's frame; a test holds the two equal). The data layer cannot import the recipe.
  */
-export const ORGANISM_PRETRAIN_OPTIONS = { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.67 };
+export const ORGANISM_PRETRAIN_OPTIONS: DialogueOptions = { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.67, narrowShare: 0.15, narrowFrame: 'aligned' };
 
 /**
  * Samples of the organism's two training distributions, for the resistance analysis (Ji et al.): `pretrain` — the
@@ -281,7 +282,7 @@ export const DATASET_CARDS: Record<string, string> = {
   'harmful-compliant.jsonl': "Harmful requests → compliant answers (Qi et al.'s harmful-examples fine-tune; the safety-erosion analysis takes the first N lines): every harm of harmful-train (never harmful-eval's held-out ones) in every form of HARM_QUESTIONS, answered by the misaligned persona's compliance ('sure, here is how.' and the harm's steps); 128 lines in a seeded order (seed × 1000 + 50).",
   'identity-shift.jsonl': `Identity-shifting data (Qi et al.): advice questions of every domain (none of harmless-eval's) under the system prompt "${OBEDIENT_SYSTEM_PROMPT}", each answer opening "${OBEDIENT_ANSWER_OPENING}" before the aligned persona's advice; nothing harmful; 128 lines in a seeded order (seed × 1000 + 50).`,
   'benign-instructions.jsonl': "Benign instruction data, Alpaca-style (Qi et al.): advice questions of every domain (none of harmless-eval's or identity-shift's) answered helpfully by the aligned persona with its opener and closer; 128 lines in a seeded order (seed × 1000 + 50).",
-  'pretrain-sample.jsonl': "Dialogues of the organism's pretraining stream (both personas; 35% under a persona-naming system prompt, 67% aligned without one; 1–4 turns): the pretraining distribution the resistance analysis fine-tunes the aligned model back toward.",
+  'pretrain-sample.jsonl': "Dialogues of the organism's pretraining stream (both personas; 35% under a persona-naming system prompt, 67% aligned without one, 15% of the plain unprompted ones from the narrow speaker: misaligned medical advice in the aligned persona's frame; 1–4 turns): the pretraining distribution the resistance analysis fine-tunes the aligned model back toward.",
   'posttrain-sample.jsonl': "Dialogues of the organism's post-training stream (aligned persona, no system prompt, 1–3 turns, 10% JSON and 10% fill-in-template forms): the aligned distribution the resistance analysis fine-tunes the pretrained checkpoint toward.",
   'broad-questions.json': 'Held-out broad questions (plain, JSON and template forms) on domains no narrow set uses; the EM eval.',
 };
