@@ -574,12 +574,14 @@ function resistanceAsymmetry(run: RunData): Claim {
   const figures = [fig('inverse: held-out loss before', L.inverse, 0, ib), fig('inverse: held-out loss after', L.inverse, last, ia), fig('forward: held-out loss before', L.forward, 0, fb), fig('forward: held-out loss after', L.forward, last, fa)];
   const di = ib - ia, df = fb - fa;
   const fmt = (v: number) => v.toFixed(3);
-  const measured = `held-out loss ${fmt(ib)} → ${fmt(ia)} aligned → pretraining data (−${fmt(di)}), ${fmt(fb)} → ${fmt(fa)} pretrained → aligned data (−${fmt(df)}) over ${last} steps${df > 0 ? `: ratio ${(di / df).toFixed(2)}` : ''}`;
+  const change = (d: number) => `${d > 0 ? '−' : '+'}${fmt(Math.abs(d))}`; // a decrease d > 0 reads −d; a rise reads +
+  const measured = `held-out loss ${fmt(ib)} → ${fmt(ia)} aligned → pretraining data (${change(di)}), ${fmt(fb)} → ${fmt(fa)} pretrained → aligned data (${change(df)}) over ${last} steps${df > 0 ? `: ratio ${(di / df).toFixed(2)}` : ''}`;
   const checks = df > 0 ? [check('inverse decrease ÷ forward decrease', di / df, '>', RULES.resistanceRatio)] : [check('forward decrease (the ratio needs it > 0)', df, '>', 0)];
   const c = claim({ id, finding, paper, measured, figures, checks, rule, chart, verdict: '' });
   c.verdict = c.status === 'pass'
     ? `The aligned model returns toward its pretraining distribution more easily than its pretrained checkpoint aligns: its held-out loss falls ${(di / df).toFixed(2)}× as much under identical settings.`
     : df <= 0 ? `The forward run's held-out loss did not fall (${fmt(fb)} → ${fmt(fa)}), so the asymmetry has no ratio here.`
+    : di <= 0 ? `Inverse alignment is not easier here: its held-out loss did not fall (${fmt(ib)} → ${fmt(ia)}) while forward alignment's did (${fmt(fb)} → ${fmt(fa)}).`
     : `Inverse alignment is not easier here: its held-out loss falls ${(di / df).toFixed(2)}× as much as forward alignment's (${fmt(di)} vs ${fmt(df)}).`;
   return c;
 }

@@ -26,7 +26,12 @@ test('resistance: the ratio of held-out loss decreases, its rule and its figures
   // forward alignment easier: the claim fails and says so
   const worse = findings(run({ asymmetry: { inverse: lossRun(0.9, 0.85), forward, ratio: 0.5, curve_ratio: 0.5 }, rebound: null, pretraining: null })).claims.find((x) => x.id === 'resistance')!;
   assert.equal(worse.status, 'fail');
-  assert.match(worse.verdict, /^Inverse alignment is not easier here/);
+  assert.match(worse.verdict, /^Inverse alignment is not easier here: its held-out loss falls 0\.50× as much/);
+  // inverse alignment raising the held-out loss: a rise reads +, and the verdict says it did not fall
+  const rose = findings(run({ asymmetry: { inverse: lossRun(0.355, 0.359), forward, ratio: -0.04, curve_ratio: -0.04 }, rebound: null, pretraining: null })).claims.find((x) => x.id === 'resistance')!;
+  assert.equal(rose.status, 'fail');
+  assert.match(rose.measured, /^held-out loss 0\.355 → 0\.359 aligned → pretraining data \(\+0\.004\), 0\.800 → 0\.700 pretrained → aligned data \(−0\.100\)/);
+  assert.equal(rose.verdict, 'Inverse alignment is not easier here: its held-out loss did not fall (0.355 → 0.359) while forward alignment\'s did (0.800 → 0.700).');
 });
 
 test('resistance: not measured without the analysis, without its asymmetry, or when it is malformed', () => {
