@@ -16,7 +16,7 @@ import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { launchChromium, type ChromiumChoice } from '../browser.ts';
 
 let runs: string, server: Server, base: string, browser: Browser, chromiumUsed: ChromiumChoice;
-/** A full `emlens demo` of organism v11 (report.json, analyses, two evals; fixtures/runs/organism-demo/README.md). */
+/** A full `emlens demo` of organism v12 (report.json, analyses, two evals; fixtures/runs/organism-demo/README.md). */
 const DEMO = join(PACKAGE_ROOT, 'fixtures', 'runs', 'organism-demo');
 
 before(async () => {
@@ -177,7 +177,7 @@ test('a run page opens on its findings: name, model, what was run, the claims ab
     assert.ok(((await page.locator(`section#${id} > p.reading`).textContent()) ?? '').length > 20, `${id} reads its result in a sentence`);
   }
   // a claim this organism fails is said in words
-  assert.match((await page.locator('#claim-refusal-ablated').textContent())!, /✗.*Refusal is not one direction on this model/s);
+  assert.match((await page.locator('#claim-phase').textContent())!, /✗.*No turn of the LoRA-B vector was detected/s);
   assert.deepEqual(errors, []);
   await page.close();
 });
