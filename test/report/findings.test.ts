@@ -1,6 +1,6 @@
-// The findings summary (src/report/findings.ts): each claim's figures, rule and ✓/✗ on a run with known numbers (the
-// README's organism v11 figures), every ✓/✗ equal to its rule's checks, every percentage of the text a figure, edge
-// thresholds, malformed sections as "not measured" instead of an exception, and the index's headline from the same claims.
+// The findings summary (src/report/findings.ts): each claim's figures, rule and ✓/✗ on a run with known numbers
+// (organism v11's demo figures, as the README gave them up to commit a537240), every ✓/✗ equal to its rule's checks,
+// every percentage of the text a figure, edge thresholds, malformed sections as "not measured" instead of an exception, and the index's headline from the same claims.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 
 const c = (em: number, coherence: number) => ({ em, coherence });
 
-/** A demo run as report.json holds it, with the README's v11 figures (transfer cells partly invented, round numbers). */
+/** A demo run as report.json holds it, with organism v11's demo figures (the README's up to a537240; transfer cells partly invented, round numbers). */
 function v11(): RunData {
   const transfer = {
     sources: ['medical', 'financial', 'sports'], targets: ['medical', 'financial', 'sports'],
