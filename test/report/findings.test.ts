@@ -1,6 +1,7 @@
 // The findings summary (src/report/findings.ts): each claim's figures, rule and ✓/✗ on a run with known numbers
 // (organism v11's demo figures, as the README gave them up to commit a537240), every ✓/✗ equal to its rule's checks,
-// every percentage of the text a figure, edge thresholds, malformed sections as "not measured" instead of an exception, and the index's headline from the same claims.
+// every percentage of the text a figure, edge thresholds, malformed sections as "not measured" instead of an
+// exception, and the index's headline from the same claims.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync } from 'node:fs';
