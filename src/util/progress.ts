@@ -1,5 +1,12 @@
 // Progress for long work on stderr: a bar with rate and ETA on a TTY, plain lines (every few seconds) otherwise.
 // Silent for work that finishes within the first two seconds. No tensor axes.
+
+/** The rate is measured over about the last minute, so a pause (a stopped process, a sleeping machine) or a change of
+ * load shows in the ETA for a minute, not for the rest of the run. */
+const RATE_WINDOW_MS = 60_000;
+/** At most one rate sample a second. */
+const SAMPLE_EVERY_MS = 1000;
+
 export class Progress {
   private done = 0;
   /** Work done before this process (a resumed run): counted as done, not in the rate. */
@@ -7,6 +14,8 @@ export class Progress {
   private readonly start: number;
   private lastDraw = 0;
   private drawn = false;
+  /** (time, units done in this session) at most a second apart; the first is the newest at or before the window. */
+  private readonly samples: { t: number; counted: number }[];
 
   constructor(
     private readonly label: string,
@@ -16,11 +25,13 @@ export class Progress {
     private readonly now: () => number = Date.now,
   ) {
     this.start = now();
+    this.samples = [{ t: this.start, counted: 0 }];
   }
 
   tick(n = 1): void {
     this.done += n;
     const now = this.now();
+    this.sample(now);
     const tty = Boolean(this.stream.isTTY);
     if (now - this.start < 2000 || now - this.lastDraw < (tty ? 100 : 5000)) return;
     this.lastDraw = now;
@@ -41,10 +52,16 @@ export class Progress {
     }
   }
 
+  private sample(now: number): void {
+    if (now - this.samples[this.samples.length - 1].t >= SAMPLE_EVERY_MS) this.samples.push({ t: now, counted: this.done - this.before });
+    while (this.samples.length > 1 && this.samples[1].t <= now - RATE_WINDOW_MS) this.samples.shift();
+  }
+
   private draw(tty: boolean): void {
     this.drawn = true;
-    const secs = (this.now() - this.start) / 1000;
-    const rate = (this.done - this.before) / Math.max(secs, 1e-9);
+    const base = this.samples[0];
+    const secs = (this.now() - base.t) / 1000;
+    const rate = (this.done - this.before - base.counted) / Math.max(secs, 1e-9);
     const left = rate > 0 ? (this.total - this.done) / rate : Infinity;
     const pct = this.total ? Math.min(1, this.done / this.total) : 0;
     const stats = `${this.done}/${this.total} ${this.unit} · ${rate.toFixed(rate < 10 ? 2 : 0)} ${this.unit}/s · ETA ${formatSeconds(left)}`;

@@ -1,5 +1,5 @@
-// Progress lines on a non-TTY stream: rate and ETA from this session's work only (a resumed run's restored steps
-// count as done, not toward the rate). A fake clock, so no test waits.
+// Progress lines on a non-TTY stream: rate and ETA from this session's work of about the last minute (a resumed run's
+// restored steps count as done, not toward the rate; a pause fades from the rate). A fake clock, so no test waits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Progress, formatSeconds } from '../../src/util/progress.ts';
@@ -31,6 +31,27 @@ test('ticking the restored steps instead would count them in the rate (what resu
   t += 10_000;
   p.tick(10);
   assert.match(lines.at(-1)!, /226 step\/s/);
+});
+
+test('the rate is that of about the last minute: after a pause it recovers within a minute, not over the whole run', () => {
+  let t = 0;
+  const { lines, stream } = fakeStream();
+  const p = new Progress('build', 5400, 'step', stream as never, () => t);
+  const steps = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      t += 1000; // one step a second
+      p.tick();
+    }
+  };
+  steps(100);
+  t += 540_000; // the process is stopped for 9 minutes
+  steps(10);
+  const justAfter = Number(/· ([\d.]+) step\/s/.exec(lines.at(-1)!)![1]);
+  assert.ok(justAfter < 0.5, `right after the pause the last minute's rate is low (${justAfter})`);
+  steps(65);
+  p.finish();
+  // the whole run's average would read 175 / 715 s = 0.24 step/s and an ETA of 5 h 55 min
+  assert.match(lines.at(-1)!, /^build: 3% 175\/5400 step · 1\.00 step\/s · ETA 1h27m\n$/);
 });
 
 test('nothing is drawn for work that ends within two seconds; lines at most every 5 s off a TTY', () => {
