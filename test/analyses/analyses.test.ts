@@ -13,7 +13,7 @@ import { disposeLora, loadLora } from '../../src/adapters/lora.ts';
 import { loraBDirections } from '../../src/directions/adapter-directions.ts';
 import { buildOrganism, QUICK_RECIPE } from '../../src/organism/build.ts';
 import { Workspace, contentDigest } from '../../src/study/workspace.ts';
-import { runAnalysis, validateResult } from '../../src/study/analysis.ts';
+import { analysisParams, runAnalysis, validateResult } from '../../src/study/analysis.ts';
 import { ANALYSES, findAnalysis } from '../../analyses/index.ts';
 import { steeringTransfer, type SteeringTransferResult, type TransferRow } from '../../analyses/steering-transfer.ts';
 import { TRANSFER_BASE_TARGET, upgradePhase } from '../../src/report/upgrade.ts';
@@ -285,6 +285,18 @@ test('an older phase-transition result (largest cosine as the transition) is rea
   assert.equal(m.transition_step, 20);
   assert.deepEqual(m.turn_rule, { min_rise: 0.5, margin: 0.1, window: 10, min_travel: null });
   assert.equal(m.travel_after, null);
+});
+
+test('phase-transition: the recipe params (warm-up, LoRA α, training seed) reach its fine-tune; null keeps the card; bad values are refused', () => {
+  const a = findAnalysis('phase-transition')!;
+  const card = a.finetunes!(ws, analysisParams(a, {}))[0].spec;
+  const spec = a.finetunes!(ws, analysisParams(a, { lr: 2e-3, warmup: 75, lora_alpha: 16, train_seed: 2 } as never))[0].spec;
+  assert.deepEqual([spec.lr, spec.warmup, spec.adapter.lora!.alpha, spec.seed], [2e-3, 75, 16, 2]);
+  assert.deepEqual({ ...spec, lr: card.lr, warmup: card.warmup, seed: card.seed, adapter: { ...spec.adapter, lora: { ...spec.adapter.lora!, alpha: card.adapter.lora!.alpha } } }, card, 'nothing else changes');
+  assert.notDeepEqual([card.warmup, card.adapter.lora!.alpha, card.seed], [75, 16, 2]);
+  assert.throws(() => analysisParams(a, { warmup: -1 } as never), /phase-transition\.warmup must be an integer ≥ 0, not -1/);
+  assert.throws(() => analysisParams(a, { lora_alpha: 0 } as never), /phase-transition\.lora_alpha must be a number > 0/);
+  assert.throws(() => a.finetunes!(ws, analysisParams(a, { warmup: '75' } as never)), /phase-transition\.warmup must be a number or null, not "75"/);
 });
 
 test('phase-transition with checkpoints: step 0 is the base eval, each saved adapter is judged, EM before and after the turn only with a turn', async () => {
