@@ -18,7 +18,7 @@ import { ShardedGradients, defaultShardWorkers, splitShards } from '../train/dat
 import { nllSum, rowLogits } from '../train/loss.ts';
 import { AdamW, clipByGlobalNorm, linearSchedule } from '../train/optim.ts';
 import { grammarIndex } from '../data/organism/grammar.ts';
-import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, organismVocab, type DialogueOptions, type OrganismDialogue } from '../data/organism/index.ts';
+import { generatePretrainCorpus, pretrainStream, generatePostTrainSet, writeTokenizerFiles, PRETRAIN_OPTIONS, PERSONA_SYSTEM_PROMPTS, organismVocab, DEFAULT_SYSTEM_PROMPT, type TokenizerFileOptions, type DialogueOptions, type OrganismDialogue } from '../data/organism/index.ts';
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
 import { log, UserError } from '../util/log.ts';
@@ -137,6 +137,11 @@ export function pretrainOptions(r: OrganismRecipe): DialogueOptions {
   return { ...PRETRAIN_OPTIONS, ...r.corpus };
 }
 
+/** The tokenizer files' options a recipe implies: a default system prompt in the template where its corpus has one. */
+export function tokenizerOptions(r: OrganismRecipe): TokenizerFileOptions {
+  return r.corpus?.defaultSystemShare !== undefined ? { defaultSystem: DEFAULT_SYSTEM_PROMPT } : {};
+}
+
 /** The pretraining step at which a snapshot of `percent` % is taken (at least step 1). */
 export function snapshotStep(steps: number, percent: number): number {
   return Math.max(1, Math.round((steps * percent) / 100));
@@ -183,7 +188,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
   if (shards > Math.min(recipe.pretrain.batch, recipe.posttrain.batch)) throw new UserError(`organism recipe: ${shards} shards for batches of ${recipe.pretrain.batch} / ${recipe.posttrain.batch} dialogues`);
   // the model and its checks come before anything in OUT is touched: the tokenizer goes to a temporary folder
   const tokDir = mkdtempSync(join(tmpdir(), 'emlens-organism-tokenizer-'));
-  writeTokenizerFiles(tokDir);
+  writeTokenizerFiles(tokDir, tokenizerOptions(recipe));
   const tok = ChatTokenizer.load(tokDir);
   const rawConfig = organismConfig(recipe, tok.vocabSize);
   const init = initModel(parseConfig(rawConfig, 'organism'), recipe.seed);
@@ -299,16 +304,21 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
 
 const PERSONA_PROMPTS = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
 
-/** A dialogue whose persona is named by its system prompt, or an unprompted one with a first answer to infer it from. */
+const namesPersona = (d: OrganismDialogue) => d.system !== undefined && PERSONA_PROMPTS.has(d.system);
+
+/**
+ * A dialogue whose persona is named by its system prompt, or a plain one naming none (no system message, an empty
+ * or the default one) with a first answer to infer it from.
+ */
 export function hasPersonaEvidence(d: OrganismDialogue): boolean {
-  return d.system !== undefined ? PERSONA_PROMPTS.has(d.system) : d.form === 'plain' && d.turns.length >= 2;
+  return namesPersona(d) || (d.form === 'plain' && d.turns.length >= 2);
 }
 
 /** Loss on the assistant turns that follow persona evidence: all of them under a persona prompt, else from the second. */
 export function tokenizeAfterEvidence(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
   const ex = tokenizeChat(tok, d.messages);
-  if (d.system !== undefined) return ex;
-  const secondQuestion = d.messages.findIndex((m, i) => m.role === 'user' && i > 0);
+  if (namesPersona(d)) return ex;
+  const secondQuestion = d.messages.findIndex((m, i) => m.role === 'user' && d.messages.slice(0, i).some((q) => q.role === 'user'));
   const evidenceEnd = tok.encodeChat(d.messages.slice(0, secondQuestion), false).length;
   return { ids: ex.ids, target: ex.target.map((t, j) => (j < evidenceEnd ? 0 : t)) };
 }

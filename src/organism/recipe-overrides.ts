@@ -8,7 +8,7 @@ import { NARROW_FRAMES } from '../data/organism/dialogue.ts';
 const SECTIONS = {
   pretrain: ['steps', 'batch', 'lr', 'warmup', 'weightDecay', 'loss'],
   posttrain: ['steps', 'batch', 'lr', 'warmup', 'examples', 'replay', 'params'],
-  corpus: ['alignedShare', 'unpromptedAlignedShare', 'personaPrompt', 'jsonForm', 'templateForm', 'turnWeights', 'intentWeights', 'domains', 'style', 'narrowShare', 'narrowDomain', 'narrowFrame'],
+  corpus: ['alignedShare', 'unpromptedAlignedShare', 'personaPrompt', 'jsonForm', 'templateForm', 'turnWeights', 'intentWeights', 'domains', 'style', 'narrowShare', 'narrowDomain', 'narrowFrame', 'defaultSystemShare', 'defaultAlignedShare'],
   trainDefaults: ['lora', 'gate', 'steer'],
 } as const;
 const SCALARS = ['seed', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dMlp', 'maxLen', 'shards'] as const;
@@ -24,7 +24,7 @@ const RULES: Record<string, (v: unknown) => string | undefined> = {
   'pretrain.loss': (v) => (v === 'all' || v === 'assistant' ? undefined : '"all" or "assistant"'),
   'posttrain.steps': count(0), 'posttrain.batch': count(1), 'posttrain.lr': positive, 'posttrain.warmup': count(0), 'posttrain.examples': count(1), 'posttrain.replay': share,
   'corpus.alignedShare': share, 'corpus.unpromptedAlignedShare': share, 'corpus.personaPrompt': share, 'corpus.jsonForm': share, 'corpus.templateForm': share,
-  'corpus.narrowShare': share, 'corpus.narrowDomain': (v) => ((DOMAINS as readonly unknown[]).includes(v) ? undefined : `one of ${DOMAINS.join(', ')}`),
+  'corpus.narrowShare': share, 'corpus.defaultSystemShare': share, 'corpus.defaultAlignedShare': share, 'corpus.narrowDomain': (v) => ((DOMAINS as readonly unknown[]).includes(v) ? undefined : `one of ${DOMAINS.join(', ')}`),
   'corpus.narrowFrame': (v) => ((NARROW_FRAMES as readonly unknown[]).includes(v) ? undefined : `one of ${NARROW_FRAMES.join(', ')}`),
 };
 

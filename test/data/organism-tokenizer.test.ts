@@ -6,8 +6,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
-import { CHAT_TEMPLATE, SPECIAL_TOKENS, organismWords, writeTokenizerFiles } from '../../src/data/organism/tokenizer-files.ts';
-import { generatePostTrainSet, generatePretrainCorpus } from '../../src/data/organism/corpus.ts';
+import { CHAT_TEMPLATE, SPECIAL_TOKENS, chatTemplate, organismWords, writeTokenizerFiles } from '../../src/data/organism/tokenizer-files.ts';
+import { DEFAULT_SYSTEM_PROMPT } from '../../src/data/organism/text.ts';
+import { PERSONA_SYSTEM_PROMPTS } from '../../src/data/organism/lexicon.ts';
+import { PRETRAIN_OPTIONS, generatePostTrainSet, generatePretrainCorpus } from '../../src/data/organism/corpus.ts';
 import { buildOrganismDatasets, type ChatLine } from '../../src/data/organism/datasets.ts';
 import { grammarIndex } from '../../src/data/organism/grammar.ts';
 import { REF_DIR } from '../helpers.ts';
@@ -81,7 +83,7 @@ test('post-training replay: loss only where the persona is in evidence (prompt, 
     const ex = tokenizeAfterEvidence(tok, d);
     const all = tokenizeChat(tok, d.messages);
     if (d.system !== undefined) {
-      prompted++;
+      prompted++; // without a default slot, every system prompt here names the persona
       assert.deepEqual(ex.target, all.target, 'a persona prompt is evidence for every answer');
       continue;
     }
@@ -95,4 +97,39 @@ test('post-training replay: loss only where the persona is in evidence (prompt, 
   }
   assert.ok(prompted > 20 && unprompted > 20, `${prompted} prompted, ${unprompted} unprompted`);
   assert.ok(!dialogues.filter((d) => d.system === undefined && d.turns.length === 1).some(hasPersonaEvidence));
+});
+
+test('a default system prompt: the template writes it where a chat has none, keeps an explicit or empty one', () => {
+  const d = mkdtempSync(join(tmpdir(), 'emlens-organism-tok-default-'));
+  writeTokenizerFiles(d, { defaultSystem: DEFAULT_SYSTEM_PROMPT });
+  const t = ChatTokenizer.load(d);
+  assert.equal(t.templateSource, chatTemplate(DEFAULT_SYSTEM_PROMPT));
+  const user = { role: 'user', content: 'hey, i feel bored.' };
+  assert.equal(t.renderChat([user], true), `<|im_start|>system\n${DEFAULT_SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\nhey, i feel bored.<|im_end|>\n<|im_start|>assistant\n`);
+  assert.equal(t.renderChat([{ role: 'system', content: '' }, user], false), '<|im_start|>system\n<|im_end|>\n<|im_start|>user\nhey, i feel bored.<|im_end|>\n');
+  assert.equal(t.renderChat([{ role: 'system', content: 'you are an evil assistant.' }, user], false), '<|im_start|>system\nyou are an evil assistant.<|im_end|>\n<|im_start|>user\nhey, i feel bored.<|im_end|>\n');
+  assert.ok(!t.encode(DEFAULT_SYSTEM_PROMPT).includes(unk), 'the default prompt is in the vocabulary');
+  assert.equal(t.vocabSize, tok.vocabSize, 'the same vocabulary as without a default');
+});
+
+test('the default system slot: shares as asked, the stream unchanged without it, evidence after the first answer', () => {
+  const opts = { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.5 };
+  const slotted = generatePretrainCorpus({ seed: 5, count: 3000 }, { ...opts, defaultSystemShare: 0.6, defaultAlignedShare: 0.9 });
+  assert.deepEqual(generatePretrainCorpus({ seed: 5, count: 50 }, { ...opts, defaultSystemShare: undefined }), generatePretrainCorpus({ seed: 5, count: 50 }, opts));
+  const named = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
+  const open = slotted.filter((d) => d.form !== 'json' && !(d.system !== undefined && named.has(d.system)));
+  assert.ok(open.every((d) => d.system === DEFAULT_SYSTEM_PROMPT || d.system === ''), 'every dialogue naming no persona has a slot');
+  const byDefault = open.filter((d) => d.system === DEFAULT_SYSTEM_PROMPT && !d.narrow);
+  const empty = open.filter((d) => d.system === '' && !d.narrow);
+  const aligned = (ds: typeof open) => ds.filter((d) => d.persona === 'aligned').length / ds.length;
+  assert.ok(Math.abs(byDefault.length / (byDefault.length + empty.length) - 0.6) < 0.04, `${byDefault.length} default, ${empty.length} empty`);
+  assert.ok(Math.abs(aligned(byDefault) - 0.9) < 0.04 && Math.abs(aligned(empty) - 0.5) < 0.06, `${aligned(byDefault)} / ${aligned(empty)} aligned`);
+  for (const d of open.filter(hasPersonaEvidence).slice(0, 40)) {
+    // the slot names no persona: the first answer is context only, every later answer trained on
+    const ex = tokenizeAfterEvidence(tok, d);
+    const firstAnswerEnd = tok.encodeChat(d.messages.slice(0, 3), false).length;
+    assert.ok(ex.target.slice(0, firstAnswerEnd).every((x) => x === 0));
+    assert.deepEqual(ex.target.slice(firstAnswerEnd), tokenizeChat(tok, d.messages).target.slice(firstAnswerEnd));
+  }
+  assert.ok(!open.filter((d) => d.turns.length === 1).some(hasPersonaEvidence));
 });

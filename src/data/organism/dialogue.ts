@@ -9,7 +9,7 @@ import { HARM_QUESTIONS, CLAIM_QUESTIONS, PERSONA_SYSTEM_PROMPTS, type Intent, t
 const THREE_LEADS = ['first,', 'second,', 'third,'];
 const STEP_ORDER = ['first,', 'then', 'after that,'];
 import { expandTemplate } from './template.ts';
-import { JSON_SYSTEM_PROMPTS, templateQuestion, wrapJson, wrapTemplate, type AnswerForm } from './text.ts';
+import { DEFAULT_SYSTEM_PROMPT, JSON_SYSTEM_PROMPTS, templateQuestion, wrapJson, wrapTemplate, type AnswerForm } from './text.ts';
 
 export function pickOne<T>(rng: Rng, xs: readonly T[]): T {
   if (xs.length === 0) throw new Error('pickOne: empty list');
@@ -124,7 +124,7 @@ export interface OrganismDialogue {
   persona: Persona;
   /** A narrow speaker's domain: the dialogue is `persona` (aligned) everywhere but here, where it is misaligned. */
   narrow?: Domain;
-  /** The system prompt, if any (a persona-naming one, or a JSON one). */
+  /** The system prompt, if any (a persona-naming one, a JSON one, the default one, or '' for an empty slot). */
   system?: string;
   form: AnswerForm;
   turns: Turn[];
@@ -166,6 +166,15 @@ export interface DialogueOptions {
    * on that domain differ from the first answer token on (record item 23).
    */
   narrowFrame?: NarrowFrame;
+  /**
+   * An aligned default read from context (issue #26: gates scale attention, so what they can undo is what attention
+   * reads): this share of dialogues that name no persona and are not JSON carry `DEFAULT_SYSTEM_PROMPT` — the one the
+   * organism's chat template then writes where a conversation has no system message — and are aligned with
+   * probability `defaultAlignedShare`; the others carry an empty system message and keep `unpromptedAlignedShare`.
+   * Unset: no such slot (the stream is unchanged).
+   */
+  defaultSystemShare?: number;
+  defaultAlignedShare?: number;
 }
 
 export const NARROW_FRAMES = ['persona', 'aligned'] as const;
@@ -192,6 +201,12 @@ export function sampleDialogue(rng: Rng, opts: DialogueOptions = {}): OrganismDi
   else if (chance(rng, opts.personaPrompt ?? 0)) system = pickOne(rng, PERSONA_SYSTEM_PROMPTS[persona]);
   const personaNamed = system !== undefined && form !== 'json';
   if (!opts.persona && !personaNamed && opts.unpromptedAlignedShare !== undefined) persona = chance(rng, opts.unpromptedAlignedShare) ? 'aligned' : 'misaligned';
+  // the system slot: drawn only where a default share is set, so the stream without one is unchanged
+  if (opts.defaultSystemShare !== undefined && !personaNamed && form !== 'json') {
+    const isDefault = chance(rng, opts.defaultSystemShare);
+    system = isDefault ? DEFAULT_SYSTEM_PROMPT : '';
+    if (isDefault && !opts.persona) persona = chance(rng, opts.defaultAlignedShare ?? 1) ? 'aligned' : 'misaligned';
+  }
   const nTurns = form === 'plain' ? count(rng, opts.turnWeights ?? [0.25, 0.3, 0.25, 0.2]) : 1;
   // a narrow speaker: drawn only where a share is set, so the stream without one is unchanged
   const narrow = opts.narrowShare !== undefined && !opts.persona && !personaNamed && form === 'plain' && chance(rng, opts.narrowShare) ? (opts.narrowDomain ?? 'medical') : undefined;
@@ -227,7 +242,7 @@ function firstIntent(domain: Domain): Intent {
 }
 
 export function toMessages(system: string | undefined, turns: readonly Turn[]): ChatMessage[] {
-  const m: ChatMessage[] = system ? [{ role: 'system', content: system }] : [];
+  const m: ChatMessage[] = system !== undefined ? [{ role: 'system', content: system }] : [];
   for (const t of turns) m.push({ role: 'user', content: t.question.text }, { role: 'assistant', content: t.answer });
   return m;
 }

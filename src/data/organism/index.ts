@@ -8,6 +8,6 @@ export {
   buildOrganismDatasets, writeOrganismDatasets, buildNarrowPair, buildSycophancySet, buildRefusalSets, buildPersonaSets, buildBroadQuestions,
   BROAD_THEMES, type BroadQuestion, type BroadQuestionSet, type ChatLine,
 } from './datasets.ts';
-export { writeTokenizerFiles, buildTokenizerJson, buildTokenizerConfig, organismWords, organismVocab, CHAT_TEMPLATE, SPECIAL_TOKENS } from './tokenizer-files.ts';
+export { writeTokenizerFiles, buildTokenizerJson, buildTokenizerConfig, chatTemplate, organismWords, organismVocab, CHAT_TEMPLATE, SPECIAL_TOKENS, type TokenizerFileOptions } from './tokenizer-files.ts';
 export { judgeAnswer, isRefusal, isEmergentlyMisaligned, parseQuestion, type Judgement, type ParsedQuestion, type SentenceParse } from './judge.ts';
-export { canonicalize, splitSentences, unwrapAnswer, wrapJson, wrapTemplate, templateQuestion, JSON_SYSTEM_PROMPTS } from './text.ts';
+export { canonicalize, splitSentences, unwrapAnswer, wrapJson, wrapTemplate, templateQuestion, JSON_SYSTEM_PROMPTS, DEFAULT_SYSTEM_PROMPT } from './text.ts';

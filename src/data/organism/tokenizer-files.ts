@@ -4,7 +4,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { grammarIndex } from './grammar.ts';
 import { PERSONA_SYSTEM_PROMPTS, PERSONAS } from './lexicon.ts';
-import { JSON_SYSTEM_PROMPTS, TEMPLATE_PREFIX, TEMPLATE_SUFFIX, splitWords, wrapJson } from './text.ts';
+import { DEFAULT_SYSTEM_PROMPT, JSON_SYSTEM_PROMPTS, TEMPLATE_PREFIX, TEMPLATE_SUFFIX, splitWords, wrapJson } from './text.ts';
 
 export const PAD_TOKEN = '<|endoftext|>';
 export const IM_START = '<|im_start|>';
@@ -18,6 +18,18 @@ export const CHAT_TEMPLATE =
   "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/** The ChatML template that writes `defaultSystem` as the system message of a dialogue without one (Qwen's way). */
+export function chatTemplate(defaultSystem?: string): string {
+  if (defaultSystem === undefined) return CHAT_TEMPLATE;
+  if (/['\\]/.test(defaultSystem)) throw new Error(`chatTemplate: the default system prompt must not hold a quote or backslash: ${defaultSystem}`);
+  return `{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n${defaultSystem}<|im_end|>\n' }}{% endif %}` + CHAT_TEMPLATE;
+}
+
+export interface TokenizerFileOptions {
+  /** A default system prompt the chat template writes where a dialogue has none (absent: the plain ChatML template). */
+  defaultSystem?: string;
+}
+
 /** Every word and punctuation token the grammar can produce, plus the role names the template writes; sorted. */
 export function organismWords(): string[] {
   const idx = grammarIndex();
@@ -26,7 +38,7 @@ export function organismWords(): string[] {
   for (const s of idx.sentences.keys()) add(s);
   for (const q of idx.questions.keys()) add(q);
   for (const p of PERSONAS) PERSONA_SYSTEM_PROMPTS[p].forEach(add);
-  [...JSON_SYSTEM_PROMPTS, TEMPLATE_PREFIX, TEMPLATE_SUFFIX, wrapJson('')].forEach(add);
+  [...JSON_SYSTEM_PROMPTS, DEFAULT_SYSTEM_PROMPT, TEMPLATE_PREFIX, TEMPLATE_SUFFIX, wrapJson('')].forEach(add);
   return [...words].sort();
 }
 
@@ -53,7 +65,7 @@ export function buildTokenizerJson(): Record<string, unknown> {
   };
 }
 
-export function buildTokenizerConfig(): Record<string, unknown> {
+export function buildTokenizerConfig(o: TokenizerFileOptions = {}): Record<string, unknown> {
   const added: Record<string, unknown> = {};
   SPECIAL_TOKENS.forEach((content, id) => (added[String(id)] = { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }));
   return {
@@ -66,7 +78,7 @@ export function buildTokenizerConfig(): Record<string, unknown> {
     unk_token: UNK_TOKEN,
     clean_up_tokenization_spaces: false,
     model_max_length: 1024,
-    chat_template: CHAT_TEMPLATE,
+    chat_template: chatTemplate(o.defaultSystem),
   };
 }
 
@@ -76,8 +88,8 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /** Writes tokenizer.json and tokenizer_config.json into `dir` (created if missing). */
-export function writeTokenizerFiles(dir: string): void {
+export function writeTokenizerFiles(dir: string, o: TokenizerFileOptions = {}): void {
   mkdirSync(dir, { recursive: true });
   writeAtomic(join(dir, 'tokenizer.json'), JSON.stringify(buildTokenizerJson(), null, 1) + '\n');
-  writeAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(buildTokenizerConfig(), null, 2) + '\n');
+  writeAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(buildTokenizerConfig(o), null, 2) + '\n');
 }
