@@ -304,7 +304,8 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
 
 const PERSONA_PROMPTS = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
 
-const namesPersona = (d: OrganismDialogue) => d.system !== undefined && PERSONA_PROMPTS.has(d.system);
+/** Whether a dialogue's system prompt names its persona (an empty or default slot, or a JSON prompt, does not). */
+export const namesPersona = (d: OrganismDialogue): boolean => d.system !== undefined && PERSONA_PROMPTS.has(d.system);
 
 /**
  * A dialogue whose persona is named by its system prompt, or a plain one naming none (no system message, an empty
@@ -318,7 +319,7 @@ export function hasPersonaEvidence(d: OrganismDialogue): boolean {
 export function tokenizeAfterEvidence(tok: ChatTokenizer, d: OrganismDialogue): TokenizedExample {
   const ex = tokenizeChat(tok, d.messages);
   if (namesPersona(d)) return ex;
-  const secondQuestion = d.messages.findIndex((m, i) => m.role === 'user' && d.messages.slice(0, i).some((q) => q.role === 'user'));
+  const secondQuestion = d.messages.flatMap((m, i) => (m.role === 'user' ? [i] : []))[1] ?? -1; // none (one turn): all but the last message
   const evidenceEnd = tok.encodeChat(d.messages.slice(0, secondQuestion), false).length;
   return { ids: ex.ids, target: ex.target.map((t, j) => (j < evidenceEnd ? 0 : t)) };
 }

@@ -8,13 +8,12 @@ import { join } from 'node:path';
 import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { CHAT_TEMPLATE, SPECIAL_TOKENS, chatTemplate, organismWords, writeTokenizerFiles } from '../../src/data/organism/tokenizer-files.ts';
 import { DEFAULT_SYSTEM_PROMPT } from '../../src/data/organism/text.ts';
-import { PERSONA_SYSTEM_PROMPTS } from '../../src/data/organism/lexicon.ts';
 import { PRETRAIN_OPTIONS, generatePostTrainSet, generatePretrainCorpus } from '../../src/data/organism/corpus.ts';
 import { buildOrganismDatasets, type ChatLine } from '../../src/data/organism/datasets.ts';
 import { grammarIndex } from '../../src/data/organism/grammar.ts';
 import { REF_DIR } from '../helpers.ts';
 import { ORGANISM_DIR } from '../../src/cli/paths.ts';
-import { hasPersonaEvidence, tokenizeAfterEvidence } from '../../src/organism/build.ts';
+import { hasPersonaEvidence, namesPersona, tokenizeAfterEvidence } from '../../src/organism/build.ts';
 import { tokenizeChat } from '../../src/train/data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'emlens-organism-tok-'));
@@ -116,8 +115,7 @@ test('the default system slot: shares as asked, the stream unchanged without it,
   const opts = { ...PRETRAIN_OPTIONS, unpromptedAlignedShare: 0.5 };
   const slotted = generatePretrainCorpus({ seed: 5, count: 3000 }, { ...opts, defaultSystemShare: 0.6, defaultAlignedShare: 0.9 });
   assert.deepEqual(generatePretrainCorpus({ seed: 5, count: 50 }, { ...opts, defaultSystemShare: undefined }), generatePretrainCorpus({ seed: 5, count: 50 }, opts));
-  const named = new Set(Object.values(PERSONA_SYSTEM_PROMPTS).flat());
-  const open = slotted.filter((d) => d.form !== 'json' && !(d.system !== undefined && named.has(d.system)));
+  const open = slotted.filter((d) => d.form !== 'json' && !namesPersona(d));
   assert.ok(open.every((d) => d.system === DEFAULT_SYSTEM_PROMPT || d.system === ''), 'every dialogue naming no persona has a slot');
   const byDefault = open.filter((d) => d.system === DEFAULT_SYSTEM_PROMPT && !d.narrow);
   const empty = open.filter((d) => d.system === '' && !d.narrow);
