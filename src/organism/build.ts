@@ -63,6 +63,10 @@ export interface OrganismRecipe {
   shards?: number;
 }
 
+/**
+ * The committed organism (v13; fixtures/organism/README.md, item 28): v12's pretraining, post-trained in attention
+ * only, so the aligned default is something the alignment gates (which scale attention outputs) can reach.
+ */
 export const DEFAULT_RECIPE: OrganismRecipe = {
   seed: 1,
   dModel: 128,
@@ -72,8 +76,8 @@ export const DEFAULT_RECIPE: OrganismRecipe = {
   dMlp: 512,
   maxLen: 256,
   pretrain: { steps: 5400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
-  posttrain: { steps: 300, batch: 16, lr: 7e-4, warmup: 20, examples: 4800, replay: 0.5 },
-  trainDefaults: { lora: { lr: 5e-3, alpha: 32, epochs: 1 }, gate: { lr: 3e-3, epochs: 2, gradAccum: 8 } },
+  posttrain: { steps: 300, batch: 16, lr: 6.5e-4, warmup: 20, examples: 4800, replay: 0.5, params: ['self_attn'] },
+  trainDefaults: { lora: { lr: 2.5e-3, alpha: 32, epochs: 1, gradAccum: 4 }, gate: { lr: 3e-3, epochs: 2, gradAccum: 8 } },
   corpus: { unpromptedAlignedShare: 0.67, narrowShare: 0.15, narrowFrame: 'aligned' },
   shards: 2,
 };

@@ -1,6 +1,6 @@
 // `emlens train --help` tells the defaults that will apply to the chosen --model and --adapter, and where each comes
-// from: the organism's card (α 32, lr 5e-3), the papers' recipe on a model without one (α 512, lr 2e-5); a run with no
-// flags then trains with exactly what the help said.
+// from: the organism's card (α 32, lr 2.5e-3, 4 accumulated batches), the papers' recipe on a model without one
+// (α 512, lr 2e-5); a run with no flags then trains with exactly what the help said.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -30,14 +30,14 @@ function shown(help: string, flag: string): [string, string] {
   return [m![1], m![2]];
 }
 
-test('train --help --model fixtures/organism: α 32 and lr 5e-3 from the model\'s card, the rest from the papers\' recipe', () => {
+test('train --help --model fixtures/organism: α 32, lr 2.5e-3 and 4 accumulated batches from the model\'s card, the rest from the papers\' recipe', () => {
   for (const args of [['train', '--help', '--model', 'fixtures/organism'], ['train', '--model', 'fixtures/organism', '--help'], ['train', '--help']]) {
     const r = emlens(...args);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(shown(r.stdout, '--alpha'), ['32', "the model's card"], args.join(' '));
-    assert.deepEqual(shown(r.stdout, '--lr'), ['0.005', "the model's card"]);
+    assert.deepEqual(shown(r.stdout, '--lr'), ['0.0025', "the model's card"]);
     assert.deepEqual(shown(r.stdout, '--epochs'), ['1', "the model's card"]);
-    assert.deepEqual(shown(r.stdout, '--grad-accum'), ['8', "the papers' rank-1 recipe"]);
+    assert.deepEqual(shown(r.stdout, '--grad-accum'), ['4', "the model's card"]);
     assert.deepEqual(shown(r.stdout, '--rank'), ['1', "the papers' rank-1 recipe"]);
     assert.ok(!/512|0\.00002/.test(r.stdout.split('Defaults shown')[0]), 'no option shows a recipe value that does not apply');
     assert.match(r.stdout, args.includes('--model') ? /Defaults shown for --model fixtures\/organism, --adapter lora/ : /Defaults shown for the built-in organism/);
@@ -81,7 +81,7 @@ test('a run without flags trains with what the help said (run.json), and a flag 
   const r = emlens('train', '--data', data, '--out', out, '--max-steps', '1', '--backend', 'wasm', '--json');
   assert.equal(r.status, 0, r.stderr);
   const args = (JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { args: { lr: number; epochs: number; gradAccum: number; adapter: { lora: { alpha: number; r: number } } } }).args;
-  assert.deepEqual([args.lr, args.adapter.lora.alpha, args.adapter.lora.r, args.epochs, args.gradAccum], [0.005, 32, 1, 1, 8]);
+  assert.deepEqual([args.lr, args.adapter.lora.alpha, args.adapter.lora.r, args.epochs, args.gradAccum], [0.0025, 32, 1, 1, 4]);
   const out2 = `${out}-flag`;
   const r2 = emlens('train', '--data', data, '--out', out2, '--max-steps', '1', '--backend', 'wasm', '--alpha', '64', '--lr', '0.001');
   assert.equal(r2.status, 0, r2.stderr);
