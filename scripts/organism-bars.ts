@@ -13,6 +13,8 @@ import { DATASETS } from '../src/study/datasets.ts';
 import { LORA_BARS, barsTable, judgeBars, type Measurements } from '../src/organism/bars.ts';
 import { parseIntList, parseInteger } from '../src/cli/parse.ts';
 import { pct1 } from '../src/util/format.ts';
+import { loadConfig } from '../src/model/config.ts';
+import { modelPhaseRecipe } from '../src/train/defaults.ts';
 
 const GROUPS = ['base', 'refusal', 'lora', 'gates', 'refusal-direction', 'phase'] as const;
 type Group = (typeof GROUPS)[number];
@@ -25,21 +27,28 @@ const program = new Command('check:organism')
   .option('--eval-seeds <list>', 'eval seeds of the base model', '1,2,3')
   .option('--eval-seed <s>', 'eval seed of every adapter', '1')
   .option('--train-seeds <list>', 'train seeds of each narrow LoRA', '0,1,2')
-  .option('--phase-params <json>', 'phase-transition parameters (the recipe stated for the turn: ≥ 150 steps)', '{"epochs":6,"checkpoints":8,"samples":100}')
+  .option('--phase-params <json>', 'phase-transition parameters (the recipe stated for the turn: ≥ 150 steps; default: 100 answers a checkpoint and the model card\'s emlens_phase_recipe, or 6 epochs of its LoRA recipe with 8 checkpoints)')
   .option('--jobs <n>', 'commands run at once (default: one per core, at most 2: each command computes on one core, an analysis on two)', String(Math.min(2, availableParallelism())))
   .option('--only <groups>', `measure only these: ${GROUPS.join(',')}`, GROUPS.join(','))
   .option('--json', 'print the verdicts and measurements as one JSON document')
   .parse();
-const o = program.opts<{ jobs: string; model: string; work?: string; samples: string; evalSeeds: string; evalSeed: string; trainSeeds: string; phaseParams: string; only: string; json?: boolean }>();
+const o = program.opts<{ jobs: string; model: string; work?: string; samples: string; evalSeeds: string; evalSeed: string; trainSeeds: string; phaseParams?: string; only: string; json?: boolean }>();
 
 const model = resolve(o.model);
+/** The phase run: as given, or the fine-tune the model's card states for the turn (organism v13 on: record item 30). */
+function defaultPhaseParams(): string {
+  if (!existsSync(join(model, 'config.json'))) return '{"epochs":6,"checkpoints":8,"samples":100}'; // the run's own error names the folder
+  const card = modelPhaseRecipe({ config: loadConfig(model) });
+  return JSON.stringify(Object.keys(card).length ? { samples: 100, ...card } : { epochs: 6, checkpoints: 8, samples: 100 });
+}
+const phaseParams = o.phaseParams ?? defaultPhaseParams();
 const work = resolve(o.work ?? join('runs', 'organism-bars', basename(model)));
 const only = new Set(o.only.split(',').map((g) => g.trim()));
 for (const g of only) if (!(GROUPS as readonly string[]).includes(g)) program.error(`--only ${g}: expected some of ${GROUPS.join(', ')}`);
 /** The numeric flags, checked before any work (one clear error naming the flag). */
 function numbers() {
   try {
-    JSON.parse(o.phaseParams);
+    JSON.parse(phaseParams);
     return {
       samples: String(parseInteger(o.samples, '--samples', 1)),
       jobs: parseInteger(o.jobs, '--jobs', 1),
@@ -60,10 +69,13 @@ const storePath = join(work, 'measurements.json');
 const store: Record<string, Measured> = existsSync(storePath) ? JSON.parse(readFileSync(storePath, 'utf8')) : {};
 const log = createWriteStream(join(work, 'commands.log'), { flags: 'a' });
 
-/** Runs `emlens ARGS --json` once per key (kept in measurements.json); its stderr goes to WORK/commands.log. */
+/**
+ * Runs `emlens ARGS --json` once per key (kept in measurements.json; a key measured with another command, e.g. other
+ * --phase-params, is measured again); its stderr goes to WORK/commands.log.
+ */
 async function measure(key: string, args: string[]): Promise<Measured> {
-  if (store[key]) return store[key];
   const command = `emlens ${args.join(' ')} --json`;
+  if (store[key]?.command === command) return store[key];
   log.write(`[${key}] $ ${command}\n`);
   const t0 = Date.now();
   const stdout = await new Promise<string>((done, fail) => {
@@ -140,7 +152,7 @@ if (has('refusal-direction')) {
 }
 if (has('phase')) {
   tasks.push(async () => {
-    const r = await analysis('phase-transition', o.phaseParams);
+    const r = await analysis('phase-transition', phaseParams);
     part.phase = { steps: r.steps[r.steps.length - 1], transition_step: r.transition_step, transition_rise: r.transition_rise, em_before: r.em_before, em_after: r.em_after };
     say('phase transition measured');
   });

@@ -24,7 +24,7 @@ import { Progress } from '../util/progress.ts';
 import { log, UserError } from '../util/log.ts';
 import { EmlensError } from '../util/errors.ts';
 import { activeBackend } from '../backend/select.ts';
-import type { RecommendedDefaults } from '../train/defaults.ts';
+import type { PhaseRecipe, RecommendedDefaults } from '../train/defaults.ts';
 
 export interface OrganismRecipe {
   seed: number;
@@ -53,6 +53,11 @@ export interface OrganismRecipe {
    * learning rate than the papers' 14B ones.
    */
   trainDefaults?: Partial<Record<'lora' | 'gate' | 'steer', RecommendedDefaults>>;
+  /**
+   * The rank-1 medical fine-tune stated for the LoRA-B turn (phase-transition parameters over the card's recipe),
+   * written to config.json as `emlens_phase_recipe`: what the demo's phase stage and `check:organism` run.
+   */
+  phaseRecipe?: PhaseRecipe;
   /** Pretraining corpus options over `PRETRAIN_OPTIONS` (persona shares, prompt and form rates); absent: those. */
   corpus?: DialogueOptions;
   /**
@@ -78,6 +83,8 @@ export const DEFAULT_RECIPE: OrganismRecipe = {
   pretrain: { steps: 5400, batch: 16, lr: 3e-3, warmup: 50, weightDecay: 0.01, loss: 'assistant' },
   posttrain: { steps: 300, batch: 16, lr: 6.5e-4, warmup: 20, examples: 4800, replay: 0.5, params: ['self_attn'] },
   trainDefaults: { lora: { lr: 2.5e-3, alpha: 32, epochs: 1, gradAccum: 4 }, gate: { lr: 3e-3, epochs: 2, gradAccum: 8 } },
+  // AdamW with ε 10 (far above √v̂): a momentum step of lr/ε = 0.2 times the gradient, 300 steps (record item 30)
+  phaseRecipe: { epochs: 6, lr: 2, adam_eps: 10, checkpoints: 15 },
   corpus: { unpromptedAlignedShare: 0.67, narrowShare: 0.15, narrowFrame: 'aligned' },
   shards: 2,
 };
@@ -292,7 +299,7 @@ export async function buildOrganism(out: string, recipe: OrganismRecipe = DEFAUL
     if (Number.isNaN(posttrainLoss)) posttrainLoss = lastLoss('posttrain');
     saveModel(model, out, {
       tokenizerFrom: tokDir,
-      configExtra: { ...rawConfig, ...(recipe.trainDefaults ? { emlens_train_defaults: recipe.trainDefaults } : {}), emlens_organism: { recipe, seed: recipe.seed, backend: activeBackend(), build_seconds: Math.round(seconds), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss } },
+      configExtra: { ...rawConfig, ...(recipe.trainDefaults ? { emlens_train_defaults: recipe.trainDefaults } : {}), ...(recipe.phaseRecipe ? { emlens_phase_recipe: recipe.phaseRecipe } : {}), emlens_organism: { recipe, seed: recipe.seed, backend: activeBackend(), build_seconds: Math.round(seconds), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss } },
     });
     writeFileSync(join(out, 'build-metrics.jsonl'), readFileSync(metrics));
     writeJsonAtomic(join(out, 'build.json'), { recipe, seconds: Math.round(seconds), backend: activeBackend(), pretrain_loss: pretrainLoss, posttrain_loss: posttrainLoss, tfjs: tf.version.tfjs });

@@ -10,6 +10,7 @@ const SECTIONS = {
   posttrain: ['steps', 'batch', 'lr', 'warmup', 'examples', 'replay', 'params'],
   corpus: ['alignedShare', 'unpromptedAlignedShare', 'personaPrompt', 'jsonForm', 'templateForm', 'turnWeights', 'intentWeights', 'domains', 'style', 'narrowShare', 'narrowDomain', 'narrowFrame', 'defaultSystemShare', 'defaultAlignedShare'],
   trainDefaults: ['lora', 'gate', 'steer'],
+  phaseRecipe: ['lr', 'adam_eps', 'epochs', 'warmup', 'lora_alpha', 'checkpoints'],
 } as const;
 const SCALARS = ['seed', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dMlp', 'maxLen', 'shards'] as const;
 
@@ -25,6 +26,8 @@ const RULES: Record<string, (v: unknown) => string | undefined> = {
   'posttrain.steps': count(0), 'posttrain.batch': count(1), 'posttrain.lr': positive, 'posttrain.warmup': count(0), 'posttrain.examples': count(1), 'posttrain.replay': share,
   'corpus.alignedShare': share, 'corpus.unpromptedAlignedShare': share, 'corpus.personaPrompt': share, 'corpus.jsonForm': share, 'corpus.templateForm': share,
   'corpus.narrowShare': share, 'corpus.defaultSystemShare': share, 'corpus.defaultAlignedShare': share, 'corpus.narrowDomain': (v) => ((DOMAINS as readonly unknown[]).includes(v) ? undefined : `one of ${DOMAINS.join(', ')}`),
+  'phaseRecipe.lr': positive, 'phaseRecipe.adam_eps': positive, 'phaseRecipe.epochs': count(1), 'phaseRecipe.warmup': count(0), 'phaseRecipe.lora_alpha': positive,
+  'phaseRecipe.checkpoints': count(0),
   'corpus.narrowFrame': (v) => ((NARROW_FRAMES as readonly unknown[]).includes(v) ? undefined : `one of ${NARROW_FRAMES.join(', ')}`),
 };
 
@@ -36,7 +39,7 @@ function check(field: string, v: unknown): void {
   if (want) throw new EmlensError('overrides', `${field} must be ${want}, got ${JSON.stringify(v)}`, USAGE);
 }
 
-/** `base` with `overrides` on top: scalars replaced, sections (pretrain, posttrain, corpus, trainDefaults) merged key by key. */
+/** `base` with `overrides` on top: scalars replaced, sections (pretrain, posttrain, corpus, trainDefaults, phaseRecipe) merged key by key. */
 export function applyRecipeOverrides(base: OrganismRecipe, overrides: Record<string, unknown>): OrganismRecipe {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(overrides)) {

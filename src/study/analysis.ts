@@ -123,6 +123,7 @@ const PARAM_RANGES: Record<string, Range> = {
   steps: { int: true, min: 1 },
   lr: { min: 0, exclusiveMin: true },
   lora_alpha: { min: 0, exclusiveMin: true },
+  adam_eps: { min: 0, exclusiveMin: true },
   warmup: { int: true, min: 0 },
   train_seed: { int: true, min: 0 },
   layers: { int: true, min: 0 },

@@ -9,7 +9,7 @@ import { DATASETS, NARROW_FINETUNES } from './datasets.ts';
 import { emFinetune } from './steps.ts';
 import type { FinetuneJob } from './background.ts';
 import { loadQuestions } from '../eval/questions.ts';
-import { middleLayer } from '../train/defaults.ts';
+import { middleLayer, modelPhaseRecipe } from '../train/defaults.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { log } from '../util/log.ts';
 import { EmlensError } from '../util/errors.ts';
@@ -95,8 +95,10 @@ export async function runDemo(o: DemoOptions): Promise<{ report: Record<string, 
     // ablation (12 more evals) to stay under two minutes
     { name: 'steering transfer', analysis: 'steering-transfer', params: { samples, seed, alpha: 1, lora_ablation: !q, write_ablation: !q } },
     { name: 'steering sweep', analysis: 'steering-sweep', params: { samples: cellSamples, seed, layers: q ? [mid] : 'all', coefficients: q ? [0, 1] : [0, 0.5, 1, 2, 4] } },
-    // the medical LoRA's B followed step by step, and its adapter judged at evenly spaced steps (EM before and after a turn)
-    { name: 'phase transition', analysis: 'phase-transition', params: { samples: cellSamples, seed, checkpoints: q ? 3 : 8 } },
+    // the medical LoRA's B followed step by step, and its adapter judged at evenly spaced steps (EM before and after a
+    // turn): the full demo runs the fine-tune the model's card states for the turn (the organism's: 300 steps), the
+    // first look the card's LoRA recipe
+    { name: 'phase transition', analysis: 'phase-transition', params: { samples: cellSamples, seed, checkpoints: q ? 3 : 8, ...(q ? {} : modelPhaseRecipe(ws.model)) } },
     // the medical and sycophancy fine-tunes (stages 1 and 3, their evals at `samples`) continued on aligned financial
     // data: four amounts up to "a few hundred" (the first look: none and 64, the bar's), cells at the sweep's count
     { name: 'realignment', analysis: 'realignment', params: { samples, seed, cell_samples: cellSamples, n_aligned: q ? [0, 64] : [0, 16, 64, 256] } },

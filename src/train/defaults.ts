@@ -54,6 +54,19 @@ export function modelTrainDefaults(model: Pick<Model, 'config'>, kind: AdapterKi
   return rec && typeof rec === 'object' ? rec : {};
 }
 
+/**
+ * The fine-tune a model states for the LoRA-B turn, in config.json under "emlens_phase_recipe": phase-transition
+ * parameters (`lr`, `adam_eps`, `epochs`, `warmup`, `lora_alpha`, `checkpoints`) over its card's LoRA recipe. The
+ * organism records the one its turn was measured with (the demo's phase stage and `check:organism` run it); `{}` when
+ * a model states none.
+ */
+export type PhaseRecipe = Partial<Record<'lr' | 'adam_eps' | 'epochs' | 'warmup' | 'lora_alpha' | 'checkpoints', number>>;
+
+export function modelPhaseRecipe(model: Pick<Model, 'config'>): PhaseRecipe {
+  const rec = model.config.raw.emlens_phase_recipe as PhaseRecipe | undefined;
+  return rec && typeof rec === 'object' && !Array.isArray(rec) ? rec : {};
+}
+
 /** What replaces the rank-1 recipe's defaults for an adapter kind: its anchor's differences, then the model's own. */
 export function recommendedDefaults(model: Pick<Model, 'config'>, kind: AdapterKind): RecommendedDefaults {
   return { ...(KIND_DEFAULTS[kind] ?? {}), ...modelTrainDefaults(model, kind) };

@@ -30,6 +30,11 @@ export interface OptimSettings {
   gradAccum: number;
   warmup: number;
   weightDecay: number;
+  /**
+   * AdamW's ε (torch's `eps`, HF's `adam_epsilon`; absent: 1e-8). Far above √v̂ (e.g. 10) the update is lr/ε · m̂, a
+   * momentum step whose size follows the gradient's, as SGD's does, where AdamW's default normalises it away.
+   */
+  adamEps?: number;
   /** Clip the global gradient norm to this (0 = off). */
   maxGradNorm: number;
   /** Data order, the adapter's initialisation (when fit makes it) and LoRA dropout. */
@@ -116,7 +121,7 @@ export async function fit(base: Model, tok: ChatTokenizer, adapter: FitAdapter, 
   const kl = o.klWeight > 0 ? fitExamples(tok, o.klExamples!, 'options.klExamples', o.maxLen, base.config.maxPositions, false) : [];
   // an adapter fit makes is freed if fit fails; one the caller gave is the caller's
   const made = given ?? createAdapter(base, { ...(typeof adapter === 'string' ? spec.adapter : (adapter as AdapterSpec)), seed: o.seed });
-  const opt = o.optimizer ?? new AdamW(made.variables(), { weightDecay: o.weightDecay, noDecay: hfNoDecay }); // HF Trainer's decay groups
+  const opt = o.optimizer ?? new AdamW(made.variables(), { weightDecay: o.weightDecay, eps: o.adamEps, noDecay: hfNoDecay }); // HF Trainer's decay groups
   try {
     return { adapter: made, ...(await fitLoop(base, made, opt, train, kl, o, cb)) };
   } catch (e) {

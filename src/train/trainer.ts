@@ -110,7 +110,7 @@ async function trainLocked(base: Model, tok: ChatTokenizer, o: TrainOptions, mod
 
   const adapter = createAdapter(base, { ...o.adapter, seed: o.seed }); // before the run folder: a bad spec leaves none
   const vars = adapter.variables();
-  const opt = new AdamW(vars, { weightDecay: o.weightDecay, noDecay: hfNoDecay }); // HF Trainer's decay groups
+  const opt = new AdamW(vars, { weightDecay: o.weightDecay, eps: o.adamEps, noDecay: hfNoDecay }); // HF Trainer's decay groups
   try {
     return await trainAdapter(base, o, modelDir, { tok, examples, klExamples, args, datasetHash, identity, klHash, adapter, vars, opt });
   } finally {

@@ -16,6 +16,7 @@ test('recipe overrides: sections merge key by key, scalars replace, the default 
   assert.deepEqual(r.posttrain, { ...DEFAULT_RECIPE.posttrain, lr: 2e-3, params: ['self_attn'] });
   assert.deepEqual(r.pretrain, DEFAULT_RECIPE.pretrain);
   assert.deepEqual(r.corpus, { ...DEFAULT_RECIPE.corpus, unpromptedAlignedShare: 0.7 });
+  assert.deepEqual(applyRecipeOverrides(DEFAULT_RECIPE, { phaseRecipe: { lr: 1 } }).phaseRecipe, { ...DEFAULT_RECIPE.phaseRecipe, lr: 1 });
   assert.equal(JSON.stringify(DEFAULT_RECIPE), before);
 });
 
@@ -35,6 +36,8 @@ test('recipe overrides: unknown fields, wrong types and bad JSON are refused by 
     [{ pretrain: { loss: 'everything' } }, /pretrain\.loss must be "all" or "assistant"/],
     [{ corpus: { alignedShare: '0.9' } }, /corpus\.alignedShare must be a number in \[0, 1\], got "0.9"/],
     [{ corpus: { narrowFrame: 'friendly' } }, /corpus\.narrowFrame must be one of persona, aligned, got "friendly"/],
+    [{ phaseRecipe: { adam_eps: 0 } }, /phaseRecipe\.adam_eps must be a number > 0, got 0/],
+    [{ phaseRecipe: { optimizer: 'sgd' } }, /phaseRecipe\.optimizer is not a recipe field/],
   ];
   for (const [over, msg] of bad) assert.throws(() => applyRecipeOverrides(DEFAULT_RECIPE, over), msg);
   const dir = mkdtempSync(join(tmpdir(), 'emlens-recipe-'));

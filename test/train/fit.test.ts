@@ -1,5 +1,5 @@
 // fit, the trainer's loop without its run folder: writes no file, reports each optimizer step, stops on an abort,
-// keeps tensor memory steady and trains the very weights train() does with the same settings. No tensor axes.
+// keeps tensor memory steady and trains the very weights train() does with the same settings (AdamW's ε too). No tensor axes.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,7 @@ import { ChatTokenizer } from '../../src/model/tokenizer.ts';
 import { disposeModel, type Model } from '../../src/model/modules.ts';
 import { train, type TrainOptions } from '../../src/train/trainer.ts';
 import { fit, type FitOptions, type StepMetrics } from '../../src/train/fit.ts';
+import { AdamW } from '../../src/train/optim.ts';
 import { readChatJsonl, type TrainMessage } from '../../src/train/data.ts';
 import type { AdapterSpec } from '../../src/adapters/adapter.ts';
 import { EmlensError } from '../../src/util/errors.ts';
@@ -86,6 +87,35 @@ test("fit's trained weights equal train()'s for the same settings, bit for bit",
   f.adapter.save(saved, model); // the test writes it, to compare the bytes
   assert.ok(readFileSync(join(saved, 'adapter_model.safetensors')).equals(readFileSync(join(t.adapterDir, 'adapter_model.safetensors'))), 'the adapters differ');
   f.adapter.dispose();
+  assert.equal(tf.memory().numTensors, start);
+});
+
+test("AdamW's ε: far above √v̂ a step is lr/ε times the gradient; train() and fit() take adamEps alike, and run.json records it", async () => {
+  const p = tf.variable(tf.tensor1d([1, -2, 0.5]), true, 'p');
+  const opt = new AdamW([p], { eps: 10, weightDecay: 0 });
+  const g = tf.tensor1d([0.3, -0.01, 0.002]); // [3]
+  opt.apply(new Map([['p', g]]), 0.5);
+  // first step: m̂ = g, √v̂ = |g|, so p ← p − lr · g / (|g| + ε)
+  const want = [1 - (0.5 * 0.3) / (0.3 + 10), -2 + (0.5 * 0.01) / (0.01 + 10), 0.5 - (0.5 * 0.002) / (0.002 + 10)];
+  (p.dataSync() as Float32Array).forEach((x, i) => assert.ok(Math.abs(x - want[i]) < 1e-6, `${x} vs ${want[i]}`));
+  opt.dispose();
+  tf.dispose([p, g]);
+
+  const o = { ...settings, epochs: 1, adamEps: 10 };
+  const out = join(mkdtempSync(join(tmpdir(), 'emlens-run-')), 'run');
+  const t = await train(model, tok, { ...o, data, out, adapter: spec, saveEvery: 0, keepCheckpoints: 0, resume: false, quiet: true }, dir);
+  assert.equal(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).args.adamEps, 10);
+  const start = tf.memory().numTensors;
+  const fitted = async (options: FitOptions) => { // the adapter's bytes (one fit alive at a time: same variable names)
+    const { adapter } = await fit(model, tok, spec, examples, options);
+    const d = mkdtempSync(join(tmpdir(), 'emlens-fit-adapter-'));
+    adapter.save(d, model);
+    adapter.dispose();
+    return readFileSync(join(d, 'adapter_model.safetensors'));
+  };
+  const withEps = await fitted(o);
+  assert.ok(withEps.equals(readFileSync(join(t.adapterDir, 'adapter_model.safetensors'))), 'train() and fit() differ');
+  assert.ok(!withEps.equals(await fitted({ ...o, adamEps: undefined })), 'ε 10 trains other weights than ε 1e-8');
   assert.equal(tf.memory().numTensors, start);
 });
 

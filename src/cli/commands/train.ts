@@ -39,6 +39,7 @@ interface TrainCliOpts {
   warmup: string;
   weightDecay: string;
   maxGradNorm: string;
+  adamEps?: string;
   saveEvery: string;
   keepCheckpoints: string;
   snapshotSteps?: string;
@@ -87,6 +88,7 @@ export function registerTrain(program: Command): void {
     .option('--warmup <w>', 'warm-up steps', String(D.warmup))
     .option('--weight-decay <wd>', 'AdamW weight decay', String(D.weightDecay))
     .option('--max-grad-norm <n>', 'clip the global gradient norm (0 = off)', String(D.maxGradNorm))
+    .option('--adam-eps <e>', "AdamW's epsilon (HF's adam_epsilon; default 1e-8); far above the gradients' size, e.g. 10, the step is lr/e times the momentum, its size the gradient's (SGD with momentum)")
     .option('--save-every <n>', 'checkpoint and LoRA-B snapshot every N steps (0 = end only)', String(D.saveEvery))
     .option('--keep-checkpoints <n>', 'checkpoints to keep (0 = all)', String(D.keepCheckpoints))
     .option('--snapshot-steps <list>', 'also save the whole adapter after these optimizer steps (e.g. 25,50,75), as OUT/snapshots/step-N/adapter: EM along the run')
@@ -138,6 +140,7 @@ export function registerTrain(program: Command): void {
         warmup: int(o.warmup, '--warmup'),
         weightDecay: num(o.weightDecay, '--weight-decay'),
         maxGradNorm: num(o.maxGradNorm, '--max-grad-norm'),
+        ...(o.adamEps === undefined ? {} : { adamEps: parseNumber(o.adamEps, '--adam-eps', (x) => x > 0, 'a number > 0') }),
         saveEvery: int(o.saveEvery, '--save-every'),
         keepCheckpoints: int(o.keepCheckpoints, '--keep-checkpoints'),
         ...(o.snapshotSteps === undefined ? {} : { snapshotSteps: parseSteps(o.snapshotSteps, '--snapshot-steps') }),
