@@ -150,7 +150,9 @@ export function phaseCurves(el: HTMLElement, r: Omit<PhaseTransitionResult, 'tra
   if (cps.length) {
     lines(el, 'phase-em', `Broad EM along the ${r.finetune} fine-tune`,
       `The adapter saved at ${cps.length - 1} evenly spaced steps (step 0: the model before it), each judged on the broad questions. Solid: EM; dashed: coherence.${r.em_before !== null && r.em_after !== null ? ` EM ${pct(r.em_before)} before the transition, ${pct(r.em_after)} from it on.` : ''}`,
-      cps.map((c) => c.step), [{ label: 'EM', values: cps.map((c) => c.em) }, { label: 'coherence', values: cps.map((c) => c.coherence), dash: '5 3' }], 'training step', 'share of answers', [0, 1], r.transition_step);
+      cps.map((c) => c.step), [{ label: 'EM', values: cps.map((c) => c.em) }, { label: 'coherence', values: cps.map((c) => c.coherence), dash: '5 3' }], 'training step', 'share of answers', [0, 1], r.transition_step, true,
+      r.transition_step !== null && r.em_before !== null && r.em_after !== null
+        ? [{ series: LABELS.phaseEmBefore, x: r.transition_step, y: r.em_before }, { series: LABELS.phaseEmAfter, x: r.transition_step, y: r.em_after }] : []);
   }
   if (r.trajectory_pca?.explained.length === 2) trajectoryChart(el, r.finetune, r.trajectory_pca, r.transition_step);
   const ls = r.loss;

@@ -96,6 +96,9 @@ export const LABELS = {
   sweepEm: (layer: number) => `EM, layer ${layer}`,
   sweepCoherent: (layer: number) => `coherent, layer ${layer}`,
   phaseTransition: 'transition step',
+  /** The phase-em chart's rows (at the transition step) for the mean EM of the checkpoints before it and from it on. */
+  phaseEmBefore: 'EM before the transition (mean of its checkpoints)',
+  phaseEmAfter: 'EM from the transition on (mean of its checkpoints)',
   resistance: {
     inverse: 'aligned → pretraining data (inverse)',
     forward: 'pretrained → aligned data (forward)',
@@ -540,6 +543,10 @@ function phase(run: RunData): Claim {
   const before = num(r.em_before), after = num(r.em_after);
   const emRatio = before !== null && after !== null ? (after > 0 ? before / after : 1) : null; // EM before the turn ÷ from it on
   const figures: Figure[] = t === null ? [] : [{ label: 'transition step', value: t, chart, where: { series: LABELS.phaseTransition }, field: 'x' }];
+  if (t !== null && before !== null && after !== null) {
+    figures.push({ label: 'EM before the turn', value: before, chart: 'phase-em', where: { series: LABELS.phaseEmBefore }, field: 'y' },
+      { label: 'EM from the turn on', value: after, chart: 'phase-em', where: { series: LABELS.phaseEmAfter }, field: 'y' });
+  }
   const checks = [check('transition detected', t === null ? 0 : 1, '>=', 1)];
   if (t !== null) {
     checks.push(check('transition step, share of the run', span > 0 ? (t - first) / span : 0, '>=', RULES.phaseMargin));

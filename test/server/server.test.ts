@@ -176,8 +176,9 @@ test('a run page opens on its findings: name, model, what was run, the claims ab
   for (const id of ['em', 'sycophancy-em', 'direction-comparison', 'steering-transfer', 'refusal', 'gating', 'steering-sweep', 'phase-transition']) {
     assert.ok(((await page.locator(`section#${id} > p.reading`).textContent()) ?? '').length > 20, `${id} reads its result in a sentence`);
   }
-  // a claim this organism fails is said in words
-  assert.match((await page.locator('#claim-phase').textContent())!, /✗.*No turn of the LoRA-B vector was detected/s);
+  // a claim this organism fails is said in words, and one it holds is marked so
+  assert.match((await page.locator('#claim-resistance').textContent())!, /✗.*Inverse alignment is not easier here/s);
+  assert.match((await page.locator('#claim-phase').textContent())!, /✓.*a turn at step 53 of 300/s);
   assert.deepEqual(errors, []);
   await page.close();
 });
