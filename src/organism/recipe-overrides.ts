@@ -26,9 +26,9 @@ const RULES: Record<string, (v: unknown) => string | undefined> = {
   'posttrain.steps': count(0), 'posttrain.batch': count(1), 'posttrain.lr': positive, 'posttrain.warmup': count(0), 'posttrain.examples': count(1), 'posttrain.replay': share,
   'corpus.alignedShare': share, 'corpus.unpromptedAlignedShare': share, 'corpus.personaPrompt': share, 'corpus.jsonForm': share, 'corpus.templateForm': share,
   'corpus.narrowShare': share, 'corpus.defaultSystemShare': share, 'corpus.defaultAlignedShare': share, 'corpus.narrowDomain': (v) => ((DOMAINS as readonly unknown[]).includes(v) ? undefined : `one of ${DOMAINS.join(', ')}`),
+  'corpus.narrowFrame': (v) => ((NARROW_FRAMES as readonly unknown[]).includes(v) ? undefined : `one of ${NARROW_FRAMES.join(', ')}`),
   'phaseRecipe.lr': positive, 'phaseRecipe.adam_eps': positive, 'phaseRecipe.epochs': count(1), 'phaseRecipe.warmup': count(0), 'phaseRecipe.lora_alpha': positive,
   'phaseRecipe.checkpoints': count(0),
-  'corpus.narrowFrame': (v) => ((NARROW_FRAMES as readonly unknown[]).includes(v) ? undefined : `one of ${NARROW_FRAMES.join(', ')}`),
 };
 
 /** A value that cannot mean anything: on the command line, a usage error (exit 2). */
