@@ -1,7 +1,7 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
@@ -310,7 +310,11 @@ function bindToModel(runDir: string, modelDir: string): void {
   if (existsSync(file)) {
     const made = JSON.parse(readFileSync(file, 'utf8')) as { model: string; model_dir?: string };
     if (made.model !== identity) {
-      throw new UserError(`${runDir} holds a study of another model (${made.model_dir ?? 'unknown'}; this is ${modelDir}): its fine-tunes and evals would not be this model's. Give another --out, or remove that folder`);
+      // the same folder whose files changed (a new config key, other weights) is another model too: said so
+      const whose = made.model_dir !== undefined && resolve(made.model_dir) === resolve(modelDir)
+        ? `${modelDir} as it was before its files (config.json, tokenizer.json, weights) changed`
+        : `another model (${made.model_dir ?? 'unknown'}; this is ${modelDir})`;
+      throw new UserError(`${runDir} holds a study of ${whose}: its fine-tunes and evals would not be this model's. Give another --out, or remove that folder`);
     }
     return;
   }

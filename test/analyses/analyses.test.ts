@@ -2,7 +2,7 @@
 // schema, and one known property holds; results and intermediate fine-tunes/evals are cached in the run folder.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { PACKAGE_ROOT } from '../../src/util/package-root.ts';
 import { tmpdir } from 'node:os';
@@ -356,6 +356,12 @@ test('a run folder is bound to its model; a fine-tune asked for with other setti
   assert.notDeepEqual(weights(), first.weights);
   assert.doesNotThrow(() => new Workspace(join(root, 'run'), ws.modelDir, true), 'the same model again');
   assert.throws(() => new Workspace(join(root, 'run'), tinyChatModelDir(), true), /holds a study of another model/);
+  // the same folder with a changed file is another model, and the error says it is that folder before the change
+  const dir = join(root, 'model');
+  cpSync(ws.modelDir, dir, { recursive: true });
+  new Workspace(join(root, 'run2'), dir, true);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), note: 'edited' }));
+  assert.throws(() => new Workspace(join(root, 'run2'), dir, true), /holds a study of .*model as it was before its files \(config\.json, tokenizer\.json, weights\) changed/);
 });
 
 test('fine-tunes trained ahead on a second core: the same bytes as in-process; a queued one is trained by the caller', async (t) => {

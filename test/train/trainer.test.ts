@@ -3,7 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useTestBackend, tinyChatModelDir, tinyDataset } from '../helpers.ts';
@@ -82,6 +82,17 @@ test('resume after an interruption reproduces the uninterrupted adapter bit for 
   assert.ok(a.equals(b), 'adapter weights differ after resume');
   const strip = (p: string) => readFileSync(p, 'utf8').trim().split('\n').map((l) => { const m = JSON.parse(l); delete m.tokens_per_s; delete m.time_s; return m; });
   assert.deepEqual(strip(join(cut.out, 'metrics.jsonl')), strip(join(full.out, 'metrics.jsonl')));
+  disposeModel(model);
+});
+
+test('--resume on the same folder after its files changed is refused, and the error says so', async () => {
+  const copy = join(mkdtempSync(join(tmpdir(), 'emlens-model-')), 'model');
+  cpSync(dir, copy, { recursive: true });
+  const model = loadModel(copy);
+  const cut = options({ maxSteps: 3 });
+  await train(model, tok, cut, copy);
+  writeFileSync(join(copy, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8')), note: 'edited' }));
+  await assert.rejects(train(model, tok, { ...cut, maxSteps: undefined, resume: true }, copy), /was started on .*model before its files \(config\.json, tokenizer\.json, weights\) changed; start a new run folder/);
   disposeModel(model);
 });
 
