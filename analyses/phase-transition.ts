@@ -18,12 +18,13 @@ interface Params {
   lr: number | null;
   /**
    * The fine-tune's recipe beyond the rate (null: the model's card): warm-up steps, LoRA α (PEFT's lora_alpha), the
-   * training seed, AdamW's ε (HF's adam_epsilon; null: 1e-8).
+   * training seed, AdamW's ε (HF's adam_epsilon; null: 1e-8), micro-batches per optimizer step.
    */
   warmup: number | null;
   lora_alpha: number | null;
   train_seed: number | null;
   adam_eps: number | null;
+  grad_accum: number | null;
   /** Adapters saved at this many evenly spaced steps, each evaluated for broad EM (0: none). */
   checkpoints: number;
   samples: number;
@@ -117,6 +118,7 @@ function phaseJob(ws: Workspace, p: Params): FinetuneJob {
   if (p.lora_alpha !== null) spec.adapter = { ...spec.adapter, lora: { ...spec.adapter.lora!, alpha: recipeNumber('lora_alpha', p.lora_alpha) } };
   if (p.train_seed !== null) spec.seed = recipeNumber('train_seed', p.train_seed);
   if (p.adam_eps !== null) spec.adamEps = recipeNumber('adam_eps', p.adam_eps);
+  if (p.grad_accum !== null) spec.gradAccum = recipeNumber('grad_accum', p.grad_accum);
   if (p.checkpoints > 0) spec.snapshotCount = p.checkpoints; // the trainer spaces them over its own step count
   return { name: p.finetune.name, spec };
 }
@@ -130,7 +132,7 @@ function recipeNumber(key: string, v: unknown): number {
 export const phaseTransitionAnalysis: Analysis<Params, PhaseTransitionResult> = {
   name: 'phase-transition',
   description: 'LoRA-B rotation over a rank-1 EM fine-tune, the step where it turns, and broad EM of the adapter before and after',
-  defaults: { finetune: { name: 'medical-phase', data: DATASETS.medicalMisaligned }, save_every: 1, epochs: 1, lr: null, warmup: null, lora_alpha: null, train_seed: null, adam_eps: null, checkpoints: 8, samples: 100, seed: 1 },
+  defaults: { finetune: { name: 'medical-phase', data: DATASETS.medicalMisaligned }, save_every: 1, epochs: 1, lr: null, warmup: null, lora_alpha: null, train_seed: null, adam_eps: null, grad_accum: null, checkpoints: 8, samples: 100, seed: 1 },
   resultSchema: PHASE_TRANSITION_RESULT_SCHEMA,
   finetunes: (ws, p) => [phaseJob(ws, p)],
   async run(ws, p) {

@@ -10,7 +10,7 @@ const SECTIONS = {
   posttrain: ['steps', 'batch', 'lr', 'warmup', 'examples', 'replay', 'params'],
   corpus: ['alignedShare', 'unpromptedAlignedShare', 'personaPrompt', 'jsonForm', 'templateForm', 'turnWeights', 'intentWeights', 'domains', 'style', 'narrowShare', 'narrowDomain', 'narrowFrame', 'defaultSystemShare', 'defaultAlignedShare'],
   trainDefaults: ['lora', 'gate', 'steer'],
-  phaseRecipe: ['lr', 'adam_eps', 'epochs', 'warmup', 'lora_alpha', 'checkpoints'],
+  phaseRecipe: ['lr', 'adam_eps', 'grad_accum', 'epochs', 'warmup', 'lora_alpha', 'checkpoints'],
 } as const;
 const SCALARS = ['seed', 'dModel', 'nLayers', 'nHeads', 'nKvHeads', 'dMlp', 'maxLen', 'shards'] as const;
 
@@ -28,7 +28,7 @@ const RULES: Record<string, (v: unknown) => string | undefined> = {
   'corpus.narrowShare': share, 'corpus.defaultSystemShare': share, 'corpus.defaultAlignedShare': share, 'corpus.narrowDomain': (v) => ((DOMAINS as readonly unknown[]).includes(v) ? undefined : `one of ${DOMAINS.join(', ')}`),
   'corpus.narrowFrame': (v) => ((NARROW_FRAMES as readonly unknown[]).includes(v) ? undefined : `one of ${NARROW_FRAMES.join(', ')}`),
   'phaseRecipe.lr': positive, 'phaseRecipe.adam_eps': positive, 'phaseRecipe.epochs': count(1), 'phaseRecipe.warmup': count(0), 'phaseRecipe.lora_alpha': positive,
-  'phaseRecipe.checkpoints': count(0),
+  'phaseRecipe.checkpoints': count(0), 'phaseRecipe.grad_accum': count(1),
 };
 
 /** A value that cannot mean anything: on the command line, a usage error (exit 2). */

@@ -124,6 +124,7 @@ const PARAM_RANGES: Record<string, Range> = {
   lr: { min: 0, exclusiveMin: true },
   lora_alpha: { min: 0, exclusiveMin: true },
   adam_eps: { min: 0, exclusiveMin: true },
+  grad_accum: { int: true, min: 1 },
   warmup: { int: true, min: 0 },
   train_seed: { int: true, min: 0 },
   layers: { int: true, min: 0 },

@@ -56,11 +56,11 @@ export function modelTrainDefaults(model: Pick<Model, 'config'>, kind: AdapterKi
 
 /**
  * The fine-tune a model states for the LoRA-B turn, in config.json under "emlens_phase_recipe": phase-transition
- * parameters (`lr`, `adam_eps`, `epochs`, `warmup`, `lora_alpha`, `checkpoints`) over its card's LoRA recipe. The
- * organism records the one its turn was measured with (the demo's phase stage and `check:organism` run it); `{}` when
- * a model states none.
+ * parameters (`lr`, `adam_eps`, `grad_accum`, `epochs`, `warmup`, `lora_alpha`, `checkpoints`) over its card's LoRA
+ * recipe. The organism records the one its turn was measured with (the demo's phase stage and `check:organism` run
+ * it); `{}` when a model states none.
  */
-export type PhaseRecipe = Partial<Record<'lr' | 'adam_eps' | 'epochs' | 'warmup' | 'lora_alpha' | 'checkpoints', number>>;
+export type PhaseRecipe = Partial<Record<'lr' | 'adam_eps' | 'grad_accum' | 'epochs' | 'warmup' | 'lora_alpha' | 'checkpoints', number>>;
 
 export function modelPhaseRecipe(model: Pick<Model, 'config'>): PhaseRecipe {
   const rec = model.config.raw.emlens_phase_recipe as PhaseRecipe | undefined;

@@ -287,17 +287,18 @@ test('an older phase-transition result (largest cosine as the transition) is rea
   assert.equal(m.travel_after, null);
 });
 
-test('phase-transition: the recipe params (warm-up, LoRA α, training seed, AdamW ε) reach its fine-tune; null keeps the card; bad values are refused', () => {
+test('phase-transition: the recipe params (warm-up, LoRA α, training seed, AdamW ε, accumulation) reach its fine-tune; null keeps the card; bad values are refused', () => {
   const a = findAnalysis('phase-transition')!;
   const card = a.finetunes!(ws, analysisParams(a, {}))[0].spec;
-  const spec = a.finetunes!(ws, analysisParams(a, { lr: 2e-3, warmup: 75, lora_alpha: 16, train_seed: 2, adam_eps: 10 } as never))[0].spec;
-  assert.deepEqual([spec.lr, spec.warmup, spec.adapter.lora!.alpha, spec.seed, spec.adamEps], [2e-3, 75, 16, 2, 10]);
+  const spec = a.finetunes!(ws, analysisParams(a, { lr: 2e-3, warmup: 75, lora_alpha: 16, train_seed: 2, adam_eps: 10, grad_accum: 3 } as never))[0].spec;
+  assert.deepEqual([spec.lr, spec.warmup, spec.adapter.lora!.alpha, spec.seed, spec.adamEps, spec.gradAccum], [2e-3, 75, 16, 2, 10, 3]);
   assert.equal(card.adamEps, undefined, "AdamW's own ε unless asked");
-  assert.deepEqual({ ...spec, lr: card.lr, warmup: card.warmup, seed: card.seed, adamEps: undefined, adapter: { ...spec.adapter, lora: { ...spec.adapter.lora!, alpha: card.adapter.lora!.alpha } } }, { ...card, adamEps: undefined }, 'nothing else changes');
+  assert.deepEqual({ ...spec, lr: card.lr, warmup: card.warmup, seed: card.seed, adamEps: undefined, gradAccum: card.gradAccum, adapter: { ...spec.adapter, lora: { ...spec.adapter.lora!, alpha: card.adapter.lora!.alpha } } }, { ...card, adamEps: undefined }, 'nothing else changes');
   assert.notDeepEqual([card.warmup, card.adapter.lora!.alpha, card.seed], [75, 16, 2]);
   assert.throws(() => analysisParams(a, { warmup: -1 } as never), /phase-transition\.warmup must be an integer ≥ 0, not -1/);
   assert.throws(() => analysisParams(a, { lora_alpha: 0 } as never), /phase-transition\.lora_alpha must be a number > 0/);
   assert.throws(() => analysisParams(a, { adam_eps: 0 } as never), /phase-transition\.adam_eps must be a number > 0/);
+  assert.throws(() => analysisParams(a, { grad_accum: 1.5 } as never), /phase-transition\.grad_accum must be an integer ≥ 1/);
   assert.throws(() => a.finetunes!(ws, analysisParams(a, { warmup: '75' } as never)), /phase-transition\.warmup must be a number or null, not "75"/);
 });
 
