@@ -16,7 +16,7 @@ import { PACKAGE_ROOT } from '../../src/cli/paths.ts';
 import { launchChromium, type ChromiumChoice } from '../browser.ts';
 
 let runs: string, server: Server, base: string, browser: Browser, chromiumUsed: ChromiumChoice;
-/** A full `emlens demo` of organism v12 (report.json, analyses, two evals; fixtures/runs/organism-demo/README.md). */
+/** A full `emlens demo` of organism v13 (report.json, analyses, two evals; fixtures/runs/organism-demo/README.md). */
 const DEMO = join(PACKAGE_ROOT, 'fixtures', 'runs', 'organism-demo');
 
 before(async () => {
