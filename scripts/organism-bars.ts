@@ -37,8 +37,8 @@ const o = program.opts<{ jobs: string; model: string; work?: string; samples: st
 const model = resolve(o.model);
 /** The phase run: as given, or the fine-tune the model's card states for the turn (organism v13 on: record item 30). */
 function defaultPhaseParams(): string {
-  if (!existsSync(join(model, 'config.json'))) return '{"epochs":6,"checkpoints":8,"samples":100}'; // the run's own error names the folder
-  const card = modelPhaseRecipe({ config: loadConfig(model) });
+  // no config.json: the run's own error names the folder
+  const card = existsSync(join(model, 'config.json')) ? modelPhaseRecipe({ config: loadConfig(model) }) : {};
   return JSON.stringify(Object.keys(card).length ? { samples: 100, ...card } : { epochs: 6, checkpoints: 8, samples: 100 });
 }
 const phaseParams = o.phaseParams ?? defaultPhaseParams();

@@ -1,7 +1,7 @@
 // A study's working folder: fine-tunes, evals and directions computed once through the same library calls the CLI
 // makes, cached under RUN/ so an interrupted study continues where it stopped. No tensor axes at this level.
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { loadModel } from '../model/load.ts';
 import { ChatTokenizer } from '../model/tokenizer.ts';
 import type { Hook } from '../model/hooks.ts';
@@ -17,7 +17,7 @@ import { OrganismJudge } from '../eval/organism-judge.ts';
 import type { Judge } from '../eval/judge.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { cachedFileSha256, sha256 } from '../util/hash.ts';
-import { modelIdentity } from '../model/identity.ts';
+import { IDENTITY_FILES, modelIdentity, sameModelFolder } from '../model/identity.ts';
 import { log, UserError } from '../util/log.ts';
 import { BackgroundTrainer, canTrainInBackground, type ChildJob, type FinetuneJob } from './background.ts';
 import { extractDirection, type ExtractSpec } from './extractions.ts';
@@ -311,8 +311,8 @@ function bindToModel(runDir: string, modelDir: string): void {
     const made = JSON.parse(readFileSync(file, 'utf8')) as { model: string; model_dir?: string };
     if (made.model !== identity) {
       // the same folder whose files changed (a new config key, other weights) is another model too: said so
-      const whose = made.model_dir !== undefined && resolve(made.model_dir) === resolve(modelDir)
-        ? `${modelDir} as it was before its files (config.json, tokenizer.json, weights) changed`
+      const whose = sameModelFolder(made.model_dir, modelDir)
+        ? `${modelDir} as it was before its files (${IDENTITY_FILES}) changed`
         : `another model (${made.model_dir ?? 'unknown'}; this is ${modelDir})`;
       throw new UserError(`${runDir} holds a study of ${whose}: its fine-tunes and evals would not be this model's. Give another --out, or remove that folder`);
     }

@@ -2,7 +2,7 @@
 // with exact resume, Ctrl-C, run.json, metrics.jsonl and the LoRA-B trajectory. Axes: every tensor is an adapter variable.
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, readdirSync, rmSync, appendFileSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Model } from '../model/modules.ts';
 import type { ChatTokenizer } from '../model/tokenizer.ts';
 import { readTrainingState, writeTrainingState } from './state-file.ts';
@@ -20,7 +20,7 @@ import { firstNonFinite } from '../util/validate.ts';
 import { Progress } from '../util/progress.ts';
 import { activeBackend } from '../backend/select.ts';
 import { EMLENS_VERSION } from '../util/version.ts';
-import { modelIdentity } from '../model/identity.ts';
+import { IDENTITY_FILES, modelIdentity, sameModelFolder } from '../model/identity.ts';
 
 /** What `emlens train` runs: fit()'s settings, the data file, and the run folder's bookkeeping. */
 export interface TrainOptions extends OptimSettings {
@@ -97,8 +97,8 @@ async function trainLocked(base: Model, tok: ChatTokenizer, o: TrainOptions, mod
     }
     // the same arguments on another model (or other KL data) would continue a run it did not start
     if (prev.model?.identity !== undefined && prev.model.identity !== identity) {
-      const same = prev.model.dir !== undefined && resolve(prev.model.dir) === resolve(modelDir);
-      throw new EmlensError('options.resume', `${o.out} was started on ${same ? `${prev.model.dir} before its files (config.json, tokenizer.json, weights) changed` : `another model (${prev.model.dir})`}; start a new run folder`);
+      const which = sameModelFolder(prev.model.dir, modelDir) ? `${prev.model.dir} before its files (${IDENTITY_FILES}) changed` : `another model (${prev.model.dir})`;
+      throw new EmlensError('options.resume', `${o.out} was started on ${which}; start a new run folder`);
     }
     if (prev.kl_data?.sha256 !== undefined && prev.kl_data.sha256 !== klHash) throw new EmlensError('options.resume', `${o.out} was started with other KL data; start a new run folder`);
     // a finished run is not trained again (that would restart from its last checkpoint and overwrite final_loss)
